@@ -1,0 +1,52 @@
+/** The two places a master key can live. */
+export type ProviderKind = 'file' | 'hsm';
+
+/**
+ * The master key that wraps a DEK, as stored in each DEK row and each canary row. Nothing is ever
+ * decrypted by guessing: a row is opened only by the provider whose reference matches it.
+ */
+export interface MasterKeyRef {
+  provider: ProviderKind;
+  /** The file key id (the hex SHA-256 of a fixed label under the key, truncated) or the HSM key label. */
+  keyId: string;
+  /** Key check value: the first 3 bytes of AES-ECB over a zero block, in hex, as in CKA_CHECK_VALUE. */
+  kcv: string;
+}
+
+/** How a DEK is wrapped under the master key. */
+export type WrapMechanism = 'aes-256-gcm' | 'aes-key-wrap-pad' | 'aes-key-wrap';
+
+/** A DEK wrapped under a master key, with what is needed to open it again. */
+export interface WrappedKey {
+  mechanism: WrapMechanism;
+  /**
+   * For GCM: 12-byte IV, ciphertext and 16-byte tag. For key wrap: the RFC 3394 or RFC 5649 output
+   * followed by a 32-byte HMAC-SHA256 keyed with the DEK over the associated data.
+   */
+  wrapped: Buffer;
+}
+
+/** What a provider reports for /health and the doctor. Never contains key material. */
+export interface ProviderStatus {
+  kind: ProviderKind;
+  ready: boolean;
+  keyId: string;
+  detail: Record<string, string | number | boolean>;
+}
+
+/**
+ * A master key provider: it wraps and unwraps 32-byte DEKs and never hands out the master key.
+ * `aad` is the associated data that binds a wrapped DEK to its row (the DEK id). Key wrap has no
+ * associated data, so there the provider appends an HMAC under the DEK that binds it instead.
+ */
+export interface MasterKeyProvider {
+  readonly kind: ProviderKind;
+  /** Loads the key and checks it; throws a StrongroomError naming the fault. */
+  open(): Promise<void>;
+  /** The reference of the open key. Throws if open() has not succeeded. */
+  ref(): MasterKeyRef;
+  wrap(dek: Buffer, aad: Buffer): Promise<WrappedKey>;
+  unwrap(key: WrappedKey, aad: Buffer): Promise<Buffer>;
+  status(): ProviderStatus;
+  close(): Promise<void>;
+}

@@ -1,0 +1,92 @@
+import type { Generated } from 'kysely';
+
+/**
+ * The database schema shared by SQLite and PostgreSQL. Timestamps are ISO 8601 strings in UTC so
+ * that both dialects store and compare them the same way; binary columns are BLOB or BYTEA.
+ */
+export interface Database {
+  master_keys: MasterKeyTable;
+  deks: DekTable;
+  users: UserTable;
+  api_sessions: ApiSessionTable;
+  targets: TargetTable;
+  accounts: AccountTable;
+  audit_events: AuditEventTable;
+}
+
+/** One row per master key ever used, with its canary: a known value wrapped under the key. */
+export interface MasterKeyTable {
+  provider: string;
+  key_id: string;
+  kcv: string;
+  mechanism: string;
+  canary: Buffer;
+  created_at: string;
+}
+
+/** A data-encryption key, wrapped under the master key that the row names. */
+export interface DekTable {
+  id: string;
+  provider: string;
+  key_id: string;
+  kcv: string;
+  mechanism: string;
+  wrapped: Buffer;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface UserTable {
+  id: string;
+  username: string;
+  password_hash: string;
+  role: string;
+  created_at: string;
+  /** 0 or 1, since SQLite has no boolean type. */
+  disabled: number;
+}
+
+/** A bearer token, stored only as its SHA-256 hash. */
+export interface ApiSessionTable {
+  token_hash: string;
+  user_id: string;
+  created_at: string;
+  expires_at: string;
+  client_address: string;
+}
+
+export interface TargetTable {
+  id: string;
+  name: string;
+  address: string;
+  description: string;
+  created_at: string;
+}
+
+/** A privileged account on a target with its secret, encrypted under its own DEK. */
+export interface AccountTable {
+  id: string;
+  target_id: string;
+  username: string;
+  description: string;
+  dek_id: string;
+  /** 12-byte IV, ciphertext and 16-byte GCM tag. */
+  secret_ciphertext: Buffer;
+  secret_version: number;
+  created_at: string;
+  updated_at: string;
+}
+
+/** Who did what, when, why and from where. Never contains a secret. */
+export interface AuditEventTable {
+  seq: Generated<number>;
+  occurred_at: string;
+  actor: string;
+  action: string;
+  object_type: string;
+  object_id: string;
+  outcome: string;
+  reason: string;
+  client_address: string;
+  details: string;
+}

@@ -1,0 +1,22 @@
+import { Command } from 'commander';
+import { registerInit } from './commands/init.js';
+import { registerServe } from './commands/serve.js';
+import { registerUser } from './commands/user.js';
+import { registerQuickstart } from './commands/quickstart.js';
+import { EXIT } from './output.js';
+
+const program = new Command();
+program
+  .name('strongroom')
+  .description('Privileged access management vault with an HSM-rooted key hierarchy')
+  .version('0.1.0')
+  .exitOverride((error) => {
+    process.exit(error.exitCode === 0 ? EXIT.ok : EXIT.usage);
+  });
+
+registerInit(program);
+registerServe(program);
+registerUser(program);
+registerQuickstart(program);
+
+await program.parseAsync(process.argv);

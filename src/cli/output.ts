@@ -1,0 +1,46 @@
+import { isStrongroomError } from '../errors.js';
+
+/** Exit codes shared by every command. */
+export const EXIT = {
+  ok: 0,
+  /** The command ran and failed: configuration, HSM, database or key errors. */
+  failed: 1,
+  /** The command line itself is wrong. */
+  usage: 2,
+} as const;
+
+/**
+ * Prints an error for an administrator: the stable code and the message, which names the value
+ * and the fix. Unexpected errors print their message only; the stack goes to STRONGROOM_DEBUG=1.
+ */
+export function printError(error: unknown, json: boolean): void {
+  const code = isStrongroomError(error) ? error.code : 'SR_INTERNAL';
+  const message = error instanceof Error ? error.message : String(error);
+  if (json) {
+    process.stderr.write(`${JSON.stringify({ error: { code, message } })}\n`);
+  } else {
+    process.stderr.write(`strongroom: ${code}: ${message}\n`);
+  }
+  if (process.env['STRONGROOM_DEBUG'] === '1' && error instanceof Error && !isStrongroomError(error)) {
+    process.stderr.write(`${error.stack ?? ''}\n`);
+  }
+}
+
+/** Runs a command body and turns its outcome into an exit code. */
+export async function runCommand(json: boolean, body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (error) {
+    printError(error, json);
+    process.exitCode = EXIT.failed;
+  }
+}
+
+/** Reads all of standard input as UTF-8, without its final line break. */
+export async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) {
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}

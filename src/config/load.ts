@@ -1,0 +1,164 @@
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, resolve } from 'node:path';
+import { StrongroomError } from '../errors.js';
+import { homeLayout, type HomeLayout } from './home.js';
+import { parseProperties, type PropertiesFile } from './properties.js';
+import { parseProviderFile, type ProviderFile } from './provider-file.js';
+import { parseListenAddress, type ListenAddress } from './listen-address.js';
+
+export interface HsmConfig {
+  providerFile: ProviderFile;
+  keyLabel: string;
+  poolSize: number;
+}
+
+/** Everything Strongroom reads from its home folder, checked and with paths made absolute. */
+export interface StrongroomConfig {
+  layout: HomeLayout;
+  databaseUrl: string;
+  listen: ListenAddress;
+  tls: { certFile: string; keyFile: string } | undefined;
+  logLevel: string;
+  sessionTtlSeconds: number;
+  /** The provider that wraps new DEKs and that the service requires (kron.crypto.keyProvider). */
+  activeProvider: 'file' | 'hsm';
+  keyFile: string;
+  hsm: HsmConfig | undefined;
+  dekCache: { maxEntries: number; maxAgeSeconds: number };
+}
+
+/** Reads strongroom.properties, security/security.properties and the PKCS#11 provider file. */
+export async function loadConfig(home: string): Promise<StrongroomConfig> {
+  const layout = homeLayout(home);
+  const server = await readPropertiesFile(layout.strongroomProperties, "Run 'strongroom init --home DIR' to create it");
+  const security = await readPropertiesFile(layout.securityProperties, "Run 'strongroom init --home DIR' to create it");
+
+  const activeProvider = readChoice(security, 'kron.crypto.keyProvider', ['file', 'hsm'], 'file');
+  const hsm = await readHsmConfig(security, layout, activeProvider === 'hsm');
+  const certFile = optional(server, 'server.tls.certFile');
+  const keyFile = optional(server, 'server.tls.keyFile');
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new StrongroomError(
+      'SR_CONFIG_KEY_MISSING',
+      `${server.path}: set both server.tls.certFile and server.tls.keyFile, or neither.`,
+    );
+  }
+
+  return {
+    layout,
+    databaseUrl: required(server, 'database.url', 'for example sqlite:data/strongroom.db'),
+    listen: parseListenAddress(optional(server, 'server.listen') ?? '127.0.0.1:8443', server.path),
+    tls:
+      certFile === undefined || keyFile === undefined
+        ? undefined
+        : { certFile: resolveIn(home, certFile), keyFile: resolveIn(home, keyFile) },
+    logLevel: readChoice(server, 'log.level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], 'info'),
+    sessionTtlSeconds: readInteger(server, 'server.sessionTtlSeconds', 8 * 3600, 60, 7 * 24 * 3600),
+    activeProvider,
+    keyFile: resolveIn(layout.securityDir, optional(security, 'strongroom.keyFile') ?? 'master.key'),
+    hsm,
+    dekCache: {
+      maxEntries: readInteger(security, 'strongroom.dekCache.maxEntries', 10_000, 0, 10_000_000),
+      maxAgeSeconds: readInteger(security, 'strongroom.dekCache.maxAgeSeconds', 300, 0, 86_400),
+    },
+  };
+}
+
+async function readHsmConfig(
+  security: PropertiesFile,
+  layout: HomeLayout,
+  requiredByProvider: boolean,
+): Promise<HsmConfig | undefined> {
+  const configPath = optional(security, 'hsm.provider.configPath');
+  if (configPath === undefined) {
+    if (requiredByProvider) {
+      throw new StrongroomError(
+        'SR_CONFIG_KEY_MISSING',
+        `${security.path}: kron.crypto.keyProvider is hsm but hsm.provider.configPath is not set. Point it at the PKCS#11 provider file, for example ${layout.defaultProviderFile}.`,
+      );
+    }
+    return undefined;
+  }
+
+  const providerPath = resolveIn(layout.securityDir, configPath);
+  const providerText = await readFile(providerPath, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new StrongroomError(
+      'SR_CONFIG_FILE_MISSING',
+      `PKCS#11 provider file ${providerPath} (hsm.provider.configPath in ${security.path}) cannot be read: ${error.code ?? error.message}.`,
+    );
+  });
+
+  // The alias is taken verbatim: a trailing blank is part of the value and is reported when the
+  // key is looked up, because it is the likely reason a key is not found.
+  const alias = security.get('hsm.keystore.alias');
+  if (alias === undefined || alias.value.trim() === '') {
+    throw new StrongroomError(
+      'SR_CONFIG_KEY_MISSING',
+      `${security.path}: hsm.keystore.alias is not set. Set it to the label of the AES-256 master key on the token.`,
+    );
+  }
+
+  return {
+    providerFile: parseProviderFile(providerText, providerPath),
+    keyLabel: alias.value,
+    poolSize: readInteger(security, 'strongroom.hsm.poolSize', 4, 1, 64),
+  };
+}
+
+async function readPropertiesFile(path: string, fix: string): Promise<PropertiesFile> {
+  const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') {
+      throw new StrongroomError('SR_CONFIG_FILE_MISSING', `${path} does not exist. ${fix}.`);
+    }
+    throw new StrongroomError('SR_CONFIG_FILE_MISSING', `${path} cannot be read: ${error.code ?? error.message}.`);
+  });
+  return parseProperties(text, path);
+}
+
+function optional(file: PropertiesFile, key: string): string | undefined {
+  const value = file.get(key)?.value.trim();
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function required(file: PropertiesFile, key: string, example: string): string {
+  const value = optional(file, key);
+  if (value === undefined) {
+    throw new StrongroomError('SR_CONFIG_KEY_MISSING', `${file.path}: ${key} is not set; ${example}.`);
+  }
+  return value;
+}
+
+function readChoice<T extends string>(file: PropertiesFile, key: string, choices: readonly T[], fallback: T): T {
+  const entry = file.get(key);
+  const value = entry?.value.trim();
+  if (value === undefined || value === '') {
+    return fallback;
+  }
+  if (!(choices as readonly string[]).includes(value)) {
+    throw new StrongroomError(
+      'SR_CONFIG_VALUE_INVALID',
+      `${file.path}:${entry?.line ?? 0}: ${key} is '${value}'; expected one of ${choices.join(', ')}.`,
+    );
+  }
+  return value as T;
+}
+
+function readInteger(file: PropertiesFile, key: string, fallback: number, min: number, max: number): number {
+  const entry = file.get(key);
+  const value = entry?.value.trim();
+  if (value === undefined || value === '') {
+    return fallback;
+  }
+  const number = Number(value);
+  if (!/^\d+$/.test(value) || number < min || number > max) {
+    throw new StrongroomError(
+      'SR_CONFIG_VALUE_INVALID',
+      `${file.path}:${entry?.line ?? 0}: ${key} is '${value}'; expected an integer from ${min} to ${max}.`,
+    );
+  }
+  return number;
+}
+
+function resolveIn(base: string, path: string): string {
+  return isAbsolute(path) ? path : resolve(base, path);
+}

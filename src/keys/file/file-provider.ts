@@ -1,0 +1,65 @@
+import { StrongroomError } from '../../errors.js';
+import { openGcm, sealGcm } from '../../crypto/aes-gcm.js';
+import { aesKeyCheckValue } from '../../crypto/key-check-value.js';
+import type { MasterKeyProvider, MasterKeyRef, ProviderStatus, WrappedKey } from '../types.js';
+import { fileKeyId, readKeyFile } from './key-file.js';
+
+/**
+ * The software master key: a 32-byte key in a 0600 file, used for AES-256-GCM in Node's crypto.
+ * The key stays in memory while the provider is open and is zeroed by close().
+ */
+export function createFileProvider(options: { path: string }): MasterKeyProvider {
+  let key: Buffer | undefined;
+  let keyRef: MasterKeyRef | undefined;
+
+  function requireKey(): Buffer {
+    if (key === undefined) {
+      throw new StrongroomError('SR_KEY_PROVIDER_UNAVAILABLE', 'The file master key provider is not open.');
+    }
+    return key;
+  }
+
+  return {
+    kind: 'file',
+
+    async open() {
+      key = await readKeyFile(options.path);
+      keyRef = { provider: 'file', keyId: fileKeyId(key), kcv: aesKeyCheckValue(key) };
+    },
+
+    ref() {
+      if (keyRef === undefined) {
+        throw new StrongroomError('SR_KEY_PROVIDER_UNAVAILABLE', 'The file master key provider is not open.');
+      }
+      return keyRef;
+    },
+
+    async wrap(dek: Buffer, aad: Buffer): Promise<WrappedKey> {
+      return { mechanism: 'aes-256-gcm', wrapped: sealGcm(requireKey(), dek, aad) };
+    },
+
+    async unwrap(wrapped: WrappedKey, aad: Buffer): Promise<Buffer> {
+      if (wrapped.mechanism !== 'aes-256-gcm') {
+        throw new StrongroomError(
+          'SR_DECRYPT_FAILED',
+          `A DEK wrapped with ${wrapped.mechanism} cannot be opened by the file provider, which uses aes-256-gcm.`,
+        );
+      }
+      return openGcm(requireKey(), wrapped.wrapped, aad);
+    },
+
+    status(): ProviderStatus {
+      return {
+        kind: 'file',
+        ready: key !== undefined,
+        keyId: keyRef?.keyId ?? '',
+        detail: { path: options.path },
+      };
+    },
+
+    async close() {
+      key?.fill(0);
+      key = undefined;
+    },
+  };
+}

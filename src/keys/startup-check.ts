@@ -1,0 +1,57 @@
+import { StrongroomError } from '../errors.js';
+import type { DekCount } from '../store/repositories.js';
+import { describeKey } from './keyring.js';
+import type { MasterKeyRef } from './types.js';
+
+/**
+ * The start-up check of the key hierarchy (SPEC invariant 3). The service starts only when every
+ * stored DEK is wrapped by a key that an open provider holds, and, when DEKs exist, some of them
+ * are under the active key: a provider switched without running the migration would otherwise
+ * wrap new DEKs under one key while every old one needs another.
+ * Returns warnings to log, such as a migration that is half done.
+ */
+export function checkStoredKeys(
+  counts: DekCount[],
+  active: MasterKeyRef,
+  secondary: MasterKeyRef | undefined,
+): string[] {
+  const stored = counts.filter((entry) => entry.count > 0);
+  const held = [active, ...(secondary === undefined ? [] : [secondary])];
+  const orphans = stored.filter((entry) => !held.some((ref) => sameKey(ref, entry.ref)));
+  const underActive = stored.find((entry) => sameKey(entry.ref, active));
+
+  const first = orphans[0];
+  if (first !== undefined) {
+    throw mismatch(first, active, orphans.length === stored.length);
+  }
+
+  if (stored.length > 0 && underActive === undefined) {
+    const other = stored[0] as DekCount;
+    throw mismatch(other, active, true);
+  }
+
+  return stored
+    .filter((entry) => !sameKey(entry.ref, active))
+    .map(
+      (entry) =>
+        `${entry.count} DEKs are still wrapped by ${describeKey(entry.ref)}; run 'strongroom dek migrate --to ${active.provider}' to finish moving them to the active key.`,
+    );
+}
+
+function sameKey(left: MasterKeyRef, right: MasterKeyRef): boolean {
+  return left.provider === right.provider && left.keyId === right.keyId && left.kcv === right.kcv;
+}
+
+function mismatch(stored: DekCount, active: MasterKeyRef, allElsewhere: boolean): StrongroomError {
+  const where = `${stored.count} stored DEKs are wrapped by ${describeKey(stored.ref)}`;
+  const configured = `kron.crypto.keyProvider = ${active.provider} uses ${describeKey(active)}`;
+  const fix =
+    stored.ref.provider === active.provider
+      ? `Restore the ${stored.ref.provider === 'hsm' ? 'HSM key with that label and check value' : 'key file with that id'} and restart, or run 'strongroom dek renew' from the old key.`
+      : allElsewhere
+        ? `Set kron.crypto.keyProvider = ${stored.ref.provider} in security.properties, or configure both providers and run 'strongroom dek migrate --to ${active.provider}' first.`
+        : `Configure the ${stored.ref.provider} provider beside the ${active.provider} provider so those DEKs can be opened, then run 'strongroom dek migrate --to ${active.provider}'.`;
+  return new StrongroomError('SR_KEY_PROVIDER_MISMATCH', `${where}, but ${configured}. ${fix}`, {
+    details: { storedProvider: stored.ref.provider, storedKeyId: stored.ref.keyId, count: stored.count },
+  });
+}

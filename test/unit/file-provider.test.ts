@@ -1,0 +1,99 @@
+import { chmod, mkdtemp, readFile, rm, writeFile, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createKeyFile, fileKeyId, readKeyFile } from '../../src/keys/file/key-file.js';
+import { createFileProvider } from '../../src/keys/file/file-provider.js';
+import { StrongroomError } from '../../src/errors.js';
+
+let dir: string;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'strongroom-keyfile-'));
+});
+
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function caught(promise: Promise<unknown>): Promise<StrongroomError> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as StrongroomError;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('master key file', () => {
+  it('is created with mode 0600 and read back', async () => {
+    const path = join(dir, 'master.key');
+    await createKeyFile(path);
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    expect((await readKeyFile(path)).length).toBe(32);
+  });
+
+  it('is never overwritten', async () => {
+    const path = join(dir, 'master.key');
+    await createKeyFile(path);
+    const before = await readFile(path);
+    const error = await caught(createKeyFile(path));
+    expect(error.code).toBe('SR_KEYFILE_EXISTS');
+    expect(await readFile(path)).toEqual(before);
+  });
+
+  it.each(['640', '604', '644', '660', '620', '602'])('is refused with mode %s', async (octal) => {
+    const mode = Number.parseInt(octal, 8);
+    const path = join(dir, 'master.key');
+    await createKeyFile(path);
+    await chmod(path, mode);
+    const error = await caught(readKeyFile(path));
+    expect(error.code).toBe('SR_KEYFILE_PERMISSIONS');
+    expect(error.message).toContain(`mode ${mode.toString(8).padStart(4, '0')}`);
+    expect(error.message).toContain(`chmod 600 ${path}`);
+  });
+
+  it('accepts raw, hex and base64 keys', async () => {
+    const key = Buffer.alloc(32, 0xab);
+    for (const content of [key, key.toString('hex'), `${key.toString('base64')}\n`]) {
+      const path = join(dir, 'k');
+      await rm(path, { force: true });
+      await writeFile(path, content, { mode: 0o600 });
+      expect(await readKeyFile(path)).toEqual(key);
+    }
+  });
+
+  it('rejects a file without a 32-byte key, without echoing it', async () => {
+    const path = join(dir, 'k');
+    await writeFile(path, 'not-a-key-but-a-secret-looking-string', { mode: 0o600 });
+    const error = await caught(readKeyFile(path));
+    expect(error.code).toBe('SR_KEYFILE_INVALID');
+    expect(error.message).not.toContain('secret-looking');
+  });
+
+  it('reports a missing file with the fix', async () => {
+    const error = await caught(readKeyFile(join(dir, 'absent.key')));
+    expect(error.code).toBe('SR_KEYFILE_MISSING');
+    expect(error.message).toContain('strongroom init');
+  });
+});
+
+describe('file provider', () => {
+  it('wraps and unwraps bound to the associated data', async () => {
+    const path = join(dir, 'master.key');
+    await createKeyFile(path);
+    const provider = createFileProvider({ path });
+    await provider.open();
+
+    const dek = Buffer.alloc(32, 5);
+    const wrapped = await provider.wrap(dek, Buffer.from('dek-1'));
+    expect(wrapped.mechanism).toBe('aes-256-gcm');
+    expect(await provider.unwrap(wrapped, Buffer.from('dek-1'))).toEqual(dek);
+    expect((await caught(provider.unwrap(wrapped, Buffer.from('dek-2')))).code).toBe('SR_DECRYPT_FAILED');
+
+    const key = await readKeyFile(path);
+    expect(provider.ref()).toEqual({ provider: 'file', keyId: fileKeyId(key), kcv: expect.stringMatching(/^[0-9a-f]{6}$/) });
+    await provider.close();
+    expect(provider.status().ready).toBe(false);
+  });
+});

@@ -34,7 +34,9 @@ export async function loadConfig(home: string): Promise<StrongroomConfig> {
   const security = await readPropertiesFile(layout.securityProperties, "Run 'strongroom init --home DIR' to create it");
 
   const activeProvider = readChoice(security, 'kron.crypto.keyProvider', ['file', 'hsm'], 'file');
-  const hsm = await readHsmConfig(security, layout, activeProvider === 'hsm');
+  // Read even without an HSM, so that a bad value is reported before the HSM is added.
+  const poolSize = readInteger(security, 'strongroom.hsm.poolSize', 4, 1, 64);
+  const hsm = await readHsmConfig(security, layout, activeProvider === 'hsm', poolSize);
   const certFile = optional(server, 'server.tls.certFile');
   const keyFile = optional(server, 'server.tls.keyFile');
   if ((certFile === undefined) !== (keyFile === undefined)) {
@@ -47,7 +49,7 @@ export async function loadConfig(home: string): Promise<StrongroomConfig> {
   return {
     layout,
     databaseUrl: required(server, 'database.url', 'for example sqlite:data/strongroom.db'),
-    listen: parseListenAddress(optional(server, 'server.listen') ?? '127.0.0.1:8443', server.path),
+    listen: parseListenAddress(optional(server, 'server.listen') ?? '127.0.0.1:8080', server.path),
     tls:
       certFile === undefined || keyFile === undefined
         ? undefined
@@ -68,6 +70,7 @@ async function readHsmConfig(
   security: PropertiesFile,
   layout: HomeLayout,
   requiredByProvider: boolean,
+  poolSize: number,
 ): Promise<HsmConfig | undefined> {
   const configPath = optional(security, 'hsm.provider.configPath');
   if (configPath === undefined) {
@@ -101,7 +104,7 @@ async function readHsmConfig(
   return {
     providerFile: parseProviderFile(providerText, providerPath),
     keyLabel: alias.value,
-    poolSize: readInteger(security, 'strongroom.hsm.poolSize', 4, 1, 64),
+    poolSize,
   };
 }
 

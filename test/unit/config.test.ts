@@ -1,0 +1,134 @@
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { initHome } from '../../src/config/init-home.js';
+import { loadConfig } from '../../src/config/load.js';
+import { parseListenAddress, isLoopback } from '../../src/config/listen-address.js';
+import { readHsmPin } from '../../src/keys/hsm-pin.js';
+import { StrongroomError } from '../../src/errors.js';
+
+let home: string;
+
+beforeEach(async () => {
+  home = join(await mkdtemp(join(tmpdir(), 'strongroom-config-')), 'home');
+});
+
+afterEach(async () => {
+  await rm(join(home, '..'), { recursive: true, force: true });
+});
+
+async function rejection(promise: Promise<unknown>): Promise<StrongroomError> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as StrongroomError;
+  }
+  throw new Error('expected a rejection');
+}
+
+const hsm = { library: '/usr/lib/softhsm/libsofthsm2.so', tokenLabel: 'pam', keyLabel: 'pam-master-key' };
+
+describe('init and load', () => {
+  it('writes a file-key home that loads back', async () => {
+    await initHome({ home, databaseUrl: 'sqlite:data/strongroom.db', listen: '127.0.0.1:9000', hsm: undefined });
+    const config = await loadConfig(home);
+
+    expect(config.activeProvider).toBe('file');
+    expect(config.databaseUrl).toBe('sqlite:data/strongroom.db');
+    expect(config.listen).toEqual({ host: '127.0.0.1', port: 9000 });
+    expect(config.hsm).toBeUndefined();
+    expect((await stat(config.keyFile)).mode & 0o777).toBe(0o600);
+    expect((await stat(config.layout.securityProperties)).mode & 0o777).toBe(0o600);
+    expect((await stat(config.layout.securityDir)).mode & 0o777).toBe(0o700);
+  });
+
+  it('writes an HSM home that loads back', async () => {
+    await initHome({ home, databaseUrl: 'postgres://strongroom@127.0.0.1:5432/vault', listen: '[::1]:8080', hsm });
+    const config = await loadConfig(home);
+
+    expect(config.activeProvider).toBe('hsm');
+    expect(config.hsm?.keyLabel).toBe('pam-master-key');
+    expect(config.hsm?.providerFile.library).toBe(hsm.library);
+    expect(config.hsm?.providerFile.slot).toEqual({ by: 'tokenLabel', label: 'pam' });
+    expect(config.listen).toEqual({ host: '::1', port: 8080 });
+    const security = await readFile(config.layout.securityProperties, 'utf8');
+    expect(security).toContain('hsm.provider.classname = sun.security.pkcs11.SunPKCS11');
+  });
+
+  it('refuses to write over an existing home', async () => {
+    await initHome({ home, databaseUrl: 'sqlite:a.db', listen: '127.0.0.1:1', hsm: undefined });
+    const keyBefore = await readFile(join(home, 'security', 'master.key'));
+    const error = await rejection(initHome({ home, databaseUrl: 'sqlite:b.db', listen: '127.0.0.1:1', hsm: undefined }));
+    expect(error.code).toBe('SR_CONFIG_HOME_NOT_EMPTY');
+    expect(await readFile(join(home, 'security', 'master.key'))).toEqual(keyBefore);
+  });
+
+  it('refuses a key label with a trailing blank', async () => {
+    const error = await rejection(
+      initHome({ home, databaseUrl: 'sqlite:a.db', listen: '127.0.0.1:1', hsm: { ...hsm, keyLabel: 'pam ' } }),
+    );
+    expect(error.code).toBe('SR_CONFIG_VALUE_INVALID');
+    expect(error.message).toContain("--hsm-key-label 'pam '");
+  });
+
+  it('keeps a trailing blank of hsm.keystore.alias for the key lookup to report', async () => {
+    await initHome({ home, databaseUrl: 'sqlite:a.db', listen: '127.0.0.1:1', hsm });
+    const path = join(home, 'security', 'security.properties');
+    await writeFile(path, (await readFile(path, 'utf8')).replace('alias = pam-master-key', 'alias = pam-master-key '));
+    expect((await loadConfig(home)).hsm?.keyLabel).toBe('pam-master-key ');
+  });
+
+  it('reports a missing home with the init command', async () => {
+    const error = await rejection(loadConfig(home));
+    expect(error.code).toBe('SR_CONFIG_FILE_MISSING');
+    expect(error.message).toContain('strongroom init');
+  });
+
+  it.each([
+    ['kron.crypto.keyProvider = vault', 'SR_CONFIG_VALUE_INVALID', "kron.crypto.keyProvider is 'vault'; expected one of file, hsm"],
+    ['kron.crypto.keyProvider = hsm', 'SR_CONFIG_KEY_MISSING', 'hsm.provider.configPath is not set'],
+    ['strongroom.hsm.poolSize = 0', 'SR_CONFIG_VALUE_INVALID', 'expected an integer from 1 to 64'],
+  ])('rejects security.properties with %j', async (line, code, message) => {
+    await initHome({ home, databaseUrl: 'sqlite:a.db', listen: '127.0.0.1:1', hsm: undefined });
+    const path = join(home, 'security', 'security.properties');
+    await writeFile(path, `${await readFile(path, 'utf8')}${line}\n`);
+    const error = await rejection(loadConfig(home));
+    expect(error.code).toBe(code);
+    expect(error.message).toContain(message);
+    expect(error.message).toContain('security.properties');
+  });
+});
+
+describe('listen address', () => {
+  it.each(['localhost:80', '127.0.0.1:8080', '[::1]:1'])('accepts %s', (value) => {
+    expect(() => parseListenAddress(value, 'x')).not.toThrow();
+  });
+
+  it.each(['8080', '127.0.0.1', '127.0.0.1:99999', '[localhost]:1', ':80'])('rejects %s', (value) => {
+    expect(() => parseListenAddress(value, 'strongroom.properties')).toThrow(/expected host:port|not an IPv6/);
+  });
+
+  it('tells loopback apart', () => {
+    expect(['127.0.0.1', '127.9.9.9', '::1', 'localhost'].every(isLoopback)).toBe(true);
+    expect(['0.0.0.0', '10.0.0.1', '::', 'example.org'].some(isLoopback)).toBe(false);
+  });
+});
+
+describe('HSM PIN', () => {
+  it('comes from the file, without its line break', async () => {
+    const file = join(home, '..', 'pin');
+    await writeFile(file, '1234\n', { mode: 0o600 });
+    expect(await readHsmPin({ STRONGROOM_HSM_PIN_FILE: file })).toBe('1234');
+  });
+
+  it('prefers STRONGROOM_HSM_PIN', async () => {
+    expect(await readHsmPin({ STRONGROOM_HSM_PIN: '9999', STRONGROOM_HSM_PIN_FILE: '/nonexistent' })).toBe('9999');
+  });
+
+  it('names both variables when missing', async () => {
+    const error = await rejection(readHsmPin({}));
+    expect(error.code).toBe('SR_HSM_PIN_MISSING');
+    expect(error.message).toContain('STRONGROOM_HSM_PIN_FILE');
+  });
+});

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { StrongroomConfig } from './config/load.js';
@@ -6,7 +7,7 @@ import { openKeyring } from './keys/open-keyring.js';
 import { createAuditLog } from './audit/index.js';
 import { createVaultService } from './vault/service.js';
 import { createHealthService } from './vault/health.js';
-import { buildServer, listen } from './server/index.js';
+import { assertListenAllowed, buildServer, listen } from './server/index.js';
 
 /** A running service and the way to stop it. */
 export interface RunningService {
@@ -21,6 +22,7 @@ export interface RunningService {
  * check), then the HTTP server. Whatever was opened is closed again if a later step fails.
  */
 export async function startService(config: StrongroomConfig, logger: Logger): Promise<RunningService> {
+  assertListenAllowed(config.listen.host, config.tls !== undefined);
   const store = await openStore(config.databaseUrl, { baseDir: config.layout.home, logger });
   const closers: Array<() => Promise<void>> = [() => store.close()];
 
@@ -31,17 +33,14 @@ export async function startService(config: StrongroomConfig, logger: Logger): Pr
     const audit = createAuditLog(store, logger);
     const vault = createVaultService({ vault: store.vault, keys: store.keys, keyring, audit, logger });
     const health = createHealthService(keyring, store, logger);
-    const server = await buildServer({
-      store,
-      vault,
-      health,
-      audit,
-      logger,
-      sessionTtlSeconds: config.sessionTtlSeconds,
-    });
+    const tls = config.tls === undefined ? undefined : { cert: await readFile(config.tls.certFile), key: await readFile(config.tls.keyFile) };
+    const server = await buildServer(
+      { store, vault, health, audit, logger, sessionTtlSeconds: config.sessionTtlSeconds },
+      tls === undefined ? {} : { tls },
+    );
     closers.unshift(() => server.close());
 
-    const url = await listen(server, { ...config.listen, tls: config.tls });
+    const url = await listen(server, config.listen);
     logger.info({ url, provider: keyring.activeKind, database: store.dialect }, 'strongroom started');
     return { config, server, url, close: () => closeAll(closers, logger) };
   } catch (error) {

@@ -1,0 +1,139 @@
+import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { homeLayout, type HomeLayout } from '../../config/home.js';
+import { initHome } from '../../config/init-home.js';
+import { loadConfig } from '../../config/load.js';
+import { createLogger } from '../../logging.js';
+import { openStore } from '../../store/index.js';
+import { createUser } from '../../auth/index.js';
+import {
+  findSoftHsmLibrary,
+  generateAesKey,
+  initSoftHsmToken,
+  writeSoftHsmConfig,
+} from '../../keys/hsm/softhsm-setup.js';
+import { runCommand } from '../output.js';
+import { serve } from './serve.js';
+
+const TOKEN_LABEL = 'strongroom';
+const KEY_LABEL = 'strongroom-master-key';
+const ADMIN_NAME = 'admin';
+
+/** Where the quick start keeps its SoftHSM token and PIN inside the home folder. */
+function softHsmPaths(layout: HomeLayout) {
+  const directory = join(layout.home, 'softhsm');
+  return {
+    directory,
+    configPath: join(directory, 'softhsm2.conf'),
+    userPinFile: join(layout.hsmDir, 'user.pin'),
+    soPinFile: join(directory, 'so.pin'),
+  };
+}
+
+export function registerQuickstart(program: Command): void {
+  program
+    .command('quickstart')
+    .description('set up a home folder with SQLite and a SoftHSM master key (or a file key), then serve')
+    .option('--home <dir>', 'home folder to create or reuse', 'strongroom-home')
+    .option('--listen <host:port>', 'address the service listens on', '127.0.0.1:8080')
+    .action(async (flags: { home: string; listen: string }) => {
+      await runCommand(false, async () => {
+        const layout = homeLayout(resolve(flags.home));
+        if (existsSync(layout.strongroomProperties)) {
+          process.stdout.write(`Using the existing home folder ${layout.home}.\n`);
+        } else {
+          await setUp(layout, flags.listen);
+        }
+
+        const paths = softHsmPaths(layout);
+        if (existsSync(paths.configPath)) {
+          process.env['SOFTHSM2_CONF'] ??= paths.configPath;
+          process.env['STRONGROOM_HSM_PIN_FILE'] ??= paths.userPinFile;
+        }
+        await serve(layout.home);
+      });
+    });
+}
+
+async function setUp(layout: HomeLayout, listen: string): Promise<void> {
+  const library = findSoftHsmLibrary();
+  const missing = missingSoftHsmPackages(library);
+  const databaseUrl = 'sqlite:data/strongroom.db';
+
+  if (library === undefined || missing.length > 0) {
+    process.stdout.write(
+      `SoftHSM is not available: install it with 'sudo apt-get install ${missing.join(' ')}' to keep the master key in a PKCS#11 token.\n` +
+        'Starting with a file master key instead.\n',
+    );
+    await initHome({ home: layout.home, databaseUrl, listen, hsm: undefined });
+  } else {
+    await createSoftHsmToken(layout, library);
+    await initHome({
+      home: layout.home,
+      databaseUrl,
+      listen,
+      hsm: { library, tokenLabel: TOKEN_LABEL, keyLabel: KEY_LABEL },
+    });
+  }
+
+  await createAdministrator(layout);
+}
+
+/** Makes a token and an AES-256 master key (sensitive, never extractable) in the home folder. */
+async function createSoftHsmToken(layout: HomeLayout, library: string): Promise<void> {
+  const paths = softHsmPaths(layout);
+  const userPin = randomBytes(12).toString('base64url');
+  const soPin = randomBytes(12).toString('base64url');
+
+  await mkdir(layout.home, { recursive: true, mode: 0o750 });
+  await mkdir(layout.hsmDir, { recursive: true, mode: 0o700 });
+  await writeSoftHsmConfig(paths.directory);
+  await writeFile(paths.userPinFile, `${userPin}\n`, { mode: 0o600, flag: 'wx' });
+  await writeFile(paths.soPinFile, `${soPin}\n`, { mode: 0o600, flag: 'wx' });
+
+  const { slotId } = await initSoftHsmToken({ configPath: paths.configPath, label: TOKEN_LABEL, soPin, userPin });
+  await generateAesKey({ configPath: paths.configPath, library, tokenLabel: TOKEN_LABEL, userPin, keyLabel: KEY_LABEL });
+  process.stdout.write(
+    `Created SoftHSM token '${TOKEN_LABEL}' (slot ID ${slotId}) with the AES-256 master key '${KEY_LABEL}'.\n` +
+      `Its user PIN is in ${paths.userPinFile} and its SO PIN in ${paths.soPinFile}.\n`,
+  );
+}
+
+async function createAdministrator(layout: HomeLayout): Promise<void> {
+  const config = await loadConfig(layout.home);
+  const store = await openStore(config.databaseUrl, { baseDir: layout.home, logger: createLogger('warn') });
+  const password = randomBytes(18).toString('base64url');
+  try {
+    await createUser(store, { username: ADMIN_NAME, password, role: 'administrator' });
+  } finally {
+    await store.close();
+  }
+  process.stdout.write(
+    `\nAdministrator '${ADMIN_NAME}' created with the password:\n\n    ${password}\n\n` +
+      'It is shown only this once. Log in with POST /api/v1/auth/login.\n\n',
+  );
+}
+
+function missingSoftHsmPackages(library: string | undefined): string[] {
+  const missing: string[] = [];
+  if (library === undefined || !onPath('softhsm2-util')) {
+    missing.push('softhsm2');
+  }
+  if (!onPath('pkcs11-tool')) {
+    missing.push('opensc');
+  }
+  return missing;
+}
+
+function onPath(command: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,263 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { appendFile, chmod, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKeyFile } from '../../src/keys/file/key-file.js';
+import { describeEachDialect, testPostgres } from './../support/databases.js';
+import { findPostgresBinDir } from '../support/postgres.js';
+import { createSoftHsmFixture, softHsmAvailable, type SoftHsmFixture } from '../support/softhsm.js';
+import { freePort, runCli, startServe, type ServiceProcess } from '../support/cli.js';
+
+const run = promisify(execFile);
+const hsmReady = softHsmAvailable();
+const ADMIN_PASSWORD = `admin-${randomBytes(9).toString('base64url')}`;
+const KEY_LABEL = 'pam-master-key';
+
+interface Session {
+  baseUrl: string;
+  token: string;
+}
+
+async function api(session: Session, method: string, path: string, body?: unknown): Promise<{ status: number; json: any; text: string }> {
+  const response = await fetch(`${session.baseUrl}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${session.token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  return { status: response.status, json: text === '' ? undefined : JSON.parse(text), text };
+}
+
+async function login(baseUrl: string): Promise<Session> {
+  const response = await fetch(`${baseUrl}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }),
+  });
+  expect(response.status).toBe(200);
+  const { token } = (await response.json()) as { token: string };
+  return { baseUrl, token };
+}
+
+/** Reads every file of the SQLite database (main file, WAL and shared memory) as one buffer. */
+async function sqliteBytes(dataDir: string): Promise<Buffer> {
+  const names = (await readdir(dataDir)).filter((name) => name.startsWith('strongroom.db'));
+  return Buffer.concat(await Promise.all(names.map((name) => readFile(join(dataDir, name)))));
+}
+
+describe.runIf(hsmReady)('service end to end on SoftHSM', () => {
+  describeEachDialect('vault', (context) => {
+    let fixture: SoftHsmFixture;
+    let home: string;
+    let databaseUrl: string;
+    let baseUrl: string;
+    let env: NodeJS.ProcessEnv;
+    const secret = `root-${randomBytes(12).toString('hex')}`;
+    const logs: string[] = [];
+
+    beforeAll(async () => {
+      fixture = await createSoftHsmFixture({ tokenLabel: `e2e-${context.dialect}` });
+      await fixture.generateKey(KEY_LABEL);
+
+      home = join(context.baseDir, 'home');
+      databaseUrl = context.dialect === 'sqlite' ? 'sqlite:data/strongroom.db' : await context.createDatabase();
+      const port = await freePort();
+      baseUrl = `http://127.0.0.1:${port}`;
+      const pinFile = join(context.baseDir, 'hsm.pin');
+      await writeFile(pinFile, `${fixture.userPin}\n`, { mode: 0o600 });
+      env = { SOFTHSM2_CONF: fixture.configPath, STRONGROOM_HSM_PIN_FILE: pinFile, STRONGROOM_HSM_PIN: '' };
+
+      const init = await runCli([
+        'init',
+        '--home',
+        home,
+        '--database-url',
+        databaseUrl,
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--hsm-library',
+        fixture.library,
+        '--hsm-token-label',
+        fixture.tokenLabel,
+        '--hsm-key-label',
+        KEY_LABEL,
+      ]);
+      expect(init.stderr).toBe('');
+      expect(init.code).toBe(0);
+
+      const user = await runCli(['user', 'add', '--home', home, '--username', 'admin'], { input: `${ADMIN_PASSWORD}\n` });
+      expect(user.stderr).toBe('');
+      expect(user.code).toBe(0);
+    });
+
+    afterAll(async () => {
+      await fixture?.cleanup();
+    });
+
+    async function serve(): Promise<ServiceProcess> {
+      return startServe(home, baseUrl, env);
+    }
+
+    it('keeps a secret across a restart and audits its reveal', async () => {
+      let service = await serve();
+      let accountId: string;
+      try {
+        const session = await login(baseUrl);
+        const target = await api(session, 'POST', '/api/v1/targets', { name: 'db01', address: 'db01.example.internal' });
+        expect(target.status).toBe(201);
+        const account = await api(session, 'POST', `/api/v1/targets/${target.json.id}/accounts`, {
+          username: 'root',
+          secret,
+        });
+        expect(account.status).toBe(201);
+        expect(account.text).not.toContain(secret);
+        accountId = account.json.id;
+      } finally {
+        await service.stop();
+        logs.push(service.output());
+      }
+
+      service = await serve();
+      try {
+        const session = await login(baseUrl);
+        const noReason = await api(session, 'POST', `/api/v1/accounts/${accountId}/reveal`, {});
+        expect(noReason.status).toBe(400);
+
+        const reveal = await api(session, 'POST', `/api/v1/accounts/${accountId}/reveal`, { reason: 'rotate after incident 42' });
+        expect(reveal.status).toBe(200);
+        expect(reveal.json.secret).toBe(secret);
+
+        const audit = await api(session, 'GET', '/api/v1/audit/events?limit=100');
+        expect(audit.status).toBe(200);
+        const events = audit.json.events as Array<Record<string, unknown>>;
+        const logins = events.filter((event) => event.action === 'auth.login' && event.outcome === 'success');
+        expect(logins.length).toBe(2);
+        const reveals = events.filter((event) => event.action === 'secret.reveal');
+        expect(reveals).toHaveLength(1);
+        expect(reveals[0]).toMatchObject({
+          actor: 'admin',
+          objectId: accountId,
+          outcome: 'success',
+          reason: 'rotate after incident 42',
+          clientAddress: '127.0.0.1',
+        });
+        expect(reveals[0]?.occurredAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+        expect(audit.text).not.toContain(secret);
+        expect(audit.text).not.toContain(ADMIN_PASSWORD);
+      } finally {
+        await service.stop();
+        logs.push(service.output());
+      }
+    });
+
+    it('names the HSM key in every DEK row and canary', async () => {
+      const deks = await context.runSql(databaseUrlFor(), 'select provider, key_id, mechanism from deks');
+      expect(deks).toEqual([{ provider: 'hsm', key_id: KEY_LABEL, mechanism: 'aes-256-gcm' }]);
+      const canaries = await context.runSql(databaseUrlFor(), 'select provider, key_id from master_keys');
+      expect(canaries).toEqual([{ provider: 'hsm', key_id: KEY_LABEL }]);
+    });
+
+    it('stores no plaintext in the database', async () => {
+      let stored: Buffer;
+      if (context.dialect === 'sqlite') {
+        stored = await sqliteBytes(join(home, 'data'));
+      } else {
+        const binDir = findPostgresBinDir();
+        expect(binDir).toBeDefined();
+        const { stdout } = await run(join(binDir as string, 'pg_dump'), ['--dbname', databaseUrl], { maxBuffer: 64 * 1024 * 1024 });
+        stored = Buffer.from(stdout);
+        expect(stdout).toContain('deks');
+      }
+      expect(stored.length).toBeGreaterThan(0);
+      expect(stored.includes(Buffer.from(secret))).toBe(false);
+      expect(stored.includes(Buffer.from(ADMIN_PASSWORD))).toBe(false);
+    });
+
+    it('writes neither the secret, the password nor the PIN to its log', () => {
+      const output = logs.join('\n');
+      expect(output).toContain('strongroom started');
+      expect(output).not.toContain(secret);
+      expect(output).not.toContain(ADMIN_PASSWORD);
+      expect(output).not.toContain(fixture.userPin);
+    });
+
+    it('refuses a wrong PIN with one message and no PIN in it', async () => {
+      const wrongPin = `wrong-${randomBytes(4).toString('hex')}`;
+      const result = await runServeToExit({ ...env, STRONGROOM_HSM_PIN: wrongPin, STRONGROOM_HSM_PIN_FILE: '' });
+      expect(result.code).toBe(1);
+      expect(result.output).toContain('SR_HSM_PIN_INCORRECT');
+      expect(result.output).not.toContain(wrongPin);
+    });
+
+    it('refuses the file provider over DEKs wrapped by the HSM key', async () => {
+      const securityProperties = join(home, 'security', 'security.properties');
+      const original = await readFile(securityProperties, 'utf8');
+      await createKeyFile(join(home, 'security', 'master.key'));
+      await writeFile(securityProperties, original.replace('kron.crypto.keyProvider = hsm', 'kron.crypto.keyProvider = file'));
+      try {
+        const result = await runServeToExit(env);
+        expect(result.code).toBe(1);
+        expect(result.output).toContain('SR_KEY_PROVIDER_MISMATCH');
+        expect(result.output).toContain(`1 stored DEKs are wrapped by HSM key '${KEY_LABEL}'`);
+        expect(result.output).toContain("run 'strongroom dek migrate --to file' first");
+      } finally {
+        await writeFile(securityProperties, original);
+      }
+    });
+
+    function databaseUrlFor(): string {
+      return context.dialect === 'sqlite' ? `sqlite:${join(home, 'data', 'strongroom.db')}` : databaseUrl;
+    }
+
+    async function runServeToExit(serveEnv: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string }> {
+      const result = await runCli(['serve', '--home', home], { env: serveEnv });
+      return { code: result.code, output: `${result.stdout}${result.stderr}` };
+    }
+  });
+});
+
+describe('service refusals with the file provider', () => {
+  it('refuses a key file that others can read', async () => {
+    const { mkdtemp } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const home = await mkdtemp(join(tmpdir(), 'strongroom-e2e-file-'));
+    const port = await freePort();
+    const init = await runCli(['init', '--home', home, '--listen', `127.0.0.1:${port}`]);
+    expect(init.code).toBe(0);
+    await chmod(join(home, 'security', 'master.key'), 0o644);
+
+    const result = await runCli(['serve', '--home', home]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('SR_KEYFILE_PERMISSIONS');
+    expect(result.stderr).toContain(`chmod 600 ${join(home, 'security', 'master.key')}`);
+  });
+
+  it('serves on the file provider and reports it in /health', async () => {
+    const { mkdtemp } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const home = await mkdtemp(join(tmpdir(), 'strongroom-e2e-file-'));
+    const port = await freePort();
+    expect((await runCli(['init', '--home', home, '--listen', `127.0.0.1:${port}`])).code).toBe(0);
+    await mkdir(join(home, 'data'), { recursive: true });
+    await appendFile(join(home, 'strongroom.properties'), 'log.level = warn\n');
+
+    const service = await startServe(home, `http://127.0.0.1:${port}`, {});
+    try {
+      const health = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as Record<string, any>;
+      expect(health.healthy).toBe(true);
+      expect(health.activeProvider).toBe('file');
+      expect(health.providers[0].kind).toBe('file');
+    } finally {
+      await service.stop();
+    }
+  });
+});
+
+// The PostgreSQL server is provided by the global setup; reading it here makes a missing server
+// under CI fail this file at once rather than deep inside a suite.
+testPostgres();

@@ -103,7 +103,7 @@ describe.runIf(hsmReady)('service end to end on SoftHSM', () => {
       return startServe(home, baseUrl, env);
     }
 
-    it('keeps a secret across a restart and audits its reveal', async () => {
+    it('reveals a secret after restart', async () => {
       let service = await serve();
       let accountId: string;
       try {
@@ -155,7 +155,7 @@ describe.runIf(hsmReady)('service end to end on SoftHSM', () => {
       }
     });
 
-    it('names the HSM key in every DEK row and canary', async () => {
+    it('names the HSM key in DEK rows', async () => {
       const deks = await context.runSql(databaseUrlFor(), 'select provider, key_id, mechanism from deks');
       expect(deks).toEqual([{ provider: 'hsm', key_id: KEY_LABEL, mechanism: 'aes-256-gcm' }]);
       const canaries = await context.runSql(databaseUrlFor(), 'select provider, key_id from master_keys');
@@ -178,7 +178,7 @@ describe.runIf(hsmReady)('service end to end on SoftHSM', () => {
       expect(stored.includes(Buffer.from(ADMIN_PASSWORD))).toBe(false);
     });
 
-    it('writes neither the secret, the password nor the PIN to its log', () => {
+    it('keeps secrets out of its log', () => {
       const output = logs.join('\n');
       expect(output).toContain('strongroom started');
       expect(output).not.toContain(secret);
@@ -186,7 +186,7 @@ describe.runIf(hsmReady)('service end to end on SoftHSM', () => {
       expect(output).not.toContain(fixture.userPin);
     });
 
-    it('refuses a wrong PIN with one message and no PIN in it', async () => {
+    it('rejects a wrong PIN without printing it', async () => {
       const wrongPin = `wrong-${randomBytes(4).toString('hex')}`;
       const result = await runServeToExit({ ...env, STRONGROOM_HSM_PIN: wrongPin, STRONGROOM_HSM_PIN_FILE: '' });
       expect(result.code).toBe(1);
@@ -194,7 +194,7 @@ describe.runIf(hsmReady)('service end to end on SoftHSM', () => {
       expect(result.output).not.toContain(wrongPin);
     });
 
-    it('refuses the file provider over DEKs wrapped by the HSM key', async () => {
+    it('rejects file provider over HSM DEKs', async () => {
       const securityProperties = join(home, 'security', 'security.properties');
       const original = await readFile(securityProperties, 'utf8');
       await createKeyFile(join(home, 'security', 'master.key'));
@@ -221,8 +221,8 @@ describe.runIf(hsmReady)('service end to end on SoftHSM', () => {
   });
 });
 
-describe('service refusals with the file provider', () => {
-  it('refuses a key file that others can read', async () => {
+describe('service with the file provider', () => {
+  it('rejects a key file others can read', async () => {
     const { mkdtemp } = await import('node:fs/promises');
     const { tmpdir } = await import('node:os');
     const home = await mkdtemp(join(tmpdir(), 'strongroom-e2e-file-'));
@@ -237,7 +237,7 @@ describe('service refusals with the file provider', () => {
     expect(result.stderr).toContain(`chmod 600 ${join(home, 'security', 'master.key')}`);
   });
 
-  it('serves on the file provider and reports it in /health', async () => {
+  it('reports the file provider in /health', async () => {
     const { mkdtemp } = await import('node:fs/promises');
     const { tmpdir } = await import('node:os');
     const home = await mkdtemp(join(tmpdir(), 'strongroom-e2e-file-'));
@@ -258,6 +258,6 @@ describe('service refusals with the file provider', () => {
   });
 });
 
-// The PostgreSQL server is provided by the global setup; reading it here makes a missing server
-// under CI fail this file at once rather than deep inside a suite.
+// The global setup provides the PostgreSQL server. Reading it here makes a missing server fail
+// this file at once under CI, rather than deep inside a suite.
 testPostgres();

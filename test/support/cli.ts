@@ -35,7 +35,7 @@ export interface ServiceProcess {
 }
 
 /**
- * Starts `strongroom serve` and waits until /health answers 200 at `baseUrl`. Rejects with the
+ * Starts `strongroom serve` and waits until /health at `baseUrl` returns 200. Rejects with the
  * process output if it exits first or is not healthy within `timeoutMs`.
  */
 export async function startServe(

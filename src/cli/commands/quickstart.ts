@@ -23,7 +23,7 @@ const TOKEN_LABEL = 'strongroom';
 const KEY_LABEL = 'strongroom-master-key';
 const ADMIN_NAME = 'admin';
 
-/** Where the quick start keeps its SoftHSM token and PIN inside the home folder. */
+/** Returns the paths of the quick start's SoftHSM token and PIN files inside the home folder. */
 function softHsmPaths(layout: HomeLayout) {
   const directory = join(layout.home, 'softhsm');
   return {

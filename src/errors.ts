@@ -41,6 +41,8 @@ export const errorRegistry = {
   SR_HSM_MECHANISM_UNSUPPORTED: { status: 503, summary: 'The token offers neither AES-GCM nor AES key wrap.' },
   SR_HSM_UNAVAILABLE: { status: 503, summary: 'The HSM cannot be used at the moment.' },
   SR_HSM_OPERATION_FAILED: { status: 503, summary: 'A PKCS#11 operation failed.' },
+  SR_HSM_TOKEN_AMBIGUOUS: { status: 503, summary: 'Several tokens have the configured label.' },
+  SR_HSM_TOOL_FAILED: { status: 500, summary: 'A SoftHSM or OpenSC command is missing or failed.' },
 
   // The key hierarchy.
   SR_KEY_PROVIDER_MISMATCH: { status: 503, summary: 'The configured provider does not hold the key that wraps the stored DEKs.' },

@@ -1,0 +1,100 @@
+import type { ErrorCode } from '../../errors.js';
+import type { WrapMechanism } from '../types.js';
+import type { LogFields, LogLevel } from './hsm-log.js';
+import type { KcvSource } from './key-check-value.js';
+import type { SlotSelector } from './slot-selection.js';
+
+/**
+ * Messages between the main thread and the PKCS#11 worker thread. Each request carries an id that
+ * its response repeats. Binary values arrive as Uint8Array, because structured cloning drops the
+ * Buffer prototype.
+ */
+export interface WorkerCalls {
+  open: {
+    /** `finalizeOnFailure`: no other provider in the process uses the module, so a failed open finalises it. */
+    params: {
+      library: string;
+      slot: SlotSelector;
+      keyLabel: string;
+      pin: string;
+      poolSize: number;
+      finalizeOnFailure: boolean;
+    };
+    result: OpenedToken;
+  };
+  wrap: {
+    params: { dek: Uint8Array; aad: Uint8Array };
+    result: { mechanism: WrapMechanism; wrapped: Uint8Array };
+  };
+  unwrap: {
+    params: { mechanism: WrapMechanism; wrapped: Uint8Array; aad: Uint8Array };
+    result: { dek: Uint8Array };
+  };
+  close: {
+    /** Whether this is the last provider in the process on this token (log out) and on this module (finalise). */
+    params: { logout: boolean; finalize: boolean };
+    result: Record<string, never>;
+  };
+}
+
+export type CallName = keyof WorkerCalls;
+
+/** Token and key details that the worker returns once it has logged in and checked the master key. */
+export interface OpenedToken {
+  slotId: number;
+  slotIndex: number;
+  slotDescription: string;
+  tokenLabel: string;
+  mechanism: WrapMechanism;
+  kcv: string;
+  kcvSource: KcvSource;
+}
+
+export interface RequestMessage<K extends CallName = CallName> {
+  id: number;
+  call: K;
+  params: WorkerCalls[K]['params'];
+}
+
+/** A StrongroomError as it crosses the thread boundary. */
+export interface SerializedError {
+  code: ErrorCode;
+  message: string;
+  details: Record<string, string | number | boolean>;
+}
+
+export type ResponseMessage =
+  | { kind: 'response'; id: number; ok: true; result: unknown }
+  | { kind: 'response'; id: number; ok: false; error: SerializedError };
+
+/** A log line written in the worker, for the main thread's pino logger. */
+export interface LogMessage {
+  kind: 'log';
+  level: LogLevel;
+  message: string;
+  fields: LogFields;
+}
+
+/** Sent when the worker loses the connection to the token or has rebuilt it. */
+export interface ConnectionMessage {
+  kind: 'connection';
+  connected: boolean;
+}
+
+export type WorkerMessage = ResponseMessage | LogMessage | ConnectionMessage;
+
+/**
+ * Copies bytes into an ArrayBuffer of their own, to be transferred with postMessage. Cloning a
+ * Buffer would copy its whole backing ArrayBuffer, which for small Buffers is Node's shared 8 KiB
+ * pool, so other data in that pool (a concurrent DEK, for example) would cross with it.
+ */
+export function transferableCopy(bytes: Uint8Array, transfer: ArrayBuffer[]): Uint8Array {
+  const copy = new Uint8Array(bytes);
+  transfer.push(copy.buffer);
+  return copy;
+}
+
+/** Views a received Uint8Array as a Buffer without copying it. */
+export function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}

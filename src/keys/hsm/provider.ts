@@ -1,0 +1,244 @@
+import type { Logger } from 'pino';
+import { isStrongroomError, StrongroomError } from '../../errors.js';
+import type { MasterKeyProvider, MasterKeyRef, ProviderStatus, WrappedKey } from '../types.js';
+import { hsmLogFromPino } from './hsm-log.js';
+import { isLibraryInUse, registerLibraryUse, type LibraryUse } from './library-users.js';
+import { isWrapMechanism } from './mechanisms.js';
+import { warnIfNotPortable } from './portable-text.js';
+import { asBuffer, transferableCopy, type OpenedToken } from './protocol.js';
+import type { SlotSelector } from './slot-selection.js';
+import { WorkerClient } from './worker-client.js';
+import { requireWorkerFile } from './worker-path.js';
+
+const DEK_BYTES = 32;
+const DEFAULT_POOL_SIZE = 4;
+
+/** Settings of the HSM master key provider. */
+export interface HsmProviderOptions {
+  /** Absolute path of the PKCS#11 module. */
+  library: string;
+  slot: SlotSelector;
+  /** CKA_LABEL of the AES-256 master key (the keystore alias), used exactly as given. */
+  keyLabel: string;
+  /** User PIN, already resolved by the caller. It goes to the worker thread in memory only. */
+  pin: string;
+  /** Number of PKCS#11 sessions in the pool, default 4. */
+  poolSize?: number;
+  logger: Logger;
+}
+
+/**
+ * The master key provider for a key in an HSM, reached over PKCS#11 from a worker thread. open()
+ * logs in and checks the key, and wrap() and unwrap() run in pooled sessions on the token.
+ */
+export class HsmProvider implements MasterKeyProvider {
+  readonly kind = 'hsm' as const;
+  private readonly log: Logger;
+  private readonly poolSize: number;
+  private client: WorkerClient | undefined;
+  private opened: OpenedToken | undefined;
+  private opening: Promise<void> | undefined;
+  private libraryUse: LibraryUse | undefined;
+  private rejectedPin: StrongroomError | undefined;
+  private closed = false;
+
+  constructor(private readonly options: HsmProviderOptions) {
+    this.log = options.logger.child({ component: 'hsm' });
+    this.poolSize = options.poolSize ?? DEFAULT_POOL_SIZE;
+  }
+
+  open(): Promise<void> {
+    if (this.opened !== undefined) {
+      return Promise.resolve();
+    }
+    this.opening ??= this.start().finally(() => {
+      this.opening = undefined;
+    });
+    return this.opening;
+  }
+
+  ref(): MasterKeyRef {
+    const opened = this.requireOpened();
+    return { provider: 'hsm', keyId: this.options.keyLabel, kcv: opened.kcv };
+  }
+
+  async wrap(dek: Buffer, aad: Buffer): Promise<WrappedKey> {
+    if (dek.length !== DEK_BYTES) {
+      throw new RangeError(`dek must be ${DEK_BYTES} bytes, got ${dek.length}`);
+    }
+
+    // The worker receives copies that it zeroes after use. The caller keeps and zeroes `dek`.
+    const transfer: ArrayBuffer[] = [];
+    const params = { dek: transferableCopy(dek, transfer), aad: transferableCopy(aad, transfer) };
+    const result = await this.requireClient().call('wrap', params, transfer);
+    return { mechanism: result.mechanism, wrapped: asBuffer(result.wrapped) };
+  }
+
+  async unwrap(key: WrappedKey, aad: Buffer): Promise<Buffer> {
+    const client = this.requireClient();
+    if (!isWrapMechanism(key.mechanism)) {
+      this.log.warn(
+        { mechanism: String(key.mechanism) },
+        'a wrapped DEK names an unknown mechanism',
+      );
+      throw new StrongroomError(
+        'SR_DECRYPT_FAILED',
+        'the wrapped DEK names a mechanism that Strongroom does not know.',
+      );
+    }
+
+    const transfer: ArrayBuffer[] = [];
+    const params = {
+      mechanism: key.mechanism,
+      wrapped: transferableCopy(key.wrapped, transfer),
+      aad: transferableCopy(aad, transfer),
+    };
+    const result = await client.call('unwrap', params, transfer);
+    return asBuffer(result.dek);
+  }
+
+  status(): ProviderStatus {
+    const opened = this.opened;
+    const detail: ProviderStatus['detail'] = {
+      keyLabel: this.options.keyLabel,
+      library: this.options.library,
+      poolSize: this.poolSize,
+    };
+    if (opened !== undefined) {
+      Object.assign(detail, {
+        slotId: opened.slotId,
+        slotIndex: opened.slotIndex,
+        slotDescription: opened.slotDescription,
+        tokenLabel: opened.tokenLabel,
+        mechanism: opened.mechanism,
+        kcv: opened.kcv,
+        connected: this.client?.connected ?? false,
+      });
+    }
+    return {
+      kind: 'hsm',
+      ready: opened !== undefined && !this.closed && this.client?.connected === true,
+      keyId: this.options.keyLabel,
+      detail,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) {
+      return;
+    }
+    this.closed = true;
+    await this.opening?.catch(() => undefined);
+
+    const client = this.client;
+    this.client = undefined;
+    if (client === undefined) {
+      return;
+    }
+
+    const last = this.libraryUse?.release() ?? { logout: true, finalize: true };
+    try {
+      await client.call('close', last);
+    } catch (error) {
+      this.log.warn(
+        { code: isStrongroomError(error) ? error.code : 'unknown', reason: String(error) },
+        'closing the hsm session pool failed',
+      );
+    } finally {
+      await client.terminate();
+    }
+    this.log.info({ keyLabel: this.options.keyLabel }, 'hsm master key provider closed');
+  }
+
+  private async start(): Promise<void> {
+    if (this.closed) {
+      throw new StrongroomError(
+        'SR_HSM_UNAVAILABLE',
+        'the HSM master key provider is closed. Create a new one to use the HSM again.',
+      );
+    }
+    if (this.rejectedPin !== undefined) {
+      // The token rejected this PIN before, and trying it again could lock the PIN.
+      throw this.rejectedPin;
+    }
+    this.checkOptions();
+
+    const client = new WorkerClient(requireWorkerFile(), this.log);
+    try {
+      const { library, slot, keyLabel, pin } = this.options;
+      const finalizeOnFailure = !isLibraryInUse(library);
+      const opened = await client.call('open', {
+        library,
+        slot,
+        keyLabel,
+        pin,
+        poolSize: this.poolSize,
+        finalizeOnFailure,
+      });
+      this.client = client;
+      this.opened = opened;
+      this.libraryUse = registerLibraryUse(library, opened.slotId);
+      this.log.info(
+        {
+          keyLabel,
+          slotId: opened.slotId,
+          tokenLabel: opened.tokenLabel,
+          mechanism: opened.mechanism,
+          kcv: opened.kcv,
+          poolSize: this.poolSize,
+        },
+        'hsm master key opened',
+      );
+    } catch (error) {
+      if (
+        isStrongroomError(error, 'SR_HSM_PIN_INCORRECT') ||
+        isStrongroomError(error, 'SR_HSM_PIN_LOCKED')
+      ) {
+        this.rejectedPin = error;
+      }
+      await client.terminate();
+      throw error;
+    }
+  }
+
+  private checkOptions(): void {
+    const { keyLabel, pin, slot } = this.options;
+    if (!Number.isInteger(this.poolSize) || this.poolSize < 1) {
+      throw new RangeError(`poolSize must be a positive integer, got ${this.poolSize}`);
+    }
+    if (keyLabel === '') {
+      throw new StrongroomError(
+        'SR_CONFIG_VALUE_INVALID',
+        'the HSM key label is empty. Set hsm.keystore.alias to the label of the master key.',
+      );
+    }
+
+    const log = hsmLogFromPino(this.log);
+    warnIfNotPortable(log, 'the HSM user PIN', pin);
+    warnIfNotPortable(log, 'the HSM key label', keyLabel);
+    if (slot.by === 'tokenLabel') {
+      warnIfNotPortable(log, 'the HSM token label', slot.label);
+    }
+  }
+
+  private requireOpened(): OpenedToken {
+    if (this.opened === undefined || this.closed) {
+      throw new StrongroomError(
+        'SR_KEY_PROVIDER_UNAVAILABLE',
+        'the HSM master key provider is not open. Call open() first.',
+      );
+    }
+    return this.opened;
+  }
+
+  private requireClient(): WorkerClient {
+    this.requireOpened();
+    if (this.client === undefined) {
+      throw new StrongroomError(
+        'SR_KEY_PROVIDER_UNAVAILABLE',
+        'the HSM master key provider is not open. Call open() first.',
+      );
+    }
+    return this.client;
+  }
+}

@@ -1,0 +1,294 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import pkcs11js from 'pkcs11js';
+import type { PKCS11 } from 'pkcs11js';
+import { isStrongroomError, StrongroomError } from '../../errors.js';
+import type { HsmLog } from './hsm-log.js';
+import { loginUser } from './login.js';
+import { describeFailure, hasCkr, isConnectionLost } from './pkcs11-failures.js';
+import { finalizeModule, loadModule } from './pkcs11-module.js';
+import { SessionPool } from './session-pool.js';
+import {
+  closeSessions,
+  establishConnection,
+  type ConnectionSettings,
+  type EstablishedConnection,
+} from './token-setup.js';
+
+/** Reconnection attempts after a lost connection, and the delay before the second one (doubled each time). */
+const RECONNECT_ATTEMPTS = 5;
+const RECONNECT_FIRST_DELAY_MS = 200;
+
+/** Errors after which trying again cannot help, or could lock the PIN. */
+const finalErrorCodes = new Set([
+  'SR_HSM_PIN_INCORRECT',
+  'SR_HSM_PIN_LOCKED',
+  'SR_HSM_PIN_MISSING',
+  'SR_KEY_PROVIDER_MISMATCH',
+]);
+
+/**
+ * The worker's connection to one token: a pool of sessions that share one login, and the master
+ * key. After an error that means the sessions are gone (CKR_DEVICE_REMOVED and the like, see
+ * isConnectionLost) it reconnects with backoff and retries the operation once, so an HSM restart
+ * or a dropped network path needs no Strongroom restart.
+ */
+export class TokenConnection {
+  private readonly pool = new SessionPool<Buffer>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private pkcs11: PKCS11 | undefined;
+  private current: EstablishedConnection | undefined;
+  private openedKcv: string | undefined;
+  private rejectedPin: StrongroomError | undefined;
+  private reconnecting: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly settings: ConnectionSettings,
+    private readonly log: HsmLog,
+    private readonly onConnectionChange: (connected: boolean) => void = () => undefined,
+  ) {}
+
+  /**
+   * Loads the module and establishes the first connection. Fails at once, without retries. After
+   * a failure the module is finalised if `finalizeOnFailure`, that is if nothing else in the
+   * process uses it.
+   */
+  open(finalizeOnFailure: boolean): EstablishedConnection {
+    const pkcs11 = loadModule(this.settings.library);
+    this.pkcs11 = pkcs11;
+    try {
+      const connection = this.establish();
+      this.openedKcv = connection.keyCheckValue.kcv;
+      return connection;
+    } catch (error) {
+      if (finalizeOnFailure) {
+        finalizeModule(pkcs11, this.settings.library, this.log);
+        pkcs11.close();
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Runs an operation with a pooled session and the current connection. If the connection is lost
+   * during the operation, it reconnects and runs the operation once more.
+   */
+  run<R>(
+    operation: string,
+    body: (pkcs11: PKCS11, session: Buffer, connection: EstablishedConnection) => Promise<R>,
+  ): Promise<R> {
+    const running = this.runWithRetry(operation, body);
+    this.inFlight.add(running);
+    void running.finally(() => this.inFlight.delete(running)).catch(() => undefined);
+    return running;
+  }
+
+  /** The connection in use, or undefined while it is being rebuilt. */
+  get connection(): EstablishedConnection | undefined {
+    return this.current;
+  }
+
+  /**
+   * Waits for running operations, logs out if `logout` (never while sessions are in use), closes
+   * the sessions and, if `finalize`, finalises and unloads the module.
+   */
+  async close(options: { logout: boolean; finalize: boolean }): Promise<void> {
+    this.closed = true;
+    this.pool.rejectWaiting(
+      new StrongroomError('SR_HSM_UNAVAILABLE', 'the HSM master key provider is closed.'),
+    );
+    await Promise.allSettled([...this.inFlight, this.reconnecting]);
+
+    const pkcs11 = this.pkcs11;
+    const sessions = this.pool.drain();
+    this.current = undefined;
+    if (pkcs11 === undefined) {
+      return;
+    }
+
+    const [first] = sessions;
+    if (options.logout && first !== undefined) {
+      this.logout(pkcs11, first);
+    }
+    closeSessions(pkcs11, sessions, this.log);
+
+    if (options.finalize) {
+      finalizeModule(pkcs11, this.settings.library, this.log);
+      pkcs11.close();
+    }
+  }
+
+  private async runWithRetry<R>(
+    operation: string,
+    body: (pkcs11: PKCS11, session: Buffer, connection: EstablishedConnection) => Promise<R>,
+  ): Promise<R> {
+    let retried = false;
+    for (;;) {
+      await this.ensureConnected();
+      const session = await this.pool.acquire();
+      const connection = this.current;
+      const pkcs11 = this.pkcs11;
+      if (connection === undefined || pkcs11 === undefined) {
+        // The connection was lost while this request waited for a session.
+        this.pool.release(session);
+        continue;
+      }
+
+      try {
+        return await body(pkcs11, session, connection);
+      } catch (error) {
+        if (!isConnectionLost(error)) {
+          throw error;
+        }
+        // The next request reconnects even when this one gives up.
+        this.markLost(connection);
+        if (retried || this.closed) {
+          throw error;
+        }
+        retried = true;
+        this.log.warn('lost the connection to the token, reconnecting', {
+          operation,
+          ckr: describeFailure(error),
+        });
+      } finally {
+        this.pool.release(session);
+      }
+    }
+  }
+
+  private async ensureConnected(): Promise<void> {
+    if (this.closed) {
+      throw new StrongroomError('SR_HSM_UNAVAILABLE', 'the HSM master key provider is closed.');
+    }
+    if (this.current === undefined) {
+      await this.reconnect();
+    }
+  }
+
+  /** Drops a connection that failed, unless a newer one has replaced it already. */
+  private markLost(connection: EstablishedConnection): void {
+    if (this.current !== connection) {
+      return;
+    }
+    this.current = undefined;
+    this.onConnectionChange(false);
+  }
+
+  private reconnect(): Promise<void> {
+    this.reconnecting ??= this.reconnectWithBackoff().finally(() => {
+      this.reconnecting = undefined;
+    });
+    return this.reconnecting;
+  }
+
+  private async reconnectWithBackoff(): Promise<void> {
+    const pkcs11 = this.requireModule();
+
+    for (let attempt = 1; attempt <= RECONNECT_ATTEMPTS; attempt++) {
+      closeSessions(pkcs11, this.pool.drain(), this.log);
+      if (attempt > 1) {
+        // A module whose connection broke (p11-kit's RPC client, network HSMs) only reconnects in
+        // C_Initialize, so later attempts start from a finalised module.
+        finalizeModule(pkcs11, this.settings.library, this.log);
+      }
+
+      try {
+        const connection = this.establish();
+        this.log.info('reconnected to the token', {
+          attempt,
+          slotId: connection.slot.id,
+          tokenLabel: connection.tokenLabel,
+        });
+        return;
+      } catch (error) {
+        if (this.closed || (isStrongroomError(error) && finalErrorCodes.has(error.code))) {
+          this.pool.rejectWaiting(asError(error));
+          throw error;
+        }
+        this.log.warn('reconnecting to the token failed', {
+          attempt,
+          maxAttempts: RECONNECT_ATTEMPTS,
+          reason: isStrongroomError(error) ? error.message : describeFailure(error),
+        });
+        if (attempt < RECONNECT_ATTEMPTS) {
+          await sleep(RECONNECT_FIRST_DELAY_MS * 2 ** (attempt - 1));
+        }
+      }
+    }
+
+    const unavailable = new StrongroomError(
+      'SR_HSM_UNAVAILABLE',
+      `the token could not be reached again after ${RECONNECT_ATTEMPTS} attempts. Check the HSM and the network path ` +
+        `to it. Strongroom tries again on the next request.`,
+    );
+    this.pool.rejectWaiting(unavailable);
+    throw unavailable;
+  }
+
+  private establish(): EstablishedConnection {
+    const pkcs11 = this.requireModule();
+    const connection = establishConnection(
+      pkcs11,
+      this.settings,
+      (session, token) => this.login(pkcs11, session, token),
+      this.log,
+    );
+
+    if (this.openedKcv !== undefined && connection.keyCheckValue.kcv !== this.openedKcv) {
+      closeSessions(pkcs11, connection.sessions, this.log);
+      throw new StrongroomError(
+        'SR_KEY_PROVIDER_MISMATCH',
+        `after reconnecting, the key labelled '${this.settings.keyLabel}' has check value ${connection.keyCheckValue.kcv}, ` +
+          `but the open provider uses ${this.openedKcv}: the key on the token was replaced. Restart Strongroom, so that ` +
+          `the start-up check compares the key with the stored DEKs.`,
+      );
+    }
+
+    this.current = connection;
+    this.pool.reset(connection.sessions);
+    this.onConnectionChange(true);
+    return connection;
+  }
+
+  /** Logs in, but never again after the token rejected the PIN: a second try could lock it. */
+  private login(pkcs11: PKCS11, session: Buffer, token: { label: string; flags: number }): void {
+    if (this.rejectedPin !== undefined) {
+      throw this.rejectedPin;
+    }
+    try {
+      loginUser(pkcs11, session, this.settings.pin, token, this.log);
+    } catch (error) {
+      if (
+        isStrongroomError(error, 'SR_HSM_PIN_INCORRECT') ||
+        isStrongroomError(error, 'SR_HSM_PIN_LOCKED')
+      ) {
+        this.rejectedPin = error;
+      }
+      throw error;
+    }
+  }
+
+  private logout(pkcs11: PKCS11, session: Buffer): void {
+    try {
+      pkcs11.C_Logout(session);
+    } catch (error) {
+      if (!hasCkr(error, pkcs11js.CKR_USER_NOT_LOGGED_IN)) {
+        this.log.warn('C_Logout failed', { ckr: describeFailure(error) });
+      }
+    }
+  }
+
+  private requireModule(): PKCS11 {
+    if (this.pkcs11 === undefined) {
+      throw new StrongroomError(
+        'SR_HSM_UNAVAILABLE',
+        'the PKCS#11 module is not loaded. Open the provider first.',
+      );
+    }
+    return this.pkcs11;
+  }
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}

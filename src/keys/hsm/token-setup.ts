@@ -1,0 +1,100 @@
+import pkcs11js from 'pkcs11js';
+import type { PKCS11 } from 'pkcs11js';
+import type { WrapMechanism } from '../types.js';
+import type { HsmLog } from './hsm-log.js';
+import { readKeyCheckValue, type KeyCheckValue } from './key-check-value.js';
+import { checkMasterKey } from './master-key-check.js';
+import { findMasterKey, readMasterKeyAttributes } from './master-key.js';
+import { chooseMechanism } from './mechanisms.js';
+import { callPkcs11, describeFailure } from './pkcs11-failures.js';
+import { initializeModule } from './pkcs11-module.js';
+import {
+  describeSlot,
+  listSlots,
+  selectSlot,
+  type SlotEntry,
+  type SlotSelector,
+} from './slot-selection.js';
+
+/** Settings of the worker's connection to the master key. The PIN stays in the worker's memory. */
+export interface ConnectionSettings {
+  library: string;
+  slot: SlotSelector;
+  keyLabel: string;
+  pin: string;
+  poolSize: number;
+}
+
+/** A working connection: the token's slot, open sessions (the first one logged in) and the master key. */
+export interface EstablishedConnection {
+  slot: SlotEntry;
+  tokenLabel: string;
+  /** "slot ID 2108715772 (slot index 0), token 'pam'", for messages. */
+  slotName: string;
+  offered: number[];
+  mechanism: WrapMechanism;
+  masterKey: Buffer;
+  keyCheckValue: KeyCheckValue;
+  sessions: Buffer[];
+}
+
+/** Logs the user in on the given session; supplied by the connection so that it can stop after a rejected PIN. */
+export type LoginStep = (session: Buffer, token: { label: string; flags: number }) => void;
+
+/**
+ * Initialises the module, selects the slot, opens `poolSize` sessions, logs in once on the first
+ * one, then finds and checks the master key and reads its check value. On failure the sessions
+ * opened here are closed again.
+ */
+export function establishConnection(
+  pkcs11: PKCS11,
+  settings: ConnectionSettings,
+  login: LoginStep,
+  log: HsmLog,
+): EstablishedConnection {
+  initializeModule(pkcs11, settings.library, log);
+
+  const slot = selectSlot(listSlots(pkcs11), settings.slot);
+  const tokenLabel = slot.token?.label ?? '';
+  const slotName = `${describeSlot(slot)}, token '${tokenLabel}'`;
+  const offered = callPkcs11('C_GetMechanismList', () => pkcs11.C_GetMechanismList(slot.handle));
+  const mechanism = chooseMechanism(offered, slotName);
+
+  const sessions: Buffer[] = [];
+  try {
+    for (let count = 0; count < settings.poolSize; count++) {
+      sessions.push(
+        callPkcs11('C_OpenSession', () =>
+          pkcs11.C_OpenSession(slot.handle, pkcs11js.CKF_SERIAL_SESSION),
+        ),
+      );
+    }
+    const [first] = sessions;
+    if (first === undefined) {
+      throw new RangeError(`poolSize must be at least 1, got ${settings.poolSize}`);
+    }
+
+    login(first, { label: tokenLabel, flags: slot.token?.flags ?? 0 });
+
+    const masterKey = findMasterKey(pkcs11, first, settings.keyLabel);
+    const attributes = readMasterKeyAttributes(pkcs11, first, masterKey);
+    checkMasterKey(settings.keyLabel, attributes, mechanism);
+    const keyCheckValue = readKeyCheckValue(pkcs11, first, masterKey, offered, attributes, log);
+
+    return { slot, tokenLabel, slotName, offered, mechanism, masterKey, keyCheckValue, sessions };
+  } catch (error) {
+    closeSessions(pkcs11, sessions, log);
+    throw error;
+  }
+}
+
+/** Closes sessions, logging failures: a session of a lost connection cannot be closed and needs no closing. */
+export function closeSessions(pkcs11: PKCS11, sessions: readonly Buffer[], log: HsmLog): void {
+  for (const session of sessions) {
+    try {
+      pkcs11.C_CloseSession(session);
+    } catch (error) {
+      log.debug('C_CloseSession failed', { ckr: describeFailure(error) });
+    }
+  }
+}

@@ -1,0 +1,43 @@
+import { existsSync } from 'node:fs';
+import { dirname, join, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { StrongroomError } from '../../errors.js';
+
+const WORKER_FILE = 'pkcs11-worker.js';
+
+/**
+ * Returns the path of the compiled PKCS#11 worker. Node 20 cannot start a worker from a .ts file,
+ * so the worker always runs from the JavaScript that `tsc -p tsconfig.build.json` writes to dist/.
+ * From dist/keys/hsm/*.js the worker is the sibling file. From src/keys/hsm/*.ts (vitest, tsx) it
+ * is the same path with the last `src` folder replaced by `dist`.
+ */
+export function resolveWorkerPath(moduleUrl: string = import.meta.url): string {
+  const modulePath = fileURLToPath(moduleUrl);
+  const directory = dirname(modulePath);
+  if (modulePath.endsWith('.js')) {
+    return join(directory, WORKER_FILE);
+  }
+
+  const parts = directory.split(sep);
+  const srcIndex = parts.lastIndexOf('src');
+  if (srcIndex < 0) {
+    throw new Error(
+      `cannot locate the PKCS#11 worker: ${modulePath} is neither compiled JavaScript nor under a src folder`,
+    );
+  }
+  parts[srcIndex] = 'dist';
+  return join(parts.join(sep), WORKER_FILE);
+}
+
+/** Returns the worker path, or throws an error that names the build command when the file is missing. */
+export function requireWorkerFile(moduleUrl: string = import.meta.url): string {
+  const path = resolveWorkerPath(moduleUrl);
+  if (!existsSync(path)) {
+    throw new StrongroomError(
+      'SR_HSM_UNAVAILABLE',
+      `the PKCS#11 worker ${path} does not exist. Build it with npx tsc -p tsconfig.build.json (npm run build).`,
+      { details: { workerPath: path } },
+    );
+  }
+  return path;
+}

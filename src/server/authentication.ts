@@ -1,0 +1,73 @@
+import type { FastifyRequest } from 'fastify';
+
+import type { AuthenticatedUser, AuthService } from '../auth/service.js';
+import { assertAllowed, type Permission } from '../auth/policy.js';
+import { StrongroomError } from '../errors.js';
+import type { Actor } from '../vault/types.js';
+
+/** The user and token of an authenticated request. */
+interface Principal {
+  user: AuthenticatedUser;
+  token: string;
+}
+
+const principals = new WeakMap<FastifyRequest, Principal>();
+
+const BEARER_PREFIX = /^Bearer +/i;
+
+/** Returns an onRequest hook that resolves the bearer token of the request or throws SR_AUTH_REQUIRED. */
+export function createAuthenticationHook(
+  auth: AuthService,
+): (request: FastifyRequest) => Promise<void> {
+  return async function authenticateRequest(request: FastifyRequest): Promise<void> {
+    const token = readBearerToken(request.headers.authorization);
+    const user = await auth.authenticate(token);
+    principals.set(request, { user, token });
+  };
+}
+
+/** Returns an onRequest hook that throws SR_FORBIDDEN unless the role of the user has the permission. */
+export function requirePermission(
+  permission: Permission,
+): (request: FastifyRequest) => Promise<void> {
+  return async function authorizeRequest(request: FastifyRequest): Promise<void> {
+    assertAllowed(getPrincipal(request).user.role, permission);
+  };
+}
+
+/** Returns the principal set by the authentication hook. Throws SR_AUTH_REQUIRED on a route without it. */
+export function getPrincipal(request: FastifyRequest): Principal {
+  const principal = principals.get(request);
+  if (principal === undefined) {
+    throw new StrongroomError(
+      'SR_AUTH_REQUIRED',
+      'The request is not authenticated. Send a bearer token.',
+    );
+  }
+  return principal;
+}
+
+/** Returns the actor that the vault records in audit events: the user and the client address. */
+export function getActor(request: FastifyRequest): Actor {
+  const { user } = getPrincipal(request);
+  return { userId: user.id, username: user.username, role: user.role, clientAddress: request.ip };
+}
+
+/** Extracts the token of an `Authorization: Bearer <token>` header (RFC 6750 section 2.1). */
+function readBearerToken(header: string | undefined): string {
+  if (header === undefined || header === '') {
+    throw new StrongroomError(
+      'SR_AUTH_REQUIRED',
+      'The request has no Authorization header. Log in with POST /api/v1/auth/login and send the token as "Authorization: Bearer <token>".',
+    );
+  }
+
+  if (!BEARER_PREFIX.test(header)) {
+    throw new StrongroomError(
+      'SR_AUTH_REQUIRED',
+      'The Authorization header does not use the Bearer scheme. Send the token as "Authorization: Bearer <token>".',
+    );
+  }
+
+  return header.replace(BEARER_PREFIX, '').trim();
+}

@@ -1,0 +1,151 @@
+import type { FastifyInstance } from 'fastify';
+
+import { StrongroomError } from '../../errors.js';
+import type { VaultService } from '../../vault/types.js';
+import { getActor, requirePermission } from '../authentication.js';
+import { bearerSecurity, errorResponses, printableText, uuidParams } from '../schemas.js';
+
+/** Maximum length of a secret in characters. A 4096-bit RSA private key in PEM takes about 3.3 KB. */
+export const SECRET_MAX_LENGTH = 16_384;
+
+const REASON_MIN_LENGTH = 3;
+const REASON_MAX_LENGTH = 500;
+
+interface AccountBody {
+  username: string;
+  description?: string;
+  secret: string;
+}
+
+interface RevealBody {
+  reason: string;
+}
+
+/** Registers the account routes. The caller registers them inside the authenticated scope. */
+export function registerAccountRoutes(app: FastifyInstance, vault: VaultService): void {
+  app.post<{ Params: { targetId: string }; Body: AccountBody }>(
+    '/targets/:targetId/accounts',
+    {
+      onRequest: requirePermission('accounts.create'),
+      schema: {
+        summary: 'Store a privileged account of a target with its secret',
+        tags: ['accounts'],
+        security: bearerSecurity,
+        params: uuidParams('targetId'),
+        body: {
+          type: 'object',
+          required: ['username', 'secret'],
+          additionalProperties: false,
+          properties: {
+            username: {
+              ...printableText(1, 255),
+              description: 'The account name on the target, such as root.',
+            },
+            description: { type: 'string', maxLength: 2000 },
+            secret: { type: 'string', minLength: 1, maxLength: SECRET_MAX_LENGTH },
+          },
+        },
+        response: {
+          201: { $ref: 'Account#' },
+          ...errorResponses(400, 401, 403, 404, 409, 500, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { username, description = '', secret } = request.body;
+      const account = await vault.createAccount(
+        request.params.targetId,
+        { username, description, secret },
+        getActor(request),
+      );
+      return reply.status(201).send(account);
+    },
+  );
+
+  app.get<{ Params: { targetId: string } }>(
+    '/targets/:targetId/accounts',
+    {
+      onRequest: requirePermission('targets.read'),
+      schema: {
+        summary: 'List the accounts of a target, without secrets',
+        tags: ['accounts'],
+        security: bearerSecurity,
+        params: uuidParams('targetId'),
+        response: {
+          200: {
+            type: 'object',
+            required: ['accounts'],
+            properties: { accounts: { type: 'array', items: { $ref: 'Account#' } } },
+          },
+          ...errorResponses(400, 401, 403, 404, 500),
+        },
+      },
+    },
+    async (request) => ({ accounts: await vault.listAccounts(request.params.targetId) }),
+  );
+
+  app.get<{ Params: { accountId: string } }>(
+    '/accounts/:accountId',
+    {
+      onRequest: requirePermission('targets.read'),
+      schema: {
+        summary: 'Show the metadata of an account, without its secret',
+        tags: ['accounts'],
+        security: bearerSecurity,
+        params: uuidParams('accountId'),
+        response: { 200: { $ref: 'Account#' }, ...errorResponses(400, 401, 403, 404, 500) },
+      },
+    },
+    async (request) => vault.getAccount(request.params.accountId),
+  );
+
+  app.post<{ Params: { accountId: string }; Body: RevealBody }>(
+    '/accounts/:accountId/reveal',
+    {
+      onRequest: requirePermission('secrets.reveal'),
+      schema: {
+        summary: 'Reveal the secret of an account, giving a reason that the audit log records',
+        tags: ['accounts'],
+        security: bearerSecurity,
+        params: uuidParams('accountId'),
+        body: {
+          type: 'object',
+          required: ['reason'],
+          additionalProperties: false,
+          properties: {
+            reason: { type: 'string', minLength: REASON_MIN_LENGTH, maxLength: REASON_MAX_LENGTH },
+          },
+        },
+        response: {
+          200: {
+            description: 'The secret.',
+            headers: { 'Cache-Control': { type: 'string', description: 'Always no-store.' } },
+            type: 'object',
+            required: ['secret', 'secretVersion'],
+            properties: { secret: { type: 'string' }, secretVersion: { type: 'integer' } },
+          },
+          ...errorResponses(400, 401, 403, 404, 500, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      const reason = request.body.reason.trim();
+      if ([...reason].length < REASON_MIN_LENGTH) {
+        throw new StrongroomError(
+          'SR_VALIDATION_FAILED',
+          `The field body.reason is too short: it must have at least ${REASON_MIN_LENGTH} characters besides leading and trailing blanks.`,
+          { details: { field: 'body.reason' } },
+        );
+      }
+
+      const secret = await vault.revealSecret(request.params.accountId, reason, getActor(request));
+      // NOTE: the version is read after the reveal, so a rotation in between would report the newer
+      // version. revealSecret should return the version it decrypted once rotation exists.
+      const account = await vault.getAccount(request.params.accountId);
+
+      return reply
+        .header('Cache-Control', 'no-store')
+        .send({ secret, secretVersion: account.secretVersion });
+    },
+  );
+}

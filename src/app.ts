@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { StrongroomConfig } from './config/load.js';
@@ -7,7 +6,7 @@ import { openKeyring } from './keys/open-keyring.js';
 import { createAuditLog } from './audit/index.js';
 import { createVaultService } from './vault/service.js';
 import { createHealthService } from './vault/health.js';
-import { assertListenAllowed, buildServer, listen } from './server/index.js';
+import { assertListenAllowed, buildServer, listen, readTlsFiles } from './server/index.js';
 
 /** A running service and the way to stop it. */
 export interface RunningService {
@@ -33,7 +32,7 @@ export async function startService(config: StrongroomConfig, logger: Logger): Pr
     const audit = createAuditLog(store, logger);
     const vault = createVaultService({ vault: store.vault, keys: store.keys, keyring, audit, logger });
     const health = createHealthService(keyring, store, logger);
-    const tls = config.tls === undefined ? undefined : { cert: await readFile(config.tls.certFile), key: await readFile(config.tls.keyFile) };
+    const tls = config.tls === undefined ? undefined : await readTlsFiles(config.tls);
     const server = await buildServer(
       { store, vault, health, audit, logger, sessionTtlSeconds: config.sessionTtlSeconds },
       tls === undefined ? {} : { tls },

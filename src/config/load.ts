@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { StrongroomError } from '../errors.js';
@@ -30,6 +31,12 @@ export interface StrongroomConfig {
 /** Reads strongroom.properties, security/security.properties and the PKCS#11 provider file. */
 export async function loadConfig(home: string): Promise<StrongroomConfig> {
   const layout = homeLayout(home);
+  if (!existsSync(layout.home)) {
+    throw new StrongroomError(
+      'SR_CONFIG_HOME_MISSING',
+      `Home folder ${layout.home} does not exist. Run 'strongroom init --home ${layout.home}', or point --home or STRONGROOM_HOME at the existing folder.`,
+    );
+  }
   const server = await readPropertiesFile(layout.strongroomProperties, "Run 'strongroom init --home DIR' to create it");
   const security = await readPropertiesFile(layout.securityProperties, "Run 'strongroom init --home DIR' to create it");
 

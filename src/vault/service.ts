@@ -6,7 +6,7 @@ import { secretAssociatedData } from '../crypto/associated-data.js';
 import type { AuditLog } from '../audit/types.js';
 import type { Keyring } from '../keys/keyring.js';
 import type { AccountRecord, KeyRepository, TargetRecord, VaultRepository } from '../store/repositories.js';
-import type { AccountView, Actor, NewAccount, NewTarget, TargetView, VaultService } from './types.js';
+import type { AccountView, Actor, NewAccount, NewTarget, RevealedSecret, TargetView, VaultService } from './types.js';
 
 export interface VaultDependencies {
   vault: VaultRepository;
@@ -109,7 +109,7 @@ export function createVaultService(deps: VaultDependencies): VaultService {
       return toView(await requireAccount(id));
     },
 
-    async revealSecret(accountId: string, reason: string, actor: Actor): Promise<string> {
+    async revealSecret(accountId: string, reason: string, actor: Actor): Promise<RevealedSecret> {
       const account = await requireAccount(accountId);
       const event = {
         ...auditActor(actor),
@@ -133,7 +133,7 @@ export function createVaultService(deps: VaultDependencies): VaultService {
 
       // The event is stored before the secret leaves the service; if it cannot be, nothing leaves.
       await deps.audit.record({ ...event, outcome: 'success' });
-      return secret;
+      return { secret, secretVersion: account.secretVersion };
     },
   };
 }

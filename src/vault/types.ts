@@ -39,6 +39,12 @@ export interface NewAccount {
   secret: string;
 }
 
+/** A decrypted secret and the version that was decrypted. */
+export interface RevealedSecret {
+  secret: string;
+  secretVersion: number;
+}
+
 /**
  * The vault: targets, accounts and their secrets. Reveal writes its audit event before it returns
  * the secret, and refuses with SR_AUDIT_WRITE_FAILED when the event cannot be written.
@@ -50,7 +56,7 @@ export interface VaultService {
   createAccount(targetId: string, input: NewAccount, actor: Actor): Promise<AccountView>;
   listAccounts(targetId: string): Promise<AccountView[]>;
   getAccount(id: string): Promise<AccountView>;
-  revealSecret(accountId: string, reason: string, actor: Actor): Promise<string>;
+  revealSecret(accountId: string, reason: string, actor: Actor): Promise<RevealedSecret>;
 }
 
 /** What GET /health reports: the providers and whether the master key is usable. */

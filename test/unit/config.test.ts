@@ -81,7 +81,16 @@ describe('init and load', () => {
 
   it('reports a missing home with the init command', async () => {
     const error = await rejection(loadConfig(home));
+    expect(error.code).toBe('SR_CONFIG_HOME_MISSING');
+    expect(error.message).toContain(`strongroom init --home ${home}`);
+  });
+
+  it('reports a missing properties file with the init command', async () => {
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(home);
+    const error = await rejection(loadConfig(home));
     expect(error.code).toBe('SR_CONFIG_FILE_MISSING');
+    expect(error.message).toContain('strongroom.properties does not exist');
     expect(error.message).toContain('strongroom init');
   });
 

@@ -10,6 +10,7 @@ import { loadConfig } from '../../config/load.js';
 import { createLogger } from '../../logging.js';
 import { openStore } from '../../store/index.js';
 import { createUser } from '../../auth/index.js';
+import { createAuditLog } from '../../audit/index.js';
 import {
   findSoftHsmLibrary,
   generateAesKey,
@@ -105,10 +106,15 @@ async function createSoftHsmToken(layout: HomeLayout, library: string): Promise<
 
 async function createAdministrator(layout: HomeLayout): Promise<void> {
   const config = await loadConfig(layout.home);
-  const store = await openStore(config.databaseUrl, { baseDir: layout.home, logger: createLogger('warn') });
+  const logger = createLogger('warn');
+  const store = await openStore(config.databaseUrl, { baseDir: layout.home, logger });
   const password = randomBytes(18).toString('base64url');
   try {
-    await createUser(store, { username: ADMIN_NAME, password, role: 'administrator' });
+    await createUser(
+      store,
+      { username: ADMIN_NAME, password, role: 'administrator' },
+      { audit: { log: createAuditLog(store, logger), actor: 'quickstart', clientAddress: 'cli' } },
+    );
   } finally {
     await store.close();
   }

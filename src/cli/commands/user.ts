@@ -1,3 +1,4 @@
+import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { password as promptPassword } from '@inquirer/prompts';
 import { resolveHome } from '../../config/home.js';
@@ -5,6 +6,7 @@ import { loadConfig } from '../../config/load.js';
 import { createLogger } from '../../logging.js';
 import { openStore } from '../../store/index.js';
 import { createUser } from '../../auth/index.js';
+import { createAuditLog } from '../../audit/index.js';
 import { readStdin, runCommand } from '../output.js';
 
 interface UserAddFlags {
@@ -29,12 +31,14 @@ export function registerUser(program: Command): void {
         const password = process.stdin.isTTY
           ? await promptPassword({ message: `Password for ${flags.username}:`, mask: true })
           : await readStdin();
-        const store = await openStore(config.databaseUrl, {
-          baseDir: config.layout.home,
-          logger: createLogger('warn'),
-        });
+        const logger = createLogger('warn');
+        const store = await openStore(config.databaseUrl, { baseDir: config.layout.home, logger });
         try {
-          const created = await createUser(store, { username: flags.username, password, role: flags.role });
+          const created = await createUser(
+            store,
+            { username: flags.username, password, role: flags.role },
+            { audit: { log: createAuditLog(store, logger), actor: `os:${userInfo().username}`, clientAddress: 'cli' } },
+          );
           if (flags.json === true) {
             process.stdout.write(`${JSON.stringify({ id: created.id, username: created.username, role: created.role })}\n`);
           } else {

@@ -138,14 +138,8 @@ export function registerAccountRoutes(app: FastifyInstance, vault: VaultService)
         );
       }
 
-      const secret = await vault.revealSecret(request.params.accountId, reason, getActor(request));
-      // NOTE: the version is read after the reveal, so a rotation in between would report the newer
-      // version. revealSecret should return the version it decrypted once rotation exists.
-      const account = await vault.getAccount(request.params.accountId);
-
-      return reply
-        .header('Cache-Control', 'no-store')
-        .send({ secret, secretVersion: account.secretVersion });
+      const revealed = await vault.revealSecret(request.params.accountId, reason, getActor(request));
+      return reply.header('Cache-Control', 'no-store').send(revealed);
     },
   );
 }

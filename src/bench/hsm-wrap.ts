@@ -1,36 +1,25 @@
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
-import pkcs11js from 'pkcs11js';
-import type { PKCS11 } from 'pkcs11js';
 import { StrongroomError } from '../errors.js';
 import {
-  createHsmProvider,
-  finalizeModule,
-  findMasterKey,
   findSoftHsmLibrary,
-  gcmMechanism,
   generateAesKey,
-  initializeModule,
   initSoftHsmToken,
-  listSlots,
-  loadModule,
-  loginUser,
-  newGcmIv,
-  selectSlot,
   softHsmVersion,
   writeSoftHsmConfig,
-  type HsmLog,
 } from '../keys/hsm/index.js';
-import { runConcurrently, runSynchronously, type TimedRun } from './timing.js';
+import {
+  MEASURE_MS,
+  measureProvider,
+  measureRawGcm,
+  WARMUP_MS,
+  type BenchToken,
+} from './hsm-measurements.js';
+import type { TimedRun } from './timing.js';
 import type { Benchmark, BenchmarkReport } from './types.js';
 
-/** Length of each measurement, and of the warm-up before it. */
-const MEASURE_MS = 3_000;
-const WARMUP_MS = 300;
 const POOL_SIZE = 4;
 /** Pairs in flight against the provider: several per session, so that no session waits for the main thread. */
 const IN_FLIGHT = 16;
@@ -39,13 +28,6 @@ const TOKEN_LABEL = 'bench';
 const KEY_LABEL = 'bench-master-key';
 const USER_PIN = 'bench-user-pin';
 const SO_PIN = 'bench-so-pin';
-
-const quietLog: HsmLog = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};
 
 /**
  * Compares raw PKCS#11 AES-GCM on a SoftHSM token with the HSM provider's wrap and unwrap on the
@@ -76,79 +58,21 @@ export const hsmWrapBenchmark: Benchmark = {
         keyLabel: KEY_LABEL,
       });
 
-      const raw = measureRawGcm(library);
-      const provider = await measureProvider(library, IN_FLIGHT);
-      const oneAtATime = await measureProvider(library, 1);
+      const token: BenchToken = {
+        library,
+        tokenLabel: TOKEN_LABEL,
+        keyLabel: KEY_LABEL,
+        pin: USER_PIN,
+      };
+      const raw = measureRawGcm(token);
+      const provider = await measureProvider(token, POOL_SIZE, IN_FLIGHT);
+      const oneAtATime = await measureProvider(token, POOL_SIZE, 1);
       return buildReport(raw, provider, oneAtATime, await softHsmVersion());
     } finally {
       await rm(directory, { recursive: true, force: true });
     }
   },
 };
-
-/** Encrypt and decrypt pairs with CKM_AES_GCM in one session, synchronous calls on this thread. */
-function measureRawGcm(library: string): TimedRun {
-  const pkcs11: PKCS11 = loadModule(library);
-  initializeModule(pkcs11, library, quietLog);
-  const slot = selectSlot(listSlots(pkcs11), { by: 'tokenLabel', label: TOKEN_LABEL });
-  const session = pkcs11.C_OpenSession(slot.handle, pkcs11js.CKF_SERIAL_SESSION);
-
-  try {
-    loginUser(
-      pkcs11,
-      session,
-      USER_PIN,
-      { label: TOKEN_LABEL, flags: slot.token?.flags ?? 0 },
-      quietLog,
-    );
-    const key = findMasterKey(pkcs11, session, KEY_LABEL);
-    const plaintext = randomBytes(32);
-    const aad = Buffer.from('dek:benchmark');
-    const sealedBuffer = Buffer.alloc(plaintext.length + 16);
-    const openedBuffer = Buffer.alloc(plaintext.length + 16);
-
-    const pair = (): void => {
-      const mechanism = gcmMechanism(newGcmIv(), aad);
-      pkcs11.C_EncryptInit(session, mechanism, key);
-      const sealed = pkcs11.C_Encrypt(session, plaintext, sealedBuffer);
-      pkcs11.C_DecryptInit(session, mechanism, key);
-      pkcs11.C_Decrypt(session, sealed, openedBuffer);
-    };
-    runSynchronously(WARMUP_MS, pair);
-    return runSynchronously(MEASURE_MS, pair);
-  } finally {
-    pkcs11.C_Logout(session);
-    pkcs11.C_CloseSession(session);
-    finalizeModule(pkcs11, library, quietLog);
-    pkcs11.close();
-  }
-}
-
-/** wrap() and unwrap() pairs through the provider: worker thread, async calls, pool of POOL_SIZE sessions. */
-async function measureProvider(library: string, inFlight: number): Promise<TimedRun> {
-  const provider = createHsmProvider({
-    library,
-    slot: { by: 'tokenLabel', label: TOKEN_LABEL },
-    keyLabel: KEY_LABEL,
-    pin: USER_PIN,
-    poolSize: POOL_SIZE,
-    logger: pino({ level: 'warn' }),
-  });
-  await provider.open();
-
-  try {
-    const dek = randomBytes(32);
-    const aad = Buffer.from('dek:benchmark');
-    const pair = async (): Promise<void> => {
-      const unwrapped = await provider.unwrap(await provider.wrap(dek, aad), aad);
-      unwrapped.fill(0);
-    };
-    await runConcurrently(WARMUP_MS, inFlight, pair);
-    return await runConcurrently(MEASURE_MS, inFlight, pair);
-  } finally {
-    await provider.close();
-  }
-}
 
 function buildReport(
   raw: TimedRun,
@@ -166,6 +90,7 @@ function buildReport(
       `Provider: wrap() then unwrap() of a 32-byte DEK through createHsmProvider with a pool of ${POOL_SIZE} sessions and ` +
         `${IN_FLIGHT} pairs in flight. Each call goes to the PKCS#11 worker thread, which uses pkcs11js's async calls, so ` +
         'several sessions work at once on the libuv thread pool.',
+      `Each measurement runs for ${MEASURE_MS / 1000} s after a ${WARMUP_MS / 1000} s warm-up.`,
       'The ratio shows what the worker arrangement costs (message passing between threads, copies) or gains (sessions ' +
         'working in parallel). The row with one pair in flight shows the latency of a single wrap and unwrap. SoftHSM ' +
         'computes in software on the same CPUs, so a hardware or network HSM changes all numbers.',

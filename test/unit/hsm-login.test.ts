@@ -2,7 +2,7 @@ import pkcs11js from 'pkcs11js';
 import { describe, expect, it } from 'vitest';
 import { isStrongroomError, StrongroomError } from '../../src/errors.js';
 import type { HsmLog, LogFields } from '../../src/keys/hsm/hsm-log.js';
-import { loginUser, type LoginApi } from '../../src/keys/hsm/login.js';
+import { loginUser, PinGuard, type LoginApi } from '../../src/keys/hsm/login.js';
 
 // SoftHSM never locks a PIN, so a locked PIN and the PIN counters can only be met through this
 // double of C_Login. It throws errors shaped like pkcs11js's: the CKR name as message, the value as code.
@@ -129,5 +129,25 @@ describe('loginUser', () => {
 
     expect(error.code).toBe('SR_HSM_LOGIN_FAILED');
     expect(error.message).toBe("C_Login on the token 'pam' failed with CKR_DEVICE_ERROR.");
+  });
+});
+
+describe('PinGuard', () => {
+  it('never calls C_Login again after a rejected PIN', () => {
+    const api = loginDouble(ckrError('CKR_PIN_INCORRECT'));
+    const guard = new PinGuard(PIN, recordingLog());
+
+    expect(() => guard.login(api, Buffer.alloc(8), token)).toThrow(/CKR_PIN_INCORRECT/);
+    expect(() => guard.login(api, Buffer.alloc(8), token)).toThrow(/CKR_PIN_INCORRECT/);
+    expect(api.calls).toBe(1);
+  });
+
+  it('logs in again after other failures', () => {
+    const api = loginDouble(ckrError('CKR_DEVICE_REMOVED'));
+    const guard = new PinGuard(PIN, recordingLog());
+
+    expect(() => guard.login(api, Buffer.alloc(8), token)).toThrow(/CKR_DEVICE_REMOVED/);
+    expect(() => guard.login(api, Buffer.alloc(8), token)).toThrow(/CKR_DEVICE_REMOVED/);
+    expect(api.calls).toBe(2);
   });
 });

@@ -1,7 +1,8 @@
 import type { MasterKeyProvider } from '../types.js';
-import { HsmProvider, type HsmProviderOptions } from './provider.js';
+import { HsmProvider } from './provider.js';
+import type { HsmProviderOptions } from './provider-options.js';
 
-export type { HsmProviderOptions } from './provider.js';
+export type { HsmProviderOptions } from './provider-options.js';
 export type { SlotSelector } from './slot-selection.js';
 
 /**

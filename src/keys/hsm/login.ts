@@ -1,5 +1,5 @@
 import pkcs11js from 'pkcs11js';
-import { StrongroomError } from '../../errors.js';
+import { isStrongroomError, StrongroomError } from '../../errors.js';
 import type { HsmLog } from './hsm-log.js';
 import { ckrName, ckrOf, describeFailure } from './pkcs11-failures.js';
 
@@ -109,4 +109,35 @@ function pinLocked(tokenLabel: string, reason: string): StrongroomError {
       `(pkcs11-tool --unlock-pin --login --login-type so for many tokens) before Strongroom can log in.`,
     { details: { tokenLabel, ckr: reason } },
   );
+}
+
+/**
+ * Logs in with one PIN, and never again after the token rejected it, because a second try could
+ * lock the PIN. Reconnections log in through the same guard.
+ */
+export class PinGuard {
+  private rejected: StrongroomError | undefined;
+
+  constructor(
+    private readonly pin: string,
+    private readonly log: HsmLog,
+  ) {}
+
+  /** Runs loginUser(), or throws the earlier rejection without calling C_Login. */
+  login(api: LoginApi, session: Buffer, token: LoginToken): void {
+    if (this.rejected !== undefined) {
+      throw this.rejected;
+    }
+    try {
+      loginUser(api, session, this.pin, token, this.log);
+    } catch (error) {
+      if (
+        isStrongroomError(error, 'SR_HSM_PIN_INCORRECT') ||
+        isStrongroomError(error, 'SR_HSM_PIN_LOCKED')
+      ) {
+        this.rejected = error;
+      }
+      throw error;
+    }
+  }
 }

@@ -4,28 +4,18 @@ import type { MasterKeyProvider, MasterKeyRef, ProviderStatus, WrappedKey } from
 import { hsmLogFromPino } from './hsm-log.js';
 import { isLibraryInUse, registerLibraryUse, type LibraryUse } from './library-users.js';
 import { isWrapMechanism } from './mechanisms.js';
-import { warnIfNotPortable } from './portable-text.js';
 import { asBuffer, transferableCopy, type OpenedToken } from './protocol.js';
-import type { SlotSelector } from './slot-selection.js';
+import {
+  checkProviderOptions,
+  DEFAULT_POOL_SIZE,
+  type HsmProviderOptions,
+} from './provider-options.js';
 import { WorkerClient } from './worker-client.js';
 import { requireWorkerFile } from './worker-path.js';
 
 const DEK_BYTES = 32;
-const DEFAULT_POOL_SIZE = 4;
 
-/** Settings of the HSM master key provider. */
-export interface HsmProviderOptions {
-  /** Absolute path of the PKCS#11 module. */
-  library: string;
-  slot: SlotSelector;
-  /** CKA_LABEL of the AES-256 master key (the keystore alias), used exactly as given. */
-  keyLabel: string;
-  /** User PIN, already resolved by the caller. It goes to the worker thread in memory only. */
-  pin: string;
-  /** Number of PKCS#11 sessions in the pool, default 4. */
-  poolSize?: number;
-  logger: Logger;
-}
+export type { HsmProviderOptions } from './provider-options.js';
 
 /**
  * The master key provider for a key in an HSM, reached over PKCS#11 from a worker thread. open()
@@ -161,7 +151,7 @@ export class HsmProvider implements MasterKeyProvider {
       // The token rejected this PIN before, and trying it again could lock the PIN.
       throw this.rejectedPin;
     }
-    this.checkOptions();
+    checkProviderOptions(this.options, this.poolSize, hsmLogFromPino(this.log));
 
     const client = new WorkerClient(requireWorkerFile(), this.log);
     try {
@@ -198,26 +188,6 @@ export class HsmProvider implements MasterKeyProvider {
       }
       await client.terminate();
       throw error;
-    }
-  }
-
-  private checkOptions(): void {
-    const { keyLabel, pin, slot } = this.options;
-    if (!Number.isInteger(this.poolSize) || this.poolSize < 1) {
-      throw new RangeError(`poolSize must be a positive integer, got ${this.poolSize}`);
-    }
-    if (keyLabel === '') {
-      throw new StrongroomError(
-        'SR_CONFIG_VALUE_INVALID',
-        'the HSM key label is empty. Set hsm.keystore.alias to the label of the master key.',
-      );
-    }
-
-    const log = hsmLogFromPino(this.log);
-    warnIfNotPortable(log, 'the HSM user PIN', pin);
-    warnIfNotPortable(log, 'the HSM key label', keyLabel);
-    if (slot.by === 'tokenLabel') {
-      warnIfNotPortable(log, 'the HSM token label', slot.label);
     }
   }
 

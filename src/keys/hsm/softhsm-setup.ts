@@ -5,14 +5,13 @@
  * NOTE: both tools take PINs as command-line arguments, which other local users can see in the
  * process list while a command runs. Use this for development tokens only.
  */
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { StrongroomError } from '../../errors.js';
+import { runTool } from './softhsm-tools.js';
 
-const run = promisify(execFile);
+export { generateAesKey, listSoftHsmObjects, type AesKeyOptions } from './softhsm-keys.js';
 
 /** Paths where distributions install the SoftHSM2 module, Debian's first. */
 export const SOFTHSM_LIBRARY_PATHS = [
@@ -110,124 +109,7 @@ export async function initSoftHsmToken(options: SoftHsmTokenOptions): Promise<{ 
   return { slotId: Number(match[1]) };
 }
 
-/** An AES key to generate. The defaults make a key that Strongroom accepts as master key. */
-export interface AesKeyOptions {
-  configPath: string;
-  library: string;
-  tokenLabel: string;
-  userPin: string;
-  keyLabel: string;
-  /** Key length in bytes: 16, 24 or 32 (default). */
-  bytes?: number;
-  /** CKA_SENSITIVE, default true. */
-  sensitive?: boolean;
-  /** CKA_EXTRACTABLE, default false. */
-  extractable?: boolean;
-  /** CKA_ID in hex, for example '01'. */
-  id?: string;
-}
-
-/**
- * Generates an AES key on the token with pkcs11-tool, as an administrator would. With OpenSC 0.23,
- * --sensitive sets CKA_SENSITIVE, the key is not extractable unless --extractable is given, and
- * --private hides it from sessions that are not logged in.
- */
-export async function generateAesKey(options: AesKeyOptions): Promise<void> {
-  const args = [
-    '--module',
-    options.library,
-    '--token-label',
-    options.tokenLabel,
-    '--login',
-    '--pin',
-    options.userPin,
-    '--keygen',
-    '--key-type',
-    `AES:${options.bytes ?? 32}`,
-    '--label',
-    options.keyLabel,
-    '--private',
-  ];
-  if (options.sensitive ?? true) {
-    args.push('--sensitive');
-  }
-  if (options.extractable ?? false) {
-    args.push('--extractable');
-  }
-  if (options.id !== undefined) {
-    args.push('--id', options.id);
-  }
-  await runTool('pkcs11-tool', args, options.configPath, [options.userPin]);
-}
-
-/** Lists the token's objects as `pkcs11-tool --list-objects --login` prints them. */
-export async function listSoftHsmObjects(
-  options: Omit<AesKeyOptions, 'keyLabel'>,
-): Promise<string> {
-  const args = [
-    '--module',
-    options.library,
-    '--token-label',
-    options.tokenLabel,
-    '--login',
-    '--pin',
-    options.userPin,
-    '--list-objects',
-  ];
-  return runTool('pkcs11-tool', args, options.configPath, [options.userPin]);
-}
-
 /** Returns the SoftHSM version that softhsm2-util reports, for example "2.6.1". */
 export async function softHsmVersion(): Promise<string> {
   return (await runTool('softhsm2-util', ['--version'], undefined, [])).trim();
-}
-
-const packageOfTool: Record<string, string> = {
-  'softhsm2-util': 'softhsm2',
-  'pkcs11-tool': 'opensc',
-};
-
-/**
- * Runs a tool with SOFTHSM2_CONF set and returns its standard output. The error names the tool,
- * its exit status and its messages, with every PIN in them replaced by '***'.
- */
-async function runTool(
-  tool: string,
-  args: string[],
-  configPath: string | undefined,
-  secrets: readonly string[],
-): Promise<string> {
-  const env =
-    configPath === undefined ? process.env : { ...process.env, SOFTHSM2_CONF: configPath };
-  try {
-    const { stdout } = await run(tool, args, { env, timeout: 60_000 });
-    return stdout;
-  } catch (error) {
-    const failure = error as NodeJS.ErrnoException & {
-      stderr?: string;
-      stdout?: string;
-      code?: string | number;
-    };
-    if (failure.code === 'ENOENT') {
-      throw new StrongroomError(
-        'SR_HSM_TOOL_FAILED',
-        `${tool} is not installed. Install the ${packageOfTool[tool] ?? tool} package (apt-get install ${packageOfTool[tool] ?? tool}).`,
-      );
-    }
-
-    const output = hideSecrets(`${failure.stderr ?? ''}${failure.stdout ?? ''}`.trim(), secrets);
-    throw new StrongroomError(
-      'SR_HSM_TOOL_FAILED',
-      `${tool} ${args[0] ?? ''} failed with exit status ${String(failure.code)}: ${output}`,
-      {
-        details: { tool },
-      },
-    );
-  }
-}
-
-function hideSecrets(text: string, secrets: readonly string[]): string {
-  return secrets
-    .filter((secret) => secret !== '')
-    .reduce((result, secret) => result.split(secret).join('***'), text);
 }

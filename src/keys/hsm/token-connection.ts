@@ -1,30 +1,25 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import pkcs11js from 'pkcs11js';
 import type { PKCS11 } from 'pkcs11js';
-import { isStrongroomError, StrongroomError } from '../../errors.js';
+import { StrongroomError } from '../../errors.js';
 import type { HsmLog } from './hsm-log.js';
-import { loginUser } from './login.js';
-import { describeFailure, hasCkr, isConnectionLost } from './pkcs11-failures.js';
+import { PinGuard } from './login.js';
+import { describeFailure, isConnectionLost } from './pkcs11-failures.js';
 import { finalizeModule, loadModule } from './pkcs11-module.js';
+import { reconnectWithBackoff } from './reconnect.js';
 import { SessionPool } from './session-pool.js';
 import {
   closeSessions,
   establishConnection,
+  logoutQuietly,
   type ConnectionSettings,
   type EstablishedConnection,
 } from './token-setup.js';
 
-/** Reconnection attempts after a lost connection, and the delay before the second one (doubled each time). */
-const RECONNECT_ATTEMPTS = 5;
-const RECONNECT_FIRST_DELAY_MS = 200;
-
-/** Errors after which trying again cannot help, or could lock the PIN. */
-const finalErrorCodes = new Set([
-  'SR_HSM_PIN_INCORRECT',
-  'SR_HSM_PIN_LOCKED',
-  'SR_HSM_PIN_MISSING',
-  'SR_KEY_PROVIDER_MISMATCH',
-]);
+/** An operation that runs in one pooled session of the current connection. */
+export type OperationBody<R> = (
+  pkcs11: PKCS11,
+  session: Buffer,
+  connection: EstablishedConnection,
+) => Promise<R>;
 
 /**
  * The worker's connection to one token: a pool of sessions that share one login, and the master
@@ -38,7 +33,7 @@ export class TokenConnection {
   private pkcs11: PKCS11 | undefined;
   private current: EstablishedConnection | undefined;
   private openedKcv: string | undefined;
-  private rejectedPin: StrongroomError | undefined;
+  private readonly login: PinGuard;
   private reconnecting: Promise<void> | undefined;
   private closed = false;
 
@@ -46,7 +41,9 @@ export class TokenConnection {
     private readonly settings: ConnectionSettings,
     private readonly log: HsmLog,
     private readonly onConnectionChange: (connected: boolean) => void = () => undefined,
-  ) {}
+  ) {
+    this.login = new PinGuard(settings.pin, log);
+  }
 
   /**
    * Loads the module and establishes the first connection. Fails at once, without retries. After
@@ -73,19 +70,11 @@ export class TokenConnection {
    * Runs an operation with a pooled session and the current connection. If the connection is lost
    * during the operation, it reconnects and runs the operation once more.
    */
-  run<R>(
-    operation: string,
-    body: (pkcs11: PKCS11, session: Buffer, connection: EstablishedConnection) => Promise<R>,
-  ): Promise<R> {
+  run<R>(operation: string, body: OperationBody<R>): Promise<R> {
     const running = this.runWithRetry(operation, body);
     this.inFlight.add(running);
     void running.finally(() => this.inFlight.delete(running)).catch(() => undefined);
     return running;
-  }
-
-  /** The connection in use, or undefined while it is being rebuilt. */
-  get connection(): EstablishedConnection | undefined {
-    return this.current;
   }
 
   /**
@@ -108,7 +97,7 @@ export class TokenConnection {
 
     const [first] = sessions;
     if (options.logout && first !== undefined) {
-      this.logout(pkcs11, first);
+      logoutQuietly(pkcs11, first, this.log);
     }
     closeSessions(pkcs11, sessions, this.log);
 
@@ -118,10 +107,7 @@ export class TokenConnection {
     }
   }
 
-  private async runWithRetry<R>(
-    operation: string,
-    body: (pkcs11: PKCS11, session: Buffer, connection: EstablishedConnection) => Promise<R>,
-  ): Promise<R> {
+  private async runWithRetry<R>(operation: string, body: OperationBody<R>): Promise<R> {
     let retried = false;
     for (;;) {
       await this.ensureConnected();
@@ -175,54 +161,29 @@ export class TokenConnection {
   }
 
   private reconnect(): Promise<void> {
-    this.reconnecting ??= this.reconnectWithBackoff().finally(() => {
-      this.reconnecting = undefined;
-    });
-    return this.reconnecting;
-  }
-
-  private async reconnectWithBackoff(): Promise<void> {
     const pkcs11 = this.requireModule();
-
-    for (let attempt = 1; attempt <= RECONNECT_ATTEMPTS; attempt++) {
-      closeSessions(pkcs11, this.pool.drain(), this.log);
-      if (attempt > 1) {
-        // A module whose connection broke (p11-kit's RPC client, network HSMs) only reconnects in
-        // C_Initialize, so later attempts start from a finalised module.
-        finalizeModule(pkcs11, this.settings.library, this.log);
-      }
-
-      try {
-        const connection = this.establish();
-        this.log.info('reconnected to the token', {
-          attempt,
-          slotId: connection.slot.id,
-          tokenLabel: connection.tokenLabel,
-        });
-        return;
-      } catch (error) {
-        if (this.closed || (isStrongroomError(error) && finalErrorCodes.has(error.code))) {
-          this.pool.rejectWaiting(asError(error));
-          throw error;
+    const steps = {
+      reset: (attempt: number) => {
+        closeSessions(pkcs11, this.pool.drain(), this.log);
+        if (attempt > 1) {
+          // A module whose connection broke (p11-kit's RPC client, network HSMs) only reconnects
+          // in C_Initialize, so later attempts start from a finalised module.
+          finalizeModule(pkcs11, this.settings.library, this.log);
         }
-        this.log.warn('reconnecting to the token failed', {
-          attempt,
-          maxAttempts: RECONNECT_ATTEMPTS,
-          reason: isStrongroomError(error) ? error.message : describeFailure(error),
-        });
-        if (attempt < RECONNECT_ATTEMPTS) {
-          await sleep(RECONNECT_FIRST_DELAY_MS * 2 ** (attempt - 1));
-        }
-      }
-    }
+      },
+      establish: () => this.establish(),
+      isClosed: () => this.closed,
+    };
 
-    const unavailable = new StrongroomError(
-      'SR_HSM_UNAVAILABLE',
-      `the token could not be reached again after ${RECONNECT_ATTEMPTS} attempts. Check the HSM and the network path ` +
-        `to it. Strongroom tries again on the next request.`,
-    );
-    this.pool.rejectWaiting(unavailable);
-    throw unavailable;
+    this.reconnecting ??= reconnectWithBackoff(steps, this.log)
+      .catch((error: unknown) => {
+        this.pool.rejectWaiting(error instanceof Error ? error : new Error(String(error)));
+        throw error;
+      })
+      .finally(() => {
+        this.reconnecting = undefined;
+      });
+    return this.reconnecting;
   }
 
   private establish(): EstablishedConnection {
@@ -230,7 +191,7 @@ export class TokenConnection {
     const connection = establishConnection(
       pkcs11,
       this.settings,
-      (session, token) => this.login(pkcs11, session, token),
+      (session, token) => this.login.login(pkcs11, session, token),
       this.log,
     );
 
@@ -250,34 +211,6 @@ export class TokenConnection {
     return connection;
   }
 
-  /** Logs in, but never again after the token rejected the PIN: a second try could lock it. */
-  private login(pkcs11: PKCS11, session: Buffer, token: { label: string; flags: number }): void {
-    if (this.rejectedPin !== undefined) {
-      throw this.rejectedPin;
-    }
-    try {
-      loginUser(pkcs11, session, this.settings.pin, token, this.log);
-    } catch (error) {
-      if (
-        isStrongroomError(error, 'SR_HSM_PIN_INCORRECT') ||
-        isStrongroomError(error, 'SR_HSM_PIN_LOCKED')
-      ) {
-        this.rejectedPin = error;
-      }
-      throw error;
-    }
-  }
-
-  private logout(pkcs11: PKCS11, session: Buffer): void {
-    try {
-      pkcs11.C_Logout(session);
-    } catch (error) {
-      if (!hasCkr(error, pkcs11js.CKR_USER_NOT_LOGGED_IN)) {
-        this.log.warn('C_Logout failed', { ckr: describeFailure(error) });
-      }
-    }
-  }
-
   private requireModule(): PKCS11 {
     if (this.pkcs11 === undefined) {
       throw new StrongroomError(
@@ -287,8 +220,4 @@ export class TokenConnection {
     }
     return this.pkcs11;
   }
-}
-
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
 }

@@ -6,7 +6,7 @@ import { readKeyCheckValue, type KeyCheckValue } from './key-check-value.js';
 import { checkMasterKey } from './master-key-check.js';
 import { findMasterKey, readMasterKeyAttributes } from './master-key.js';
 import { chooseMechanism } from './mechanisms.js';
-import { callPkcs11, describeFailure } from './pkcs11-failures.js';
+import { callPkcs11, describeFailure, hasCkr } from './pkcs11-failures.js';
 import { initializeModule } from './pkcs11-module.js';
 import {
   describeSlot,
@@ -95,6 +95,17 @@ export function closeSessions(pkcs11: PKCS11, sessions: readonly Buffer[], log: 
       pkcs11.C_CloseSession(session);
     } catch (error) {
       log.debug('C_CloseSession failed', { ckr: describeFailure(error) });
+    }
+  }
+}
+
+/** Logs the user out of the token, logging a failure other than CKR_USER_NOT_LOGGED_IN. */
+export function logoutQuietly(pkcs11: PKCS11, session: Buffer, log: HsmLog): void {
+  try {
+    pkcs11.C_Logout(session);
+  } catch (error) {
+    if (!hasCkr(error, pkcs11js.CKR_USER_NOT_LOGGED_IN)) {
+      log.warn('C_Logout failed', { ckr: describeFailure(error) });
     }
   }
 }

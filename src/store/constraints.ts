@@ -1,0 +1,88 @@
+/**
+ * The named unique and foreign key constraints of the schema. The migrations create them under these
+ * names, and the repositories use them to recognise a violation on either dialect: PostgreSQL
+ * reports the constraint name, SQLite only the table and columns ("UNIQUE constraint failed:
+ * users.username").
+ */
+export const constraints = {
+  masterKeysPrimaryKey: {
+    name: 'master_keys_pkey',
+    table: 'master_keys',
+    columns: ['provider', 'key_id'],
+  },
+  deksPrimaryKey: { name: 'deks_pkey', table: 'deks', columns: ['id'] },
+  usersPrimaryKey: { name: 'users_pkey', table: 'users', columns: ['id'] },
+  usersUsername: { name: 'users_username_key', table: 'users', columns: ['username'] },
+  apiSessionsPrimaryKey: {
+    name: 'api_sessions_pkey',
+    table: 'api_sessions',
+    columns: ['token_hash'],
+  },
+  apiSessionsUser: {
+    name: 'api_sessions_user_id_fkey',
+    table: 'api_sessions',
+    columns: ['user_id'],
+  },
+  targetsPrimaryKey: { name: 'targets_pkey', table: 'targets', columns: ['id'] },
+  targetsName: { name: 'targets_name_key', table: 'targets', columns: ['name'] },
+  accountsPrimaryKey: { name: 'accounts_pkey', table: 'accounts', columns: ['id'] },
+  accountsTargetUsername: {
+    name: 'accounts_target_id_username_key',
+    table: 'accounts',
+    columns: ['target_id', 'username'],
+  },
+  accountsTarget: { name: 'accounts_target_id_fkey', table: 'accounts', columns: ['target_id'] },
+  accountsDek: { name: 'accounts_dek_id_fkey', table: 'accounts', columns: ['dek_id'] },
+} as const satisfies Record<string, Constraint>;
+
+export interface Constraint {
+  name: string;
+  table: string;
+  columns: readonly string[];
+}
+
+/** SQLSTATE codes of PostgreSQL (Appendix A of its manual). */
+const PG_UNIQUE_VIOLATION = '23505';
+const PG_FOREIGN_KEY_VIOLATION = '23503';
+
+/** Tells whether an error of either driver is a violation of the given unique constraint. */
+export function isUniqueViolation(error: unknown, constraint: Constraint): boolean {
+  if (!isDriverError(error)) {
+    return false;
+  }
+
+  if (error.code === PG_UNIQUE_VIOLATION) {
+    return error.constraint === constraint.name;
+  }
+  if (error.code === 'SQLITE_CONSTRAINT_UNIQUE' || error.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+    const expected = constraint.columns.map((column) => `${constraint.table}.${column}`).join(', ');
+    return error.message === `UNIQUE constraint failed: ${expected}`;
+  }
+  return false;
+}
+
+/**
+ * Tells whether an error of either driver is a foreign key violation. SQLite does not say which
+ * foreign key failed, so on SQLite any foreign key violation matches `constraint`.
+ */
+export function isForeignKeyViolation(error: unknown, constraint: Constraint): boolean {
+  if (!isDriverError(error)) {
+    return false;
+  }
+
+  if (error.code === PG_FOREIGN_KEY_VIOLATION) {
+    return error.constraint === constraint.name;
+  }
+  return error.code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
+}
+
+/** The fields that pg's DatabaseError and better-sqlite3's SqliteError have. */
+interface DriverError {
+  code: string;
+  message: string;
+  constraint?: string;
+}
+
+function isDriverError(error: unknown): error is DriverError {
+  return error instanceof Error && typeof (error as { code?: unknown }).code === 'string';
+}

@@ -1,0 +1,135 @@
+import type { Kysely, Selectable } from 'kysely';
+
+import { StrongroomError } from '../errors.js';
+import type { MasterKeyRef, ProviderKind, WrapMechanism } from '../keys/types.js';
+import { constraints, isUniqueViolation } from './constraints.js';
+import type { CanaryRecord, DekCount, DekRecord, KeyRepository } from './repositories.js';
+import type { Database, DekTable, MasterKeyTable } from './schema.js';
+
+/**
+ * Canaries and wrapped DEKs. Provider and mechanism are returned as stored and not checked against
+ * the known kinds: the services compare them with the configured providers and report a mismatch.
+ */
+export class KyselyKeyRepository implements KeyRepository {
+  readonly #db: Kysely<Database>;
+
+  constructor(db: Kysely<Database>) {
+    this.#db = db;
+  }
+
+  async findCanary(
+    ref: Pick<MasterKeyRef, 'provider' | 'keyId'>,
+  ): Promise<CanaryRecord | undefined> {
+    const row = await this.#db
+      .selectFrom('master_keys')
+      .selectAll()
+      .where('provider', '=', ref.provider)
+      .where('key_id', '=', ref.keyId)
+      .executeTakeFirst();
+    return row === undefined ? undefined : toCanaryRecord(row);
+  }
+
+  async listCanaries(): Promise<CanaryRecord[]> {
+    const rows = await this.#db
+      .selectFrom('master_keys')
+      .selectAll()
+      .orderBy('created_at')
+      .orderBy('provider')
+      .orderBy('key_id')
+      .execute();
+    return rows.map(toCanaryRecord);
+  }
+
+  async insertCanary(record: CanaryRecord): Promise<void> {
+    await this.#db
+      .insertInto('master_keys')
+      .values({
+        provider: record.ref.provider,
+        key_id: record.ref.keyId,
+        kcv: record.ref.kcv,
+        mechanism: record.mechanism,
+        canary: record.canary,
+        created_at: record.createdAt,
+      })
+      .onConflict((conflict) => conflict.columns(['provider', 'key_id']).doNothing())
+      .execute();
+  }
+
+  async insertDek(record: DekRecord): Promise<void> {
+    await insertDek(this.#db, record);
+  }
+
+  async findDek(id: string): Promise<DekRecord | undefined> {
+    const row = await this.#db
+      .selectFrom('deks')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row === undefined ? undefined : toDekRecord(row);
+  }
+
+  async countDeksByKey(): Promise<DekCount[]> {
+    const rows = await this.#db
+      .selectFrom('deks')
+      .select(['provider', 'key_id', 'kcv'])
+      .select((eb) => eb.fn.countAll<number>().as('count'))
+      .groupBy(['provider', 'key_id', 'kcv'])
+      .orderBy('provider')
+      .orderBy('key_id')
+      .orderBy('kcv')
+      .execute();
+    return rows.map((row) => ({
+      ref: { provider: row.provider as ProviderKind, keyId: row.key_id, kcv: row.kcv },
+      count: row.count,
+    }));
+  }
+}
+
+/**
+ * Inserts a DEK row stamped with the current time. Throws SR_CONFLICT when a DEK has the same id.
+ * Shared with the vault repository, which inserts a DEK and its account in one transaction.
+ */
+export async function insertDek(db: Kysely<Database>, record: DekRecord): Promise<void> {
+  const now = new Date().toISOString();
+  try {
+    await db
+      .insertInto('deks')
+      .values({
+        id: record.id,
+        provider: record.ref.provider,
+        key_id: record.ref.keyId,
+        kcv: record.ref.kcv,
+        mechanism: record.mechanism,
+        wrapped: record.wrapped,
+        created_at: now,
+        updated_at: now,
+      })
+      .execute();
+  } catch (error) {
+    if (isUniqueViolation(error, constraints.deksPrimaryKey)) {
+      throw new StrongroomError('SR_CONFLICT', `A DEK with the id '${record.id}' exists.`, {
+        cause: error,
+        details: { dekId: record.id },
+      });
+    }
+    throw error;
+  }
+}
+
+function toCanaryRecord(row: Selectable<MasterKeyTable>): CanaryRecord {
+  return {
+    ref: { provider: row.provider as ProviderKind, keyId: row.key_id, kcv: row.kcv },
+    mechanism: row.mechanism as WrapMechanism,
+    canary: row.canary,
+    createdAt: row.created_at,
+  };
+}
+
+function toDekRecord(row: Selectable<DekTable>): DekRecord {
+  return {
+    id: row.id,
+    ref: { provider: row.provider as ProviderKind, keyId: row.key_id, kcv: row.kcv },
+    mechanism: row.mechanism as WrapMechanism,
+    wrapped: row.wrapped,
+  };
+}

@@ -1,0 +1,75 @@
+import { sql, type Kysely } from 'kysely';
+import type { Logger } from 'pino';
+
+import { StrongroomError } from '../errors.js';
+import { KyselyAuditRepository } from './audit-repository.js';
+import { describeCause } from './causes.js';
+import { KyselyKeyRepository } from './key-repository.js';
+import type {
+  AuditRepository,
+  KeyRepository,
+  Store,
+  UserRepository,
+  VaultRepository,
+} from './repositories.js';
+import type { Database } from './schema.js';
+import { KyselyUserRepository } from './user-repository.js';
+import { KyselyVaultRepository } from './vault-repository.js';
+
+/** A store on one Kysely instance, with one repository object per concept. */
+export class KyselyStore implements Store {
+  readonly dialect: Store['dialect'];
+  readonly keys: KeyRepository;
+  readonly users: UserRepository;
+  readonly vault: VaultRepository;
+  readonly audit: AuditRepository;
+
+  readonly #db: Kysely<Database>;
+  /** The database for messages, for example "PostgreSQL at db1:5432, database 'vault'". */
+  readonly #description: string;
+  /** Replaces any password of the URL in a text with `***`. */
+  readonly #redact: (text: string) => string;
+  readonly #logger: Logger;
+  #closed: Promise<void> | undefined;
+
+  constructor(
+    db: Kysely<Database>,
+    dialect: Store['dialect'],
+    options: { description: string; redact: (text: string) => string; logger: Logger },
+  ) {
+    this.#db = db;
+    this.dialect = dialect;
+    this.#description = options.description;
+    this.#redact = options.redact;
+    this.#logger = options.logger;
+    this.keys = new KyselyKeyRepository(db);
+    this.users = new KyselyUserRepository(db);
+    this.vault = new KyselyVaultRepository(db);
+    this.audit = new KyselyAuditRepository(db);
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await sql`select 1`.execute(this.#db);
+    } catch (error) {
+      const reason = this.#redact(describeCause(error));
+      const hint =
+        this.dialect === 'sqlite'
+          ? 'Check that the file exists and that the service user may read and write it.'
+          : 'Check that the server is running and that the URL, user and password are right.';
+      throw new StrongroomError(
+        'SR_DB_UNREACHABLE',
+        `Cannot reach ${this.#description}: ${reason}. ${hint}`,
+        { cause: error, details: { database: this.#description, reason } },
+      );
+    }
+  }
+
+  /** Closes the connections. Later calls return the first call's promise. */
+  close(): Promise<void> {
+    this.#closed ??= this.#db.destroy().then(() => {
+      this.#logger.info({ dialect: this.dialect }, 'database closed');
+    });
+    return this.#closed;
+  }
+}

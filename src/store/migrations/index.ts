@@ -1,0 +1,19 @@
+import type { Kysely } from 'kysely';
+
+import * as initial from './0001_initial.js';
+
+export type DialectName = 'sqlite' | 'postgres';
+
+/**
+ * A schema migration. `up` runs inside the migration transaction of its run, so it must not open a
+ * transaction of its own. There is no `down`: a vault is restored from a backup, never migrated
+ * backwards.
+ */
+export interface StoreMigration {
+  /** Sortable and never renamed: the name is what the migration table records. */
+  name: string;
+  up(db: Kysely<unknown>, dialect: DialectName): Promise<void>;
+}
+
+/** Every migration of this release, in the order they run. A new migration is appended here. */
+export const migrations: readonly StoreMigration[] = [{ name: '0001_initial', up: initial.up }];

@@ -1,0 +1,155 @@
+import type { Kysely, Selectable } from 'kysely';
+
+import { StrongroomError } from '../errors.js';
+import { constraints, isForeignKeyViolation, isUniqueViolation } from './constraints.js';
+import type { ApiSessionRecord, UserRecord, UserRepository } from './repositories.js';
+import type { ApiSessionTable, Database, UserTable } from './schema.js';
+
+/** Users and their API sessions. User names are compared exactly, byte by byte. */
+export class KyselyUserRepository implements UserRepository {
+  readonly #db: Kysely<Database>;
+
+  constructor(db: Kysely<Database>) {
+    this.#db = db;
+  }
+
+  async insertUser(record: UserRecord): Promise<void> {
+    try {
+      await this.#db
+        .insertInto('users')
+        .values({
+          id: record.id,
+          username: record.username,
+          password_hash: record.passwordHash,
+          role: record.role,
+          created_at: record.createdAt,
+          disabled: record.disabled ? 1 : 0,
+        })
+        .execute();
+    } catch (error) {
+      if (isUniqueViolation(error, constraints.usersUsername)) {
+        throw new StrongroomError(
+          'SR_USER_EXISTS',
+          `A user named '${record.username}' exists. Choose another user name.`,
+          {
+            cause: error,
+            details: { username: record.username },
+          },
+        );
+      }
+      if (isUniqueViolation(error, constraints.usersPrimaryKey)) {
+        throw new StrongroomError('SR_CONFLICT', `A user with the id '${record.id}' exists.`, {
+          cause: error,
+          details: { userId: record.id },
+        });
+      }
+      throw error;
+    }
+  }
+
+  async findUserByName(username: string): Promise<UserRecord | undefined> {
+    const row = await this.#db
+      .selectFrom('users')
+      .selectAll()
+      .where('username', '=', username)
+      .executeTakeFirst();
+    return row === undefined ? undefined : toUserRecord(row);
+  }
+
+  async findUserById(id: string): Promise<UserRecord | undefined> {
+    const row = await this.#db
+      .selectFrom('users')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row === undefined ? undefined : toUserRecord(row);
+  }
+
+  async countUsers(): Promise<number> {
+    const row = await this.#db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<number>().as('count'))
+      .executeTakeFirstOrThrow();
+    return row.count;
+  }
+
+  /** Throws SR_NOT_FOUND when the user does not exist. */
+  async insertSession(record: ApiSessionRecord): Promise<void> {
+    try {
+      await this.#db
+        .insertInto('api_sessions')
+        .values({
+          token_hash: record.tokenHash,
+          user_id: record.userId,
+          created_at: record.createdAt,
+          expires_at: record.expiresAt,
+          client_address: record.clientAddress,
+        })
+        .execute();
+    } catch (error) {
+      if (isForeignKeyViolation(error, constraints.apiSessionsUser)) {
+        throw new StrongroomError(
+          'SR_NOT_FOUND',
+          `No user has the id '${record.userId}', so no session was created.`,
+          {
+            cause: error,
+            details: { userId: record.userId },
+          },
+        );
+      }
+      // The token hash is not named: it identifies a live session.
+      if (isUniqueViolation(error, constraints.apiSessionsPrimaryKey)) {
+        throw new StrongroomError('SR_CONFLICT', 'A session with the same token hash exists.', {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
+
+  async findSession(tokenHash: string): Promise<ApiSessionRecord | undefined> {
+    const row = await this.#db
+      .selectFrom('api_sessions')
+      .selectAll()
+      .where('token_hash', '=', tokenHash)
+      .executeTakeFirst();
+    return row === undefined ? undefined : toSessionRecord(row);
+  }
+
+  async deleteSession(tokenHash: string): Promise<void> {
+    await this.#db.deleteFrom('api_sessions').where('token_hash', '=', tokenHash).execute();
+  }
+
+  /**
+   * Deletes the sessions whose expiry is at or before `now` and returns how many were deleted.
+   * Timestamps compare as text, which orders ISO 8601 UTC strings of one format by time.
+   */
+  async deleteExpiredSessions(now: string): Promise<number> {
+    const result = await this.#db
+      .deleteFrom('api_sessions')
+      .where('expires_at', '<=', now)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+}
+
+function toUserRecord(row: Selectable<UserTable>): UserRecord {
+  return {
+    id: row.id,
+    username: row.username,
+    passwordHash: row.password_hash,
+    role: row.role,
+    disabled: row.disabled !== 0,
+    createdAt: row.created_at,
+  };
+}
+
+function toSessionRecord(row: Selectable<ApiSessionTable>): ApiSessionRecord {
+  return {
+    tokenHash: row.token_hash,
+    userId: row.user_id,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    clientAddress: row.client_address,
+  };
+}

@@ -20,7 +20,10 @@ export interface RunningService {
  * Starts the service from its configuration: database, master keys (with the start-up
  * check), then the HTTP server. Whatever was opened is closed again if a later step fails.
  */
-export async function startService(config: StrongroomConfig, logger: Logger): Promise<RunningService> {
+export async function startService(
+  config: StrongroomConfig,
+  logger: Logger,
+): Promise<RunningService> {
   assertListenAllowed(config.listen.host, config.tls !== undefined);
   const store = await openStore(config.databaseUrl, { baseDir: config.layout.home, logger });
   const closers: Array<() => Promise<void>> = [() => store.close()];
@@ -30,7 +33,13 @@ export async function startService(config: StrongroomConfig, logger: Logger): Pr
     closers.unshift(() => keyring.close());
 
     const audit = createAuditLog(store, logger);
-    const vault = createVaultService({ vault: store.vault, keys: store.keys, keyring, audit, logger });
+    const vault = createVaultService({
+      vault: store.vault,
+      keys: store.keys,
+      keyring,
+      audit,
+      logger,
+    });
     const health = createHealthService(keyring, store, logger);
     const tls = config.tls === undefined ? undefined : await readTlsFiles(config.tls);
     const server = await buildServer(
@@ -40,7 +49,10 @@ export async function startService(config: StrongroomConfig, logger: Logger): Pr
     closers.unshift(() => server.close());
 
     const url = await listen(server, config.listen);
-    logger.info({ url, provider: keyring.activeKind, database: store.dialect }, 'strongroom started');
+    logger.info(
+      { url, provider: keyring.activeKind, database: store.dialect },
+      'strongroom started',
+    );
     return { config, server, url, close: () => closeAll(closers, logger) };
   } catch (error) {
     await closeAll(closers, logger);

@@ -7,17 +7,29 @@
 export const errorRegistry = {
   // Configuration and files.
   SR_CONFIG_HOME_MISSING: { status: 500, summary: 'The Strongroom home folder does not exist.' },
-  SR_CONFIG_HOME_NOT_EMPTY: { status: 500, summary: 'init was pointed at a home folder that already has a configuration.' },
+  SR_CONFIG_HOME_NOT_EMPTY: {
+    status: 500,
+    summary: 'init was pointed at a home folder that already has a configuration.',
+  },
   SR_CONFIG_FILE_MISSING: { status: 500, summary: 'A configuration file is missing.' },
   SR_CONFIG_SYNTAX: { status: 500, summary: 'A configuration file has a syntax error.' },
   SR_CONFIG_KEY_MISSING: { status: 500, summary: 'A required configuration key is missing.' },
   SR_CONFIG_VALUE_INVALID: { status: 500, summary: 'A configuration value is invalid.' },
-  SR_CONFIG_LISTEN_NOT_LOOPBACK: { status: 500, summary: 'The service would listen beyond loopback without TLS.' },
+  SR_CONFIG_LISTEN_NOT_LOOPBACK: {
+    status: 500,
+    summary: 'The service would listen beyond loopback without TLS.',
+  },
 
   // The file master key.
   SR_KEYFILE_MISSING: { status: 500, summary: 'The master key file does not exist.' },
-  SR_KEYFILE_PERMISSIONS: { status: 500, summary: 'The master key file can be read or written by other users.' },
-  SR_KEYFILE_INVALID: { status: 500, summary: 'The master key file does not contain a 32-byte key.' },
+  SR_KEYFILE_PERMISSIONS: {
+    status: 500,
+    summary: 'The master key file can be read or written by other users.',
+  },
+  SR_KEYFILE_INVALID: {
+    status: 500,
+    summary: 'The master key file does not contain a 32-byte key.',
+  },
   SR_KEYFILE_EXISTS: { status: 500, summary: 'A master key file already exists at the path.' },
 
   // The HSM master key over PKCS#11.
@@ -25,35 +37,62 @@ export const errorRegistry = {
   SR_HSM_INIT_FAILED: { status: 503, summary: 'C_Initialize failed.' },
   SR_HSM_SLOT_NOT_FOUND: { status: 503, summary: 'The configured slot does not exist.' },
   SR_HSM_TOKEN_NOT_FOUND: { status: 503, summary: 'No token has the configured label.' },
-  SR_HSM_TOKEN_NOT_INITIALIZED: { status: 503, summary: 'The token in the slot is not initialised.' },
+  SR_HSM_TOKEN_NOT_INITIALIZED: {
+    status: 503,
+    summary: 'The token in the slot is not initialised.',
+  },
   SR_HSM_PIN_MISSING: { status: 503, summary: 'No HSM PIN was supplied.' },
   SR_HSM_PIN_INCORRECT: { status: 503, summary: 'The token rejected the PIN.' },
   SR_HSM_PIN_LOCKED: { status: 503, summary: 'The token has locked the user PIN.' },
   SR_HSM_LOGIN_FAILED: { status: 503, summary: 'C_Login failed for a reason other than the PIN.' },
   SR_HSM_KEY_NOT_FOUND: { status: 503, summary: 'No secret key has the configured label.' },
   SR_HSM_KEY_AMBIGUOUS: { status: 503, summary: 'Several secret keys have the configured label.' },
-  SR_HSM_KEY_ALIAS_BLANK: { status: 503, summary: 'The configured key label has leading or trailing blanks.' },
+  SR_HSM_KEY_ALIAS_BLANK: {
+    status: 503,
+    summary: 'The configured key label has leading or trailing blanks.',
+  },
   SR_HSM_KEY_WRONG_TYPE: { status: 503, summary: 'The master key is not an AES key.' },
   SR_HSM_KEY_WRONG_LENGTH: { status: 503, summary: 'The master key is not 256 bits long.' },
-  SR_HSM_KEY_EXTRACTABLE: { status: 503, summary: 'The master key can be extracted from the token.' },
+  SR_HSM_KEY_EXTRACTABLE: {
+    status: 503,
+    summary: 'The master key can be extracted from the token.',
+  },
   SR_HSM_KEY_NOT_SENSITIVE: { status: 503, summary: 'The master key is not marked sensitive.' },
-  SR_HSM_KEY_USAGE_MISSING: { status: 503, summary: 'The master key lacks the usage Strongroom needs.' },
-  SR_HSM_MECHANISM_UNSUPPORTED: { status: 503, summary: 'The token offers neither AES-GCM nor AES key wrap.' },
+  SR_HSM_KEY_USAGE_MISSING: {
+    status: 503,
+    summary: 'The master key lacks the usage Strongroom needs.',
+  },
+  SR_HSM_MECHANISM_UNSUPPORTED: {
+    status: 503,
+    summary: 'The token offers neither AES-GCM nor AES key wrap.',
+  },
   SR_HSM_UNAVAILABLE: { status: 503, summary: 'The HSM cannot be used at the moment.' },
   SR_HSM_OPERATION_FAILED: { status: 503, summary: 'A PKCS#11 operation failed.' },
   SR_HSM_TOKEN_AMBIGUOUS: { status: 503, summary: 'Several tokens have the configured label.' },
   SR_HSM_TOOL_FAILED: { status: 500, summary: 'A SoftHSM or OpenSC command is missing or failed.' },
 
   // The key hierarchy.
-  SR_KEY_PROVIDER_MISMATCH: { status: 503, summary: 'The configured provider does not hold the key that wraps the stored DEKs.' },
-  SR_KEY_PROVIDER_UNAVAILABLE: { status: 503, summary: 'A DEK names a master key provider that is not configured.' },
+  SR_KEY_PROVIDER_MISMATCH: {
+    status: 503,
+    summary: 'The configured provider does not hold the key that wraps the stored DEKs.',
+  },
+  SR_KEY_PROVIDER_UNAVAILABLE: {
+    status: 503,
+    summary: 'A DEK names a master key provider that is not configured.',
+  },
   SR_KEY_CANARY_MISMATCH: { status: 503, summary: 'The master key does not open its canary.' },
   SR_DECRYPT_FAILED: { status: 500, summary: 'A stored value could not be decrypted or verified.' },
 
   // The database.
-  SR_DB_URL_INVALID: { status: 500, summary: 'The database URL is not a sqlite: path or a postgres:// URL.' },
+  SR_DB_URL_INVALID: {
+    status: 500,
+    summary: 'The database URL is not a sqlite: path or a postgres:// URL.',
+  },
   SR_DB_UNREACHABLE: { status: 503, summary: 'The database cannot be reached.' },
-  SR_DB_SCHEMA_NEWER: { status: 500, summary: 'The database schema is newer than this Strongroom release.' },
+  SR_DB_SCHEMA_NEWER: {
+    status: 500,
+    summary: 'The database schema is newer than this Strongroom release.',
+  },
   SR_DB_MIGRATION_FAILED: { status: 500, summary: 'A schema migration failed.' },
 
   // Users and the REST API.
@@ -65,7 +104,10 @@ export const errorRegistry = {
   SR_NOT_FOUND: { status: 404, summary: 'The requested object does not exist.' },
   SR_CONFLICT: { status: 409, summary: 'An object with the same name exists.' },
   SR_VALIDATION_FAILED: { status: 400, summary: 'The request body or parameters are invalid.' },
-  SR_AUDIT_WRITE_FAILED: { status: 503, summary: 'The audit event could not be written, so the action was refused.' },
+  SR_AUDIT_WRITE_FAILED: {
+    status: 503,
+    summary: 'The audit event could not be written, so the action was refused.',
+  },
   SR_INTERNAL: { status: 500, summary: 'An unexpected error occurred.' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 

@@ -21,7 +21,11 @@ export function printError(error: unknown, json: boolean): void {
   } else {
     process.stderr.write(`strongroom: ${code}: ${message}\n`);
   }
-  if (process.env['STRONGROOM_DEBUG'] === '1' && error instanceof Error && !isStrongroomError(error)) {
+  if (
+    process.env['STRONGROOM_DEBUG'] === '1' &&
+    error instanceof Error &&
+    !isStrongroomError(error)
+  ) {
     process.stderr.write(`${error.stack ?? ''}\n`);
   }
 }
@@ -42,5 +46,7 @@ export async function readStdin(): Promise<string> {
   for await (const chunk of process.stdin) {
     chunks.push(chunk as Buffer);
   }
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }

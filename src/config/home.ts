@@ -13,7 +13,10 @@ export interface HomeLayout {
 }
 
 /** Picks the home folder: --home, then STRONGROOM_HOME, then the current directory. */
-export function resolveHome(option: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+export function resolveHome(
+  option: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
   return resolve(option ?? env['STRONGROOM_HOME'] ?? '.');
 }
 

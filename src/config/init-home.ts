@@ -69,7 +69,10 @@ function validateHsmOptions(hsm: HsmInitOptions | undefined): void {
     }
   }
   if (!hsm.library.startsWith('/')) {
-    throw new StrongroomError('SR_CONFIG_VALUE_INVALID', `--hsm-library '${hsm.library}' is not an absolute path.`);
+    throw new StrongroomError(
+      'SR_CONFIG_VALUE_INVALID',
+      `--hsm-library '${hsm.library}' is not an absolute path.`,
+    );
   }
 }
 

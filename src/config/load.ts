@@ -37,8 +37,14 @@ export async function loadConfig(home: string): Promise<StrongroomConfig> {
       `Home folder ${layout.home} does not exist. Run 'strongroom init --home ${layout.home}', or point --home or STRONGROOM_HOME at the existing folder.`,
     );
   }
-  const server = await readPropertiesFile(layout.strongroomProperties, "Run 'strongroom init --home DIR' to create it");
-  const security = await readPropertiesFile(layout.securityProperties, "Run 'strongroom init --home DIR' to create it");
+  const server = await readPropertiesFile(
+    layout.strongroomProperties,
+    "Run 'strongroom init --home DIR' to create it",
+  );
+  const security = await readPropertiesFile(
+    layout.securityProperties,
+    "Run 'strongroom init --home DIR' to create it",
+  );
 
   const activeProvider = readChoice(security, 'kron.crypto.keyProvider', ['file', 'hsm'], 'file');
   // Read even without an HSM, so that a bad value is reported before the HSM is added.
@@ -61,10 +67,18 @@ export async function loadConfig(home: string): Promise<StrongroomConfig> {
       certFile === undefined || keyFile === undefined
         ? undefined
         : { certFile: resolveIn(home, certFile), keyFile: resolveIn(home, keyFile) },
-    logLevel: readChoice(server, 'log.level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], 'info'),
+    logLevel: readChoice(
+      server,
+      'log.level',
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace'],
+      'info',
+    ),
     sessionTtlSeconds: readInteger(server, 'server.sessionTtlSeconds', 8 * 3600, 60, 7 * 24 * 3600),
     activeProvider,
-    keyFile: resolveIn(layout.securityDir, optional(security, 'strongroom.keyFile') ?? 'master.key'),
+    keyFile: resolveIn(
+      layout.securityDir,
+      optional(security, 'strongroom.keyFile') ?? 'master.key',
+    ),
     hsm,
     dekCache: {
       maxEntries: readInteger(security, 'strongroom.dekCache.maxEntries', 10_000, 0, 10_000_000),
@@ -91,12 +105,14 @@ async function readHsmConfig(
   }
 
   const providerPath = resolveIn(layout.securityDir, configPath);
-  const providerText = await readFile(providerPath, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    throw new StrongroomError(
-      'SR_CONFIG_FILE_MISSING',
-      `PKCS#11 provider file ${providerPath} (hsm.provider.configPath in ${security.path}) cannot be read: ${error.code ?? error.message}.`,
-    );
-  });
+  const providerText = await readFile(providerPath, 'utf8').catch(
+    (error: NodeJS.ErrnoException) => {
+      throw new StrongroomError(
+        'SR_CONFIG_FILE_MISSING',
+        `PKCS#11 provider file ${providerPath} (hsm.provider.configPath in ${security.path}) cannot be read: ${error.code ?? error.message}.`,
+      );
+    },
+  );
 
   // The alias is taken verbatim: a trailing blank is part of the value and is reported when the
   // key is looked up, because it is the likely reason a key is not found.
@@ -120,7 +136,10 @@ async function readPropertiesFile(path: string, fix: string): Promise<Properties
     if (error.code === 'ENOENT') {
       throw new StrongroomError('SR_CONFIG_FILE_MISSING', `${path} does not exist. ${fix}.`);
     }
-    throw new StrongroomError('SR_CONFIG_FILE_MISSING', `${path} cannot be read: ${error.code ?? error.message}.`);
+    throw new StrongroomError(
+      'SR_CONFIG_FILE_MISSING',
+      `${path} cannot be read: ${error.code ?? error.message}.`,
+    );
   });
   return parseProperties(text, path);
 }
@@ -133,12 +152,20 @@ function optional(file: PropertiesFile, key: string): string | undefined {
 function required(file: PropertiesFile, key: string, example: string): string {
   const value = optional(file, key);
   if (value === undefined) {
-    throw new StrongroomError('SR_CONFIG_KEY_MISSING', `${file.path}: ${key} is not set; ${example}.`);
+    throw new StrongroomError(
+      'SR_CONFIG_KEY_MISSING',
+      `${file.path}: ${key} is not set; ${example}.`,
+    );
   }
   return value;
 }
 
-function readChoice<T extends string>(file: PropertiesFile, key: string, choices: readonly T[], fallback: T): T {
+function readChoice<T extends string>(
+  file: PropertiesFile,
+  key: string,
+  choices: readonly T[],
+  fallback: T,
+): T {
   const entry = file.get(key);
   const value = entry?.value.trim();
   if (value === undefined || value === '') {
@@ -153,7 +180,13 @@ function readChoice<T extends string>(file: PropertiesFile, key: string, choices
   return value as T;
 }
 
-function readInteger(file: PropertiesFile, key: string, fallback: number, min: number, max: number): number {
+function readInteger(
+  file: PropertiesFile,
+  key: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
   const entry = file.get(key);
   const value = entry?.value.trim();
   if (value === undefined || value === '') {

@@ -3,9 +3,7 @@ import { StrongroomError } from '../errors.js';
 
 /** Which slot the PKCS#11 provider file selects. */
 export type SlotSelector =
-  | { by: 'id'; id: number }
-  | { by: 'index'; index: number }
-  | { by: 'tokenLabel'; label: string };
+  { by: 'id'; id: number } | { by: 'index'; index: number } | { by: 'tokenLabel'; label: string };
 
 /** The SunPKCS11 provider file, as far as Strongroom uses it. */
 export interface ProviderFile {
@@ -19,7 +17,14 @@ export interface ProviderFile {
 }
 
 /** Keywords of Java's SunPKCS11 configuration that Strongroom reads. */
-const SUPPORTED = new Set(['name', 'library', 'description', 'slot', 'slotListIndex', 'tokenLabel']);
+const SUPPORTED = new Set([
+  'name',
+  'library',
+  'description',
+  'slot',
+  'slotListIndex',
+  'tokenLabel',
+]);
 
 /** Other SunPKCS11 keywords (JDK 17 to 26): valid for Java, without effect in Strongroom. */
 const JAVA_ONLY = new Set([
@@ -107,10 +112,17 @@ export function parseProviderFile(text: string, path: string): ProviderFile {
   };
 }
 
-function selectSlot(values: Map<string, { value: string; line: number }>, path: string): SlotSelector {
+function selectSlot(
+  values: Map<string, { value: string; line: number }>,
+  path: string,
+): SlotSelector {
   const given = ['slot', 'slotListIndex', 'tokenLabel'].filter((keyword) => values.has(keyword));
   if (given.length > 1) {
-    throw syntaxError(path, 0, `${given.join(' and ')} are both set; choose one way to select the slot`);
+    throw syntaxError(
+      path,
+      0,
+      `${given.join(' and ')} are both set; choose one way to select the slot`,
+    );
   }
 
   const slot = values.get('slot');
@@ -148,5 +160,7 @@ function unquote(value: string, path: string, line: number): string {
 
 function syntaxError(path: string, line: number, problem: string): StrongroomError {
   const where = line > 0 ? `${path}:${line}` : path;
-  return new StrongroomError('SR_CONFIG_SYNTAX', `${where}: ${problem}.`, { details: { path, line } });
+  return new StrongroomError('SR_CONFIG_SYNTAX', `${where}: ${problem}.`, {
+    details: { path, line },
+  });
 }

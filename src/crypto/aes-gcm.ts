@@ -12,7 +12,12 @@ export function newGcmIv(): Buffer {
 }
 
 /** Encrypts with AES-256-GCM and returns IV || ciphertext || tag. */
-export function sealGcm(key: Buffer, plaintext: Buffer, aad: Buffer, iv: Buffer = newGcmIv()): Buffer {
+export function sealGcm(
+  key: Buffer,
+  plaintext: Buffer,
+  aad: Buffer,
+  iv: Buffer = newGcmIv(),
+): Buffer {
   assertKey(key);
   if (iv.length !== GCM_IV_BYTES) {
     throw new RangeError(`GCM IV must be ${GCM_IV_BYTES} bytes, got ${iv.length}`);

@@ -7,7 +7,11 @@ export function dekAssociatedData(dekId: string): Buffer {
   return encodeFields('strongroom/dek/v1', [dekId]);
 }
 
-export function secretAssociatedData(accountId: string, dekId: string, secretVersion: number): Buffer {
+export function secretAssociatedData(
+  accountId: string,
+  dekId: string,
+  secretVersion: number,
+): Buffer {
   return encodeFields('strongroom/secret/v1', [accountId, dekId, String(secretVersion)]);
 }
 

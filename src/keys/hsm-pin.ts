@@ -24,7 +24,10 @@ export async function readHsmPin(env: NodeJS.ProcessEnv = process.env): Promise<
     if (pin !== '') {
       return pin;
     }
-    throw new StrongroomError('SR_HSM_PIN_MISSING', `HSM PIN file ${file} (STRONGROOM_HSM_PIN_FILE) is empty.`);
+    throw new StrongroomError(
+      'SR_HSM_PIN_MISSING',
+      `HSM PIN file ${file} (STRONGROOM_HSM_PIN_FILE) is empty.`,
+    );
   }
 
   throw new StrongroomError(

@@ -88,7 +88,10 @@ export class Keyring {
     this.options.cache.clear();
     for (const provider of this.providers.values()) {
       await provider.close().catch((error: unknown) => {
-        this.options.logger.warn({ err: error, provider: provider.kind }, 'master key provider did not close cleanly');
+        this.options.logger.warn(
+          { err: error, provider: provider.kind },
+          'master key provider did not close cleanly',
+        );
       });
     }
   }
@@ -96,7 +99,12 @@ export class Keyring {
   private providerFor(ref: MasterKeyRef): MasterKeyProvider {
     const provider = this.providers.get(ref.provider);
     const held = provider?.status().ready === true ? provider.ref() : undefined;
-    if (provider === undefined || held === undefined || held.keyId !== ref.keyId || held.kcv !== ref.kcv) {
+    if (
+      provider === undefined ||
+      held === undefined ||
+      held.keyId !== ref.keyId ||
+      held.kcv !== ref.kcv
+    ) {
       throw new StrongroomError(
         'SR_KEY_PROVIDER_UNAVAILABLE',
         `A DEK is wrapped by ${describeKey(ref)}, which no open provider holds.`,
@@ -110,14 +118,20 @@ export class Keyring {
     const ref = provider.ref();
     const existing = await this.options.keys.findCanary(ref);
     if (existing === undefined) {
-      const wrapped = await provider.wrap(CANARY_PLAINTEXT, canaryAssociatedData(ref.provider, ref.keyId));
+      const wrapped = await provider.wrap(
+        CANARY_PLAINTEXT,
+        canaryAssociatedData(ref.provider, ref.keyId),
+      );
       await this.options.keys.insertCanary({
         ref,
         mechanism: wrapped.mechanism,
         canary: wrapped.wrapped,
         createdAt: new Date().toISOString(),
       });
-      this.options.logger.info({ provider: ref.provider, keyId: ref.keyId, kcv: ref.kcv }, 'canary written for new master key');
+      this.options.logger.info(
+        { provider: ref.provider, keyId: ref.keyId, kcv: ref.kcv },
+        'canary written for new master key',
+      );
       return;
     }
     await this.checkCanary(provider);

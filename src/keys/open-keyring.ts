@@ -14,7 +14,11 @@ import type { MasterKeyProvider, ProviderKind } from './types.js';
  * service takes a request: the active provider must open, every stored DEK must be under a key an
  * open provider holds, and each open key must open its canary.
  */
-export async function openKeyring(config: StrongroomConfig, keys: KeyRepository, logger: Logger): Promise<Keyring> {
+export async function openKeyring(
+  config: StrongroomConfig,
+  keys: KeyRepository,
+  logger: Logger,
+): Promise<Keyring> {
   const active = await buildProvider(config.activeProvider, config, logger);
   await active.open();
   logger.info({ provider: active.kind, keyId: active.ref().keyId }, 'active master key opened');
@@ -48,7 +52,11 @@ export async function openKeyring(config: StrongroomConfig, keys: KeyRepository,
 }
 
 /** Builds a provider without opening it. */
-export async function buildProvider(kind: ProviderKind, config: StrongroomConfig, logger: Logger): Promise<MasterKeyProvider> {
+export async function buildProvider(
+  kind: ProviderKind,
+  config: StrongroomConfig,
+  logger: Logger,
+): Promise<MasterKeyProvider> {
   if (kind === 'file') {
     return createFileProvider({ path: config.keyFile });
   }
@@ -68,7 +76,11 @@ export async function buildProvider(kind: ProviderKind, config: StrongroomConfig
 }
 
 /** Opens the non-active provider; a failure is logged and leaves its DEKs to the start-up check. */
-async function openSecondary(kind: ProviderKind, config: StrongroomConfig, logger: Logger): Promise<MasterKeyProvider | undefined> {
+async function openSecondary(
+  kind: ProviderKind,
+  config: StrongroomConfig,
+  logger: Logger,
+): Promise<MasterKeyProvider | undefined> {
   if (kind === 'hsm' && config.hsm === undefined) {
     return undefined;
   }
@@ -79,7 +91,10 @@ async function openSecondary(kind: ProviderKind, config: StrongroomConfig, logge
     logger.info({ provider: kind, keyId: provider.ref().keyId }, 'secondary master key opened');
     return provider;
   } catch (error) {
-    logger.error({ err: error, provider: kind }, 'secondary master key provider could not be opened');
+    logger.error(
+      { err: error, provider: kind },
+      'secondary master key provider could not be opened',
+    );
     return undefined;
   }
 }

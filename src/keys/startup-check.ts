@@ -52,6 +52,10 @@ function mismatch(stored: DekCount, active: MasterKeyRef, allElsewhere: boolean)
         ? `Set kron.crypto.keyProvider = ${stored.ref.provider} in security.properties, or configure both providers and run 'strongroom dek migrate --to ${active.provider}' first.`
         : `Configure the ${stored.ref.provider} provider beside the ${active.provider} provider so those DEKs can be opened, then run 'strongroom dek migrate --to ${active.provider}'.`;
   return new StrongroomError('SR_KEY_PROVIDER_MISMATCH', `${where}, but ${configured}. ${fix}`, {
-    details: { storedProvider: stored.ref.provider, storedKeyId: stored.ref.keyId, count: stored.count },
+    details: {
+      storedProvider: stored.ref.provider,
+      storedKeyId: stored.ref.keyId,
+      count: stored.count,
+    },
   });
 }

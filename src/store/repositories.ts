@@ -114,7 +114,11 @@ export interface VaultRepository {
 export interface AuditRepository {
   /** Appends one event and returns its sequence number. Throws when the row cannot be written. */
   appendEvent(event: AuditEventInput): Promise<number>;
-  listEvents(filter: { afterSeq?: number; limit: number; action?: string }): Promise<AuditEventRecord[]>;
+  listEvents(filter: {
+    afterSeq?: number;
+    limit: number;
+    action?: string;
+  }): Promise<AuditEventRecord[]>;
 }
 
 /** The whole store: one object per database, opened from a URL and closed once. */

@@ -7,14 +7,22 @@ import type { HealthReport, HealthService } from './types.js';
  * Health from live checks: the active master key must open its canary and the database must
  * answer. Results are reused for `cacheMs` so that frequent probes do not load the HSM.
  */
-export function createHealthService(keyring: Keyring, store: Store, logger: Logger, cacheMs = 2000): HealthService {
+export function createHealthService(
+  keyring: Keyring,
+  store: Store,
+  logger: Logger,
+  cacheMs = 2000,
+): HealthService {
   let last: { at: number; report: HealthReport } | undefined;
 
   async function probe(): Promise<HealthReport> {
     const keyUsable = await keyring.probeActive().then(
       () => true,
       (error: unknown) => {
-        logger.error({ err: error, provider: keyring.activeKind }, 'active master key failed its health check');
+        logger.error(
+          { err: error, provider: keyring.activeKind },
+          'active master key failed its health check',
+        );
         return false;
       },
     );
@@ -26,9 +34,13 @@ export function createHealthService(keyring: Keyring, store: Store, logger: Logg
       },
     );
 
-    const providers = keyring.statuses().map((status) =>
-      status.kind === keyring.activeKind ? { ...status, ready: status.ready && keyUsable } : status,
-    );
+    const providers = keyring
+      .statuses()
+      .map((status) =>
+        status.kind === keyring.activeKind
+          ? { ...status, ready: status.ready && keyUsable }
+          : status,
+      );
     return {
       healthy: keyUsable && reachable,
       activeProvider: keyring.activeKind,

@@ -5,8 +5,21 @@ import { openGcm, sealGcm } from '../crypto/aes-gcm.js';
 import { secretAssociatedData } from '../crypto/associated-data.js';
 import type { AuditLog } from '../audit/types.js';
 import type { Keyring } from '../keys/keyring.js';
-import type { AccountRecord, KeyRepository, TargetRecord, VaultRepository } from '../store/repositories.js';
-import type { AccountView, Actor, NewAccount, NewTarget, RevealedSecret, TargetView, VaultService } from './types.js';
+import type {
+  AccountRecord,
+  KeyRepository,
+  TargetRecord,
+  VaultRepository,
+} from '../store/repositories.js';
+import type {
+  AccountView,
+  Actor,
+  NewAccount,
+  NewTarget,
+  RevealedSecret,
+  TargetView,
+  VaultService,
+} from './types.js';
 
 export interface VaultDependencies {
   vault: VaultRepository;
@@ -124,11 +137,17 @@ export function createVaultService(deps: VaultDependencies): VaultService {
       try {
         secret = await decryptSecret(deps, account);
       } catch (error) {
-        deps.logger.error({ err: error, accountId: account.id, dekId: account.dekId }, 'secret could not be decrypted');
+        deps.logger.error(
+          { err: error, accountId: account.id, dekId: account.dekId },
+          'secret could not be decrypted',
+        );
         await deps.audit.record({ ...event, outcome: 'failure' });
         throw error instanceof StrongroomError && error.status === 503
           ? error
-          : new StrongroomError('SR_DECRYPT_FAILED', `The secret of account ${account.id} could not be decrypted.`);
+          : new StrongroomError(
+              'SR_DECRYPT_FAILED',
+              `The secret of account ${account.id} could not be decrypted.`,
+            );
       }
 
       // The event is stored before the secret leaves the service; if it cannot be, nothing leaves.
@@ -141,13 +160,20 @@ export function createVaultService(deps: VaultDependencies): VaultService {
 async function decryptSecret(deps: VaultDependencies, account: AccountRecord): Promise<string> {
   const dekRecord = await deps.keys.findDek(account.dekId);
   if (dekRecord === undefined) {
-    throw new StrongroomError('SR_DECRYPT_FAILED', `DEK ${account.dekId} of account ${account.id} is missing.`);
+    throw new StrongroomError(
+      'SR_DECRYPT_FAILED',
+      `DEK ${account.dekId} of account ${account.id} is missing.`,
+    );
   }
 
   const dek = await deps.keyring.openDek(dekRecord);
   let plaintext: Buffer | undefined;
   try {
-    plaintext = openGcm(dek, account.secretCiphertext, secretAssociatedData(account.id, dekRecord.id, account.secretVersion));
+    plaintext = openGcm(
+      dek,
+      account.secretCiphertext,
+      secretAssociatedData(account.id, dekRecord.id, account.secretVersion),
+    );
     return plaintext.toString('utf8');
   } finally {
     dek.fill(0);

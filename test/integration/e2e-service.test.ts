@@ -15,12 +15,30 @@ const hsmReady = softHsmAvailable();
 const ADMIN_PASSWORD = `admin-${randomBytes(9).toString('base64url')}`;
 const KEY_LABEL = 'pam-master-key';
 
+/** The fields of API responses that these tests read. */
+interface ApiBody {
+  id?: string;
+  secret?: string;
+  events?: Array<Record<string, unknown>>;
+}
+
+interface ApiReply {
+  status: number;
+  json: ApiBody;
+  text: string;
+}
+
 interface Session {
   baseUrl: string;
   token: string;
 }
 
-async function api(session: Session, method: string, path: string, body?: unknown): Promise<{ status: number; json: any; text: string }> {
+async function api(
+  session: Session,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<ApiReply> {
   const response = await fetch(`${session.baseUrl}${path}`, {
     method,
     headers: {
@@ -30,7 +48,7 @@ async function api(session: Session, method: string, path: string, body?: unknow
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await response.text();
-  return { status: response.status, json: text === '' ? undefined : JSON.parse(text), text };
+  return { status: response.status, json: text === '' ? {} : (JSON.parse(text) as ApiBody), text };
 }
 
 async function login(baseUrl: string): Promise<Session> {
@@ -65,12 +83,17 @@ describe.runIf(hsmReady)('service end to end on SoftHSM', () => {
       await fixture.generateKey(KEY_LABEL);
 
       home = join(context.baseDir, 'home');
-      databaseUrl = context.dialect === 'sqlite' ? 'sqlite:data/strongroom.db' : await context.createDatabase();
+      databaseUrl =
+        context.dialect === 'sqlite' ? 'sqlite:data/strongroom.db' : await context.createDatabase();
       const port = await freePort();
       baseUrl = `http://127.0.0.1:${port}`;
       const pinFile = join(context.baseDir, 'hsm.pin');
       await writeFile(pinFile, `${fixture.userPin}\n`, { mode: 0o600 });
-      env = { SOFTHSM2_CONF: fixture.configPath, STRONGROOM_HSM_PIN_FILE: pinFile, STRONGROOM_HSM_PIN: '' };
+      env = {
+        SOFTHSM2_CONF: fixture.configPath,
+        STRONGROOM_HSM_PIN_FILE: pinFile,
+        STRONGROOM_HSM_PIN: '',
+      };
 
       const init = await runCli([
         'init',
@@ -90,7 +113,9 @@ describe.runIf(hsmReady)('service end to end on SoftHSM', () => {
       expect(init.stderr).toBe('');
       expect(init.code).toBe(0);
 
-      const user = await runCli(['user', 'add', '--home', home, '--username', 'admin'], { input: `${ADMIN_PASSWORD}\n` });
+      const user = await runCli(['user', 'add', '--home', home, '--username', 'admin'], {
+        input: `${ADMIN_PASSWORD}\n`,
+      });
       expect(user.stderr).toBe('');
       expect(user.code).toBe(0);
     });
@@ -108,7 +133,10 @@ describe.runIf(hsmReady)('service end to end on SoftHSM', () => {
       let accountId: string;
       try {
         const session = await login(baseUrl);
-        const target = await api(session, 'POST', '/api/v1/targets', { name: 'db01', address: 'db01.example.internal' });
+        const target = await api(session, 'POST', '/api/v1/targets', {
+          name: 'db01',
+          address: 'db01.example.internal',
+        });
         expect(target.status).toBe(201);
         const account = await api(session, 'POST', `/api/v1/targets/${target.json.id}/accounts`, {
           username: 'root',
@@ -116,7 +144,7 @@ describe.runIf(hsmReady)('service end to end on SoftHSM', () => {
         });
         expect(account.status).toBe(201);
         expect(account.text).not.toContain(secret);
-        accountId = account.json.id;
+        accountId = account.json.id ?? '';
       } finally {
         await service.stop();
         logs.push(service.output());
@@ -128,14 +156,18 @@ describe.runIf(hsmReady)('service end to end on SoftHSM', () => {
         const noReason = await api(session, 'POST', `/api/v1/accounts/${accountId}/reveal`, {});
         expect(noReason.status).toBe(400);
 
-        const reveal = await api(session, 'POST', `/api/v1/accounts/${accountId}/reveal`, { reason: 'rotate after incident 42' });
+        const reveal = await api(session, 'POST', `/api/v1/accounts/${accountId}/reveal`, {
+          reason: 'rotate after incident 42',
+        });
         expect(reveal.status).toBe(200);
         expect(reveal.json.secret).toBe(secret);
 
         const audit = await api(session, 'GET', '/api/v1/audit/events?limit=100');
         expect(audit.status).toBe(200);
-        const events = audit.json.events as Array<Record<string, unknown>>;
-        const logins = events.filter((event) => event.action === 'auth.login' && event.outcome === 'success');
+        const events = audit.json.events ?? [];
+        const logins = events.filter(
+          (event) => event.action === 'auth.login' && event.outcome === 'success',
+        );
         expect(logins.length).toBe(2);
         const reveals = events.filter((event) => event.action === 'secret.reveal');
         expect(reveals).toHaveLength(1);
@@ -156,9 +188,15 @@ describe.runIf(hsmReady)('service end to end on SoftHSM', () => {
     });
 
     it('names the HSM key in DEK rows', async () => {
-      const deks = await context.runSql(databaseUrlFor(), 'select provider, key_id, mechanism from deks');
+      const deks = await context.runSql(
+        databaseUrlFor(),
+        'select provider, key_id, mechanism from deks',
+      );
       expect(deks).toEqual([{ provider: 'hsm', key_id: KEY_LABEL, mechanism: 'aes-256-gcm' }]);
-      const canaries = await context.runSql(databaseUrlFor(), 'select provider, key_id from master_keys');
+      const canaries = await context.runSql(
+        databaseUrlFor(),
+        'select provider, key_id from master_keys',
+      );
       expect(canaries).toEqual([{ provider: 'hsm', key_id: KEY_LABEL }]);
     });
 
@@ -169,7 +207,9 @@ describe.runIf(hsmReady)('service end to end on SoftHSM', () => {
       } else {
         const binDir = findPostgresBinDir();
         expect(binDir).toBeDefined();
-        const { stdout } = await run(join(binDir as string, 'pg_dump'), ['--dbname', databaseUrl], { maxBuffer: 64 * 1024 * 1024 });
+        const { stdout } = await run(join(binDir as string, 'pg_dump'), ['--dbname', databaseUrl], {
+          maxBuffer: 64 * 1024 * 1024,
+        });
         stored = Buffer.from(stdout);
         expect(stdout).toContain('deks');
       }
@@ -188,7 +228,11 @@ describe.runIf(hsmReady)('service end to end on SoftHSM', () => {
 
     it('rejects a wrong PIN without printing it', async () => {
       const wrongPin = `wrong-${randomBytes(4).toString('hex')}`;
-      const result = await runServeToExit({ ...env, STRONGROOM_HSM_PIN: wrongPin, STRONGROOM_HSM_PIN_FILE: '' });
+      const result = await runServeToExit({
+        ...env,
+        STRONGROOM_HSM_PIN: wrongPin,
+        STRONGROOM_HSM_PIN_FILE: '',
+      });
       expect(result.code).toBe(1);
       expect(result.output).toContain('SR_HSM_PIN_INCORRECT');
       expect(result.output).not.toContain(wrongPin);
@@ -198,7 +242,10 @@ describe.runIf(hsmReady)('service end to end on SoftHSM', () => {
       const securityProperties = join(home, 'security', 'security.properties');
       const original = await readFile(securityProperties, 'utf8');
       await createKeyFile(join(home, 'security', 'master.key'));
-      await writeFile(securityProperties, original.replace('kron.crypto.keyProvider = hsm', 'kron.crypto.keyProvider = file'));
+      await writeFile(
+        securityProperties,
+        original.replace('kron.crypto.keyProvider = hsm', 'kron.crypto.keyProvider = file'),
+      );
       try {
         const result = await runServeToExit(env);
         expect(result.code).toBe(1);
@@ -211,10 +258,14 @@ describe.runIf(hsmReady)('service end to end on SoftHSM', () => {
     });
 
     function databaseUrlFor(): string {
-      return context.dialect === 'sqlite' ? `sqlite:${join(home, 'data', 'strongroom.db')}` : databaseUrl;
+      return context.dialect === 'sqlite'
+        ? `sqlite:${join(home, 'data', 'strongroom.db')}`
+        : databaseUrl;
     }
 
-    async function runServeToExit(serveEnv: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string }> {
+    async function runServeToExit(
+      serveEnv: NodeJS.ProcessEnv,
+    ): Promise<{ code: number | null; output: string }> {
       const result = await runCli(['serve', '--home', home], { env: serveEnv });
       return { code: result.code, output: `${result.stdout}${result.stderr}` };
     }
@@ -248,10 +299,15 @@ describe('service with the file provider', () => {
 
     const service = await startServe(home, `http://127.0.0.1:${port}`, {});
     try {
-      const health = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as Record<string, any>;
+      const response = await fetch(`http://127.0.0.1:${port}/health`);
+      const health = (await response.json()) as {
+        healthy: boolean;
+        activeProvider: string;
+        providers: Array<{ kind: string }>;
+      };
       expect(health.healthy).toBe(true);
       expect(health.activeProvider).toBe('file');
-      expect(health.providers[0].kind).toBe('file');
+      expect(health.providers[0]?.kind).toBe('file');
     } finally {
       await service.stop();
     }

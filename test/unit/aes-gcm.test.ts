@@ -55,13 +55,20 @@ const vectors = [
 describe('AES-256-GCM', () => {
   for (const vector of vectors) {
     it(`seals ${vector.name}`, () => {
-      const sealed = sealGcm(hex(vector.key), hex(vector.plaintext), hex(vector.aad), hex(vector.iv));
+      const sealed = sealGcm(
+        hex(vector.key),
+        hex(vector.plaintext),
+        hex(vector.aad),
+        hex(vector.iv),
+      );
       expect(sealed.toString('hex')).toBe(vector.iv + vector.ciphertext + vector.tag);
     });
 
     it(`opens ${vector.name}`, () => {
       const sealed = hex(vector.iv + vector.ciphertext + vector.tag);
-      expect(openGcm(hex(vector.key), sealed, hex(vector.aad)).toString('hex')).toBe(vector.plaintext);
+      expect(openGcm(hex(vector.key), sealed, hex(vector.aad)).toString('hex')).toBe(
+        vector.plaintext,
+      );
     });
   }
 
@@ -97,7 +104,9 @@ describe('AES-256-GCM', () => {
 
   it('rejects keys that are not 32 bytes', () => {
     expect(() => sealGcm(Buffer.alloc(16), Buffer.alloc(1), Buffer.alloc(0))).toThrow(RangeError);
-    expect(() => sealGcm(Buffer.alloc(16), Buffer.alloc(1), Buffer.alloc(0))).toThrow(/32 bytes, got 16/);
+    expect(() => sealGcm(Buffer.alloc(16), Buffer.alloc(1), Buffer.alloc(0))).toThrow(
+      /32 bytes, got 16/,
+    );
   });
 });
 
@@ -121,7 +130,9 @@ describe('key check value', () => {
 
 describe('associated data', () => {
   it('separates fields that concatenate alike', () => {
-    expect(secretAssociatedData('ab', 'c', 1).equals(secretAssociatedData('a', 'bc', 1))).toBe(false);
+    expect(secretAssociatedData('ab', 'c', 1).equals(secretAssociatedData('a', 'bc', 1))).toBe(
+      false,
+    );
   });
 
   it('separates purposes', () => {

@@ -27,11 +27,20 @@ async function rejection(promise: Promise<unknown>): Promise<StrongroomError> {
   throw new Error('expected a rejection');
 }
 
-const hsm = { library: '/usr/lib/softhsm/libsofthsm2.so', tokenLabel: 'pam', keyLabel: 'pam-master-key' };
+const hsm = {
+  library: '/usr/lib/softhsm/libsofthsm2.so',
+  tokenLabel: 'pam',
+  keyLabel: 'pam-master-key',
+};
 
 describe('init and load', () => {
   it('writes a file-key home that loads back', async () => {
-    await initHome({ home, databaseUrl: 'sqlite:data/strongroom.db', listen: '127.0.0.1:9000', hsm: undefined });
+    await initHome({
+      home,
+      databaseUrl: 'sqlite:data/strongroom.db',
+      listen: '127.0.0.1:9000',
+      hsm: undefined,
+    });
     const config = await loadConfig(home);
 
     expect(config.activeProvider).toBe('file');
@@ -44,7 +53,12 @@ describe('init and load', () => {
   });
 
   it('writes an HSM home that loads back', async () => {
-    await initHome({ home, databaseUrl: 'postgres://strongroom@127.0.0.1:5432/vault', listen: '[::1]:8080', hsm });
+    await initHome({
+      home,
+      databaseUrl: 'postgres://strongroom@127.0.0.1:5432/vault',
+      listen: '[::1]:8080',
+      hsm,
+    });
     const config = await loadConfig(home);
 
     expect(config.activeProvider).toBe('hsm');
@@ -59,14 +73,21 @@ describe('init and load', () => {
   it('refuses to write over an existing home', async () => {
     await initHome({ home, databaseUrl: 'sqlite:a.db', listen: '127.0.0.1:1', hsm: undefined });
     const keyBefore = await readFile(join(home, 'security', 'master.key'));
-    const error = await rejection(initHome({ home, databaseUrl: 'sqlite:b.db', listen: '127.0.0.1:1', hsm: undefined }));
+    const error = await rejection(
+      initHome({ home, databaseUrl: 'sqlite:b.db', listen: '127.0.0.1:1', hsm: undefined }),
+    );
     expect(error.code).toBe('SR_CONFIG_HOME_NOT_EMPTY');
     expect(await readFile(join(home, 'security', 'master.key'))).toEqual(keyBefore);
   });
 
   it('refuses a key label with a trailing blank', async () => {
     const error = await rejection(
-      initHome({ home, databaseUrl: 'sqlite:a.db', listen: '127.0.0.1:1', hsm: { ...hsm, keyLabel: 'pam ' } }),
+      initHome({
+        home,
+        databaseUrl: 'sqlite:a.db',
+        listen: '127.0.0.1:1',
+        hsm: { ...hsm, keyLabel: 'pam ' },
+      }),
     );
     expect(error.code).toBe('SR_CONFIG_VALUE_INVALID');
     expect(error.message).toContain("--hsm-key-label 'pam '");
@@ -75,7 +96,10 @@ describe('init and load', () => {
   it('keeps a trailing blank of hsm.keystore.alias for the key lookup to report', async () => {
     await initHome({ home, databaseUrl: 'sqlite:a.db', listen: '127.0.0.1:1', hsm });
     const path = join(home, 'security', 'security.properties');
-    await writeFile(path, (await readFile(path, 'utf8')).replace('alias = pam-master-key', 'alias = pam-master-key '));
+    await writeFile(
+      path,
+      (await readFile(path, 'utf8')).replace('alias = pam-master-key', 'alias = pam-master-key '),
+    );
     expect((await loadConfig(home)).hsm?.keyLabel).toBe('pam-master-key ');
   });
 
@@ -95,8 +119,16 @@ describe('init and load', () => {
   });
 
   it.each([
-    ['kron.crypto.keyProvider = vault', 'SR_CONFIG_VALUE_INVALID', "kron.crypto.keyProvider is 'vault'; expected one of file, hsm"],
-    ['kron.crypto.keyProvider = hsm', 'SR_CONFIG_KEY_MISSING', 'hsm.provider.configPath is not set'],
+    [
+      'kron.crypto.keyProvider = vault',
+      'SR_CONFIG_VALUE_INVALID',
+      "kron.crypto.keyProvider is 'vault'; expected one of file, hsm",
+    ],
+    [
+      'kron.crypto.keyProvider = hsm',
+      'SR_CONFIG_KEY_MISSING',
+      'hsm.provider.configPath is not set',
+    ],
     ['strongroom.hsm.poolSize = 0', 'SR_CONFIG_VALUE_INVALID', 'expected an integer from 1 to 64'],
   ])('rejects security.properties with %j', async (line, code, message) => {
     await initHome({ home, databaseUrl: 'sqlite:a.db', listen: '127.0.0.1:1', hsm: undefined });
@@ -114,9 +146,14 @@ describe('listen address', () => {
     expect(() => parseListenAddress(value, 'x')).not.toThrow();
   });
 
-  it.each(['8080', '127.0.0.1', '127.0.0.1:99999', '[localhost]:1', ':80'])('rejects %s', (value) => {
-    expect(() => parseListenAddress(value, 'strongroom.properties')).toThrow(/expected host:port|not an IPv6/);
-  });
+  it.each(['8080', '127.0.0.1', '127.0.0.1:99999', '[localhost]:1', ':80'])(
+    'rejects %s',
+    (value) => {
+      expect(() => parseListenAddress(value, 'strongroom.properties')).toThrow(
+        /expected host:port|not an IPv6/,
+      );
+    },
+  );
 
   it('tells loopback apart', () => {
     expect(['127.0.0.1', '127.9.9.9', '::1', 'localhost'].every(isLoopback)).toBe(true);
@@ -132,7 +169,9 @@ describe('HSM PIN', () => {
   });
 
   it('prefers STRONGROOM_HSM_PIN', async () => {
-    expect(await readHsmPin({ STRONGROOM_HSM_PIN: '9999', STRONGROOM_HSM_PIN_FILE: '/nonexistent' })).toBe('9999');
+    expect(
+      await readHsmPin({ STRONGROOM_HSM_PIN: '9999', STRONGROOM_HSM_PIN_FILE: '/nonexistent' }),
+    ).toBe('9999');
   });
 
   it('names both variables when missing', async () => {

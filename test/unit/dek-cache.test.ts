@@ -39,7 +39,9 @@ describe('DEK cache', () => {
   it('zeroes stored buffers on clear', () => {
     const cache = new DekCache(10, 1000, () => 0);
     cache.set('a', Buffer.alloc(32, 1));
-    const internal = (cache as unknown as { entries: Map<string, { key: Buffer }> }).entries.get('a')?.key;
+    const internal = (cache as unknown as { entries: Map<string, { key: Buffer }> }).entries.get(
+      'a',
+    )?.key;
     cache.clear();
     expect(internal).toEqual(Buffer.alloc(32, 0));
   });

@@ -54,7 +54,7 @@ describe('error registry', () => {
 
   it('has no code that the sources never raise', () => {
     const sources = sourceFiles(join(import.meta.dirname, '..', '..', 'src'))
-      .filter((path) => !path.endsWith('errors.ts'))
+      .filter((path) => path !== join(import.meta.dirname, '..', '..', 'src', 'errors.ts'))
       .map((path) => readFileSync(path, 'utf8'))
       .join('\n');
     const unused = Object.keys(errorRegistry).filter((code) => !sources.includes(`'${code}'`));

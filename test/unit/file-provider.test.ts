@@ -89,10 +89,16 @@ describe('file provider', () => {
     const wrapped = await provider.wrap(dek, Buffer.from('dek-1'));
     expect(wrapped.mechanism).toBe('aes-256-gcm');
     expect(await provider.unwrap(wrapped, Buffer.from('dek-1'))).toEqual(dek);
-    expect((await caught(provider.unwrap(wrapped, Buffer.from('dek-2')))).code).toBe('SR_DECRYPT_FAILED');
+    expect((await caught(provider.unwrap(wrapped, Buffer.from('dek-2')))).code).toBe(
+      'SR_DECRYPT_FAILED',
+    );
 
     const key = await readKeyFile(path);
-    expect(provider.ref()).toEqual({ provider: 'file', keyId: fileKeyId(key), kcv: expect.stringMatching(/^[0-9a-f]{6}$/) });
+    expect(provider.ref()).toEqual({
+      provider: 'file',
+      keyId: fileKeyId(key),
+      kcv: expect.stringMatching(/^[0-9a-f]{6}$/),
+    });
     await provider.close();
     expect(provider.status().ready).toBe(false);
   });

@@ -7,7 +7,8 @@ import { setProperty, writeFileAtomic } from '../../src/config/properties-editor
 
 describe('setProperty', () => {
   it('replaces a value in place and keeps comments and order', () => {
-    const text = '# key provider\nkron.crypto.keyProvider = file\n! other\nhsm.keystore.alias=pam\n';
+    const text =
+      '# key provider\nkron.crypto.keyProvider = file\n! other\nhsm.keystore.alias=pam\n';
     expect(setProperty(text, 'kron.crypto.keyProvider', 'hsm')).toBe(
       '# key provider\nkron.crypto.keyProvider = hsm\n! other\nhsm.keystore.alias=pam\n',
     );
@@ -30,14 +31,20 @@ describe('setProperty', () => {
     expect(continued).toBe('list = w\nc=3\n');
   });
 
-  it.each([' leading blank', 'trailing blank ', 'a=b:c', '#hash', 'back\\slash', 'tab\there', 'caf\u00e9', '\u{1F511}'])(
-    'round-trips %j through the parser',
-    (value) => {
-      const text = setProperty('# header\n', 'hsm.keystore.alias', value);
-      expect(parseProperties(text, 'x').get('hsm.keystore.alias')?.value).toBe(value);
-      expect(text.startsWith('# header\n')).toBe(true);
-    },
-  );
+  it.each([
+    ' leading blank',
+    'trailing blank ',
+    'a=b:c',
+    '#hash',
+    'back\\slash',
+    'tab\there',
+    'caf\u00e9',
+    '\u{1F511}',
+  ])('round-trips %j through the parser', (value) => {
+    const text = setProperty('# header\n', 'hsm.keystore.alias', value);
+    expect(parseProperties(text, 'x').get('hsm.keystore.alias')?.value).toBe(value);
+    expect(text.startsWith('# header\n')).toBe(true);
+  });
 });
 
 describe('writeFileAtomic', () => {

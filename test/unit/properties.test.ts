@@ -27,7 +27,9 @@ describe('properties parser', () => {
   });
 
   it('keeps trailing blanks in the value', () => {
-    expect(valueOf('hsm.keystore.alias=pam-master-key  ', 'hsm.keystore.alias')).toBe('pam-master-key  ');
+    expect(valueOf('hsm.keystore.alias=pam-master-key  ', 'hsm.keystore.alias')).toBe(
+      'pam-master-key  ',
+    );
   });
 
   it('skips # and ! comments and blank lines', () => {

@@ -13,7 +13,10 @@ function parseError(text: string): StrongroomError {
 
 describe('PKCS#11 provider file', () => {
   it('reads the layout of the integration guide', () => {
-    const file = parseProviderFile('name = Utimaco\nlibrary = /usr/lib64/libcs_pkcs11_R3.so\nslot = 0\n', 'x');
+    const file = parseProviderFile(
+      'name = Utimaco\nlibrary = /usr/lib64/libcs_pkcs11_R3.so\nslot = 0\n',
+      'x',
+    );
     expect(file.name).toBe('Utimaco');
     expect(file.library).toBe('/usr/lib64/libcs_pkcs11_R3.so');
     expect(file.slot).toEqual({ by: 'id', id: 0 });
@@ -35,7 +38,9 @@ describe('PKCS#11 provider file', () => {
   });
 
   it('accepts Java-only keywords and lists them', () => {
-    expect(parseProviderFile('library=/l.so\nshowInfo = true\n# comment', 'x').ignored).toEqual(['showInfo']);
+    expect(parseProviderFile('library=/l.so\nshowInfo = true\n# comment', 'x').ignored).toEqual([
+      'showInfo',
+    ]);
   });
 
   it.each([
@@ -51,6 +56,8 @@ describe('PKCS#11 provider file', () => {
     const error = parseError(text);
     expect(error.code).toBe('SR_CONFIG_SYNTAX');
     expect(error.message).toContain(problem);
-    expect(error.message).toContain(line > 0 ? `/etc/hsm/utimaco.conf:${line}:` : '/etc/hsm/utimaco.conf:');
+    expect(error.message).toContain(
+      line > 0 ? `/etc/hsm/utimaco.conf:${line}:` : '/etc/hsm/utimaco.conf:',
+    );
   });
 });

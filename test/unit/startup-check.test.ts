@@ -23,9 +23,13 @@ describe('start-up key check', () => {
   });
 
   it('refuses file over DEKs wrapped by the HSM key', () => {
-    const error = rejection(() => checkStoredKeys([{ ref: hsmKey, count: 12 }], fileKey, undefined));
+    const error = rejection(() =>
+      checkStoredKeys([{ ref: hsmKey, count: 12 }], fileKey, undefined),
+    );
     expect(error.code).toBe('SR_KEY_PROVIDER_MISMATCH');
-    expect(error.message).toContain("12 stored DEKs are wrapped by HSM key 'pam-master-key' (check value cccccc)");
+    expect(error.message).toContain(
+      "12 stored DEKs are wrapped by HSM key 'pam-master-key' (check value cccccc)",
+    );
     expect(error.message).toContain('kron.crypto.keyProvider = hsm');
     expect(error.message).toContain('strongroom dek migrate --to file');
   });
@@ -36,7 +40,9 @@ describe('start-up key check', () => {
   });
 
   it('refuses a replaced key file and names the old key', () => {
-    const error = rejection(() => checkStoredKeys([{ ref: otherFileKey, count: 1 }], fileKey, undefined));
+    const error = rejection(() =>
+      checkStoredKeys([{ ref: otherFileKey, count: 1 }], fileKey, undefined),
+    );
     expect(error.message).toContain("file key 'fedcba9876543210'");
     expect(error.message).toContain('Restore the key file');
   });

@@ -17,13 +17,25 @@ interface InitFlags {
 export function registerInit(program: Command): void {
   program
     .command('init')
-    .description('write a new home folder: strongroom.properties, security.properties and a master key or HSM settings')
+    .description(
+      'write a new home folder: strongroom.properties, security.properties and a master key or HSM settings',
+    )
     .option('--home <dir>', 'home folder (default: $STRONGROOM_HOME or the current directory)')
-    .option('--database-url <url>', 'sqlite:PATH relative to the home folder, or a postgres:// URL', 'sqlite:data/strongroom.db')
+    .option(
+      '--database-url <url>',
+      'sqlite:PATH relative to the home folder, or a postgres:// URL',
+      'sqlite:data/strongroom.db',
+    )
     .option('--listen <host:port>', 'address the service listens on', '127.0.0.1:8080')
-    .option('--hsm-library <path>', 'PKCS#11 module of the HSM, for example /usr/lib/softhsm/libsofthsm2.so')
+    .option(
+      '--hsm-library <path>',
+      'PKCS#11 module of the HSM, for example /usr/lib/softhsm/libsofthsm2.so',
+    )
     .option('--hsm-token-label <label>', 'label of the token that holds the master key')
-    .option('--hsm-key-label <label>', 'label (keystore alias) of the AES-256 master key on the token')
+    .option(
+      '--hsm-key-label <label>',
+      'label (keystore alias) of the AES-256 master key on the token',
+    )
     .option('--json', 'print the result as JSON')
     .action(async (flags: InitFlags) => {
       await runCommand(flags.json === true, async () => {
@@ -41,8 +53,14 @@ export function registerInit(program: Command): void {
           databaseUrl: flags.databaseUrl,
           listen: flags.listen,
           hsm:
-            flags.hsmLibrary !== undefined && flags.hsmTokenLabel !== undefined && flags.hsmKeyLabel !== undefined
-              ? { library: flags.hsmLibrary, tokenLabel: flags.hsmTokenLabel, keyLabel: flags.hsmKeyLabel }
+            flags.hsmLibrary !== undefined &&
+            flags.hsmTokenLabel !== undefined &&
+            flags.hsmKeyLabel !== undefined
+              ? {
+                  library: flags.hsmLibrary,
+                  tokenLabel: flags.hsmTokenLabel,
+                  keyLabel: flags.hsmKeyLabel,
+                }
               : undefined,
         });
         const provider = given === 3 ? 'hsm' : 'file';

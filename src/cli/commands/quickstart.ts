@@ -38,7 +38,9 @@ function softHsmPaths(layout: HomeLayout) {
 export function registerQuickstart(program: Command): void {
   program
     .command('quickstart')
-    .description('set up a home folder with SQLite and a SoftHSM master key (or a file key), then serve')
+    .description(
+      'set up a home folder with SQLite and a SoftHSM master key (or a file key), then serve',
+    )
     .option('--home <dir>', 'home folder to create or reuse', 'strongroom-home')
     .option('--listen <host:port>', 'address the service listens on', '127.0.0.1:8080')
     .action(async (flags: { home: string; listen: string }) => {
@@ -96,8 +98,19 @@ async function createSoftHsmToken(layout: HomeLayout, library: string): Promise<
   await writeFile(paths.userPinFile, `${userPin}\n`, { mode: 0o600, flag: 'wx' });
   await writeFile(paths.soPinFile, `${soPin}\n`, { mode: 0o600, flag: 'wx' });
 
-  const { slotId } = await initSoftHsmToken({ configPath: paths.configPath, label: TOKEN_LABEL, soPin, userPin });
-  await generateAesKey({ configPath: paths.configPath, library, tokenLabel: TOKEN_LABEL, userPin, keyLabel: KEY_LABEL });
+  const { slotId } = await initSoftHsmToken({
+    configPath: paths.configPath,
+    label: TOKEN_LABEL,
+    soPin,
+    userPin,
+  });
+  await generateAesKey({
+    configPath: paths.configPath,
+    library,
+    tokenLabel: TOKEN_LABEL,
+    userPin,
+    keyLabel: KEY_LABEL,
+  });
   process.stdout.write(
     `Created SoftHSM token '${TOKEN_LABEL}' (slot ID ${slotId}) with the AES-256 master key '${KEY_LABEL}'.\n` +
       `Its user PIN is in ${paths.userPinFile} and its SO PIN in ${paths.soPinFile}.\n`,

@@ -20,9 +20,14 @@ export function registerUser(program: Command): void {
   const user = program.command('user').description('manage users');
   user
     .command('add')
-    .description('create a user; the password is read from standard input, or asked for on a terminal')
+    .description(
+      'create a user; the password is read from standard input, or asked for on a terminal',
+    )
     .option('--home <dir>', 'home folder (default: $STRONGROOM_HOME or the current directory)')
-    .requiredOption('--username <name>', 'login name: letters, digits and . _ - @, up to 64 characters')
+    .requiredOption(
+      '--username <name>',
+      'login name: letters, digits and . _ - @, up to 64 characters',
+    )
     .option('--role <role>', 'administrator, auditor, operator or approver', 'administrator')
     .option('--json', 'print the result as JSON')
     .action(async (flags: UserAddFlags) => {
@@ -37,10 +42,18 @@ export function registerUser(program: Command): void {
           const created = await createUser(
             store,
             { username: flags.username, password, role: flags.role },
-            { audit: { log: createAuditLog(store, logger), actor: `os:${userInfo().username}`, clientAddress: 'cli' } },
+            {
+              audit: {
+                log: createAuditLog(store, logger),
+                actor: `os:${userInfo().username}`,
+                clientAddress: 'cli',
+              },
+            },
           );
           if (flags.json === true) {
-            process.stdout.write(`${JSON.stringify({ id: created.id, username: created.username, role: created.role })}\n`);
+            process.stdout.write(
+              `${JSON.stringify({ id: created.id, username: created.username, role: created.role })}\n`,
+            );
           } else {
             process.stdout.write(`Created ${created.role} '${created.username}'.\n`);
           }

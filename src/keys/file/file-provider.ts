@@ -14,7 +14,10 @@ export function createFileProvider(options: { path: string }): MasterKeyProvider
 
   function requireKey(): Buffer {
     if (key === undefined) {
-      throw new StrongroomError('SR_KEY_PROVIDER_UNAVAILABLE', 'The file master key provider is not open.');
+      throw new StrongroomError(
+        'SR_KEY_PROVIDER_UNAVAILABLE',
+        'The file master key provider is not open.',
+      );
     }
     return key;
   }
@@ -29,7 +32,10 @@ export function createFileProvider(options: { path: string }): MasterKeyProvider
 
     ref() {
       if (keyRef === undefined) {
-        throw new StrongroomError('SR_KEY_PROVIDER_UNAVAILABLE', 'The file master key provider is not open.');
+        throw new StrongroomError(
+          'SR_KEY_PROVIDER_UNAVAILABLE',
+          'The file master key provider is not open.',
+        );
       }
       return keyRef;
     },

@@ -49,7 +49,11 @@ export async function createKeyFile(path: string): Promise<void> {
   const key = randomBytes(AES_256_KEY_BYTES);
   const text = Buffer.from(`${key.toString('base64')}\n`, 'utf8');
   try {
-    const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    const handle = await open(
+      path,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
+      0o600,
+    );
     try {
       await handle.writeFile(text);
       await handle.sync();

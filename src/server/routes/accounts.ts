@@ -138,7 +138,11 @@ export function registerAccountRoutes(app: FastifyInstance, vault: VaultService)
         );
       }
 
-      const revealed = await vault.revealSecret(request.params.accountId, reason, getActor(request));
+      const revealed = await vault.revealSecret(
+        request.params.accountId,
+        reason,
+        getActor(request),
+      );
       return reply.header('Cache-Control', 'no-store').send(revealed);
     },
   );

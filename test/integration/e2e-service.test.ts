@@ -312,6 +312,40 @@ describe('service with the file provider', () => {
       await service.stop();
     }
   });
+
+  it('answers 503 when the key fails its canary', async () => {
+    const { mkdtemp } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { default: Sqlite } = await import('better-sqlite3');
+    const home = await mkdtemp(join(tmpdir(), 'strongroom-e2e-file-'));
+    const port = await freePort();
+    const baseUrl = `http://127.0.0.1:${port}`;
+    expect((await runCli(['init', '--home', home, '--listen', `127.0.0.1:${port}`])).code).toBe(0);
+
+    const service = await startServe(home, baseUrl, {});
+    try {
+      // A canary that no longer opens stands for a master key that no longer works.
+      const database = new Sqlite(join(home, 'data', 'strongroom.db'));
+      database.prepare('update master_keys set canary = ?').run(Buffer.alloc(60));
+      database.close();
+
+      let response = await fetch(`${baseUrl}/health`);
+      for (let attempt = 0; attempt < 50 && response.status === 200; attempt += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        response = await fetch(`${baseUrl}/health`);
+      }
+      const health = (await response.json()) as {
+        healthy: boolean;
+        providers: Array<{ ready: boolean }>;
+      };
+      expect(response.status).toBe(503);
+      expect(health.healthy).toBe(false);
+      expect(health.providers[0]?.ready).toBe(false);
+    } finally {
+      await service.stop();
+    }
+    expect(service.output()).toContain('active master key failed its health check');
+  });
 });
 
 // The global setup provides the PostgreSQL server. Reading it here makes a missing server fail

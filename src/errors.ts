@@ -70,6 +70,10 @@ export const errorRegistry = {
   SR_HSM_OPERATION_FAILED: { status: 503, summary: 'A PKCS#11 operation failed.' },
   SR_HSM_TOKEN_AMBIGUOUS: { status: 503, summary: 'Several tokens have the configured label.' },
   SR_HSM_TOOL_FAILED: { status: 500, summary: 'A SoftHSM or OpenSC command is missing or failed.' },
+  SR_HSM_KEY_LABEL_IN_USE: {
+    status: 409,
+    summary: 'An object on the token has the label that a new master key would get.',
+  },
 
   // The key hierarchy.
   SR_KEY_PROVIDER_MISMATCH: {
@@ -82,6 +86,22 @@ export const errorRegistry = {
   },
   SR_KEY_CANARY_MISMATCH: { status: 503, summary: 'The master key does not open its canary.' },
   SR_DECRYPT_FAILED: { status: 500, summary: 'A stored value could not be decrypted or verified.' },
+  SR_DEK_MIGRATION_LOCKED: {
+    status: 409,
+    summary: 'Another DEK migration holds the database-wide migration lock.',
+  },
+  SR_DEK_MIGRATION_STANDBY: {
+    status: 500,
+    summary: 'The database is a read-only standby, so DEKs cannot be migrated there.',
+  },
+  SR_DEK_MIGRATION_SOURCE_INVALID: {
+    status: 500,
+    summary: 'The source master key does not open its canary or the DEKs it should wrap.',
+  },
+  SR_DEK_MIGRATION_INCOMPLETE: {
+    status: 500,
+    summary: 'A DEK migration ended with DEKs that failed or that the target key cannot open.',
+  },
 
   // The database.
   SR_DB_URL_INVALID: {

@@ -3,6 +3,7 @@ import { registerInit } from './commands/init.js';
 import { registerServe } from './commands/serve.js';
 import { registerUser } from './commands/user.js';
 import { registerQuickstart } from './commands/quickstart.js';
+import { registerHsm } from './commands/hsm.js';
 import { EXIT } from './output.js';
 
 const program = new Command();
@@ -18,5 +19,6 @@ registerInit(program);
 registerServe(program);
 registerUser(program);
 registerQuickstart(program);
+registerHsm(program);
 
 await program.parseAsync(process.argv);

@@ -47,6 +47,9 @@ export {
 export { ckrName, ckrOf, describeFailure } from './pkcs11-failures.js';
 export { hsmLogFromPino, type HsmLog } from './hsm-log.js';
 export { resolveWorkerPath } from './worker-path.js';
+export { runTokenTool } from './token-tools.js';
+export type { TokenObject } from './token-objects.js';
+export type { GeneratedKey, TokenInspection } from './token-inspection.js';
 export {
   findSoftHsmLibrary,
   writeSoftHsmConfig,

@@ -18,6 +18,7 @@ import {
   type WorkerMessage,
 } from './protocol.js';
 import { TokenConnection } from './token-connection.js';
+import { generateMasterKey, inspectToken } from './token-inspection.js';
 
 const port = parentPort;
 if (port === null) {
@@ -73,6 +74,14 @@ async function dispatch(
       return wrap(request as RequestMessage<'wrap'>, transfer);
     case 'unwrap':
       return unwrap(request as RequestMessage<'unwrap'>, transfer);
+    case 'inspect': {
+      const { keyLabel, ...access } = (request as RequestMessage<'inspect'>).params;
+      return inspectToken(access, keyLabel, log);
+    }
+    case 'keygen': {
+      const { keyLabel, ...access } = (request as RequestMessage<'keygen'>).params;
+      return generateMasterKey(access, keyLabel, log);
+    }
     case 'close':
       await connection?.close((request as RequestMessage<'close'>).params);
       connection = undefined;

@@ -3,6 +3,7 @@ import type { WrapMechanism } from '../types.js';
 import type { LogFields, LogLevel } from './hsm-log.js';
 import type { KcvSource } from './key-check-value.js';
 import type { SlotSelector } from './slot-selection.js';
+import type { GeneratedKey, TokenAccess, TokenInspection } from './token-inspection.js';
 
 /**
  * Messages between the main thread and the PKCS#11 worker thread. Each request carries an id that
@@ -29,6 +30,16 @@ export interface WorkerCalls {
   unwrap: {
     params: { mechanism: WrapMechanism; wrapped: Uint8Array; aad: Uint8Array };
     result: { dek: Uint8Array };
+  };
+  /** `hsm verify`: logs in, lists the token's objects and checks the master key. */
+  inspect: {
+    params: TokenAccess & { keyLabel: string };
+    result: TokenInspection;
+  };
+  /** `hsm keygen`: generates the AES-256 master key and checks it. */
+  keygen: {
+    params: TokenAccess & { keyLabel: string };
+    result: GeneratedKey;
   };
   close: {
     /** Whether this is the last provider in the process on this token (log out) and on this module (finalise). */

@@ -1,0 +1,258 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, type CliResult } from '../support/cli.js';
+import { createSoftHsmFixture, softHsmAvailable, type SoftHsmFixture } from '../support/softhsm.js';
+
+const hsmReady = softHsmAvailable();
+
+interface VerifyJson {
+  tokenLabel: string;
+  keyLabel: string;
+  objects: Array<{
+    class: string;
+    keyType: string;
+    bits: number;
+    label: string;
+    id: string;
+    usage: string[];
+    access: string[];
+  }>;
+  masterKey: { usable: boolean; kcv?: string; error?: { code: string; message: string } };
+}
+
+describe.runIf(hsmReady)('hsm verify and keygen on SoftHSM', () => {
+  let fixture: SoftHsmFixture;
+  let root: string;
+  let homeCount = 0;
+
+  beforeAll(async () => {
+    fixture = await createSoftHsmFixture();
+    root = await mkdtemp(join(tmpdir(), 'strongroom-cli-hsm-'));
+    await fixture.generateKey('usable-key', { id: '01' });
+    await fixture.generateKey('short-key', { bytes: 16 });
+    await fixture.generateKey('open-key', { extractable: true });
+    await fixture.generateKey('plain-key', { sensitive: false });
+    await fixture.generateKey('twin-key');
+    await fixture.generateKey('twin-key');
+  });
+
+  afterAll(async () => {
+    await fixture.cleanup();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  /** Writes a home folder whose hsm.keystore.alias is `keyLabel`. */
+  async function makeHome(keyLabel: string): Promise<string> {
+    homeCount += 1;
+    const home = join(root, `home-${homeCount}`);
+    const init = await runCli([
+      'init',
+      '--home',
+      home,
+      '--hsm-library',
+      fixture.library,
+      '--hsm-token-label',
+      fixture.tokenLabel,
+      '--hsm-key-label',
+      keyLabel,
+    ]);
+    expect(init.stderr).toBe('');
+    expect(init.code).toBe(0);
+    return home;
+  }
+
+  function hsmCli(args: string[], pin = fixture.userPin): Promise<CliResult> {
+    return runCli(args, {
+      env: {
+        SOFTHSM2_CONF: fixture.configPath,
+        STRONGROOM_HSM_PIN: pin,
+        STRONGROOM_HSM_PIN_FILE: '',
+      },
+    });
+  }
+
+  function expectNoPin(result: CliResult, pin = fixture.userPin): void {
+    expect(result.stdout).not.toContain(pin);
+    expect(result.stderr).not.toContain(pin);
+  }
+
+  it('verify accepts a usable key', async () => {
+    const home = await makeHome('usable-key');
+    const result = await hsmCli(['hsm', 'verify', '--home', home]);
+
+    expect(result.stderr).not.toContain('strongroom: ');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(`Token '${fixture.tokenLabel}' at slot ID ${fixture.slotId}`);
+    expect(result.stdout).toContain('CKO_SECRET_KEY; CKK_AES, 256 bits');
+    expect(result.stdout).toContain('  label:  usable-key');
+    expect(result.stdout).toContain('  ID:     01');
+    expect(result.stdout).toMatch(
+      /Master key 'usable-key' is usable: .+, check value [0-9a-f]{6}\./,
+    );
+    expectNoPin(result);
+  });
+
+  it('verify lists objects as JSON', async () => {
+    const home = await makeHome('usable-key');
+    const result = await hsmCli(['hsm', 'verify', '--home', home, '--json']);
+    expect(result.code).toBe(0);
+
+    const output = JSON.parse(result.stdout) as VerifyJson;
+    expect(output.tokenLabel).toBe(fixture.tokenLabel);
+    expect(output.keyLabel).toBe('usable-key');
+    expect(output.masterKey.usable).toBe(true);
+    expect(output.masterKey.kcv).toMatch(/^[0-9a-f]{6}$/);
+    expect(output.objects).toHaveLength(6);
+
+    const key = output.objects.find((object) => object.label === 'usable-key');
+    expect(key).toMatchObject({ class: 'CKO_SECRET_KEY', keyType: 'CKK_AES', bits: 256, id: '01' });
+    expect(key?.usage).toEqual(expect.arrayContaining(['encrypt', 'decrypt', 'wrap', 'unwrap']));
+    expect(key?.access).toEqual(
+      expect.arrayContaining(['private', 'sensitive', 'never extractable', 'local']),
+    );
+    expect(key?.access).not.toContain('extractable');
+
+    const open = output.objects.find((object) => object.label === 'open-key');
+    expect(open?.access).toContain('extractable');
+    const short = output.objects.find((object) => object.label === 'short-key');
+    expect(short?.bits).toBe(128);
+    expectNoPin(result);
+  });
+
+  const unusable: Array<[string, string, string, string]> = [
+    ['missing key', 'absent-key', 'SR_HSM_KEY_NOT_FOUND', "no secret key is labelled 'absent-key'"],
+    [
+      'two keys with the label',
+      'twin-key',
+      'SR_HSM_KEY_AMBIGUOUS',
+      "2 secret keys are labelled 'twin-key'",
+    ],
+    [
+      'AES-128 key',
+      'short-key',
+      'SR_HSM_KEY_WRONG_LENGTH',
+      "key 'short-key' is AES-128, expected AES-256",
+    ],
+    ['extractable key', 'open-key', 'SR_HSM_KEY_EXTRACTABLE', "key 'open-key' is extractable"],
+    [
+      'key that is not sensitive',
+      'plain-key',
+      'SR_HSM_KEY_NOT_SENSITIVE',
+      "key 'plain-key' is not sensitive",
+    ],
+  ];
+
+  it.each(unusable)('verify rejects a %s', async (_name, keyLabel, code, message) => {
+    const home = await makeHome(keyLabel);
+    const result = await hsmCli(['hsm', 'verify', '--home', home]);
+
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(`Master key '${keyLabel}' is not usable (${code}).`);
+    expect(result.stderr).toContain(`strongroom: ${code}: ${message}`);
+    expectNoPin(result);
+
+    const json = await hsmCli(['hsm', 'verify', '--home', home, '--json']);
+    expect(json.code).toBe(1);
+    const output = JSON.parse(json.stdout) as VerifyJson;
+    expect(output.masterKey.usable).toBe(false);
+    expect(output.masterKey.error?.code).toBe(code);
+    expect(output.masterKey.error?.message).toContain(message);
+    expect(output.objects.length).toBeGreaterThan(0);
+  });
+
+  it('verify stops at a wrong PIN', async () => {
+    const home = await makeHome('usable-key');
+    const wrongPin = 'wrong-pin-3141';
+    const result = await hsmCli(['hsm', 'verify', '--home', home, '--json'], wrongPin);
+
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    const error = (JSON.parse(result.stderr) as { error: { code: string; message: string } }).error;
+    expect(error.code).toBe('SR_HSM_PIN_INCORRECT');
+    expect(error.message).toContain(`the token '${fixture.tokenLabel}' rejected the user PIN`);
+    expectNoPin(result, wrongPin);
+    expectNoPin(result);
+  });
+
+  it('verify reports a missing PIN', async () => {
+    const home = await makeHome('usable-key');
+    const result = await hsmCli(['hsm', 'verify', '--home', home], '');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('strongroom: SR_HSM_PIN_MISSING: ');
+  });
+
+  it('keygen makes a key that verify accepts', async () => {
+    const home = await makeHome('generated-key');
+    const keygen = await hsmCli([
+      'hsm',
+      'keygen',
+      '--home',
+      home,
+      '--label',
+      'generated-key',
+      '--yes',
+      '--json',
+    ]);
+    // stderr may hold SoftHSM's warning about an earlier wrong PIN, but no error.
+    expect(keygen.stderr).not.toContain('strongroom: ');
+    expect(keygen.code).toBe(0);
+    const key = JSON.parse(keygen.stdout) as { keyLabel: string; id: string; kcv: string };
+    expect(key.keyLabel).toBe('generated-key');
+    expect(key.id).toMatch(/^[0-9a-f]{32}$/);
+    expectNoPin(keygen);
+
+    const verify = await hsmCli(['hsm', 'verify', '--home', home, '--json']);
+    expect(verify.code).toBe(0);
+    const output = JSON.parse(verify.stdout) as VerifyJson;
+    expect(output.masterKey).toMatchObject({ usable: true, kcv: key.kcv });
+    const generated = output.objects.find((object) => object.label === 'generated-key');
+    expect(generated).toMatchObject({ keyType: 'CKK_AES', bits: 256, id: key.id });
+    expect(generated?.access).toEqual(
+      expect.arrayContaining([
+        'private',
+        'sensitive',
+        'always sensitive',
+        'never extractable',
+        'local',
+      ]),
+    );
+    expect(generated?.access).not.toContain('extractable');
+  });
+
+  it('keygen rejects a label in use', async () => {
+    const home = await makeHome('usable-key');
+    const result = await hsmCli([
+      'hsm',
+      'keygen',
+      '--home',
+      home,
+      '--label',
+      'usable-key',
+      '--yes',
+    ]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      "strongroom: SR_HSM_KEY_LABEL_IN_USE: 1 object(s) on the token 'pam' are labelled 'usable-key' already.",
+    );
+  });
+
+  it('keygen asks for --yes without a terminal', async () => {
+    const home = await makeHome('unconfirmed-key');
+    const result = await hsmCli(['hsm', 'keygen', '--home', home, '--label', 'unconfirmed-key']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('Add --yes to generate the key.');
+
+    const verify = await hsmCli(['hsm', 'verify', '--home', home, '--json']);
+    const output = JSON.parse(verify.stdout) as VerifyJson;
+    expect(output.masterKey.error?.code).toBe('SR_HSM_KEY_NOT_FOUND');
+  });
+
+  it('keygen rejects a label with blanks', async () => {
+    const home = await makeHome('usable-key');
+    const result = await hsmCli(['hsm', 'keygen', '--home', home, '--label', 'spaced ', '--yes']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('strongroom: SR_CONFIG_VALUE_INVALID: ');
+  });
+});

@@ -4,6 +4,7 @@ import { registerServe } from './commands/serve.js';
 import { registerUser } from './commands/user.js';
 import { registerQuickstart } from './commands/quickstart.js';
 import { registerHsm } from './commands/hsm.js';
+import { registerDoctor } from './commands/doctor.js';
 import { EXIT } from './output.js';
 
 const program = new Command();
@@ -20,5 +21,6 @@ registerServe(program);
 registerUser(program);
 registerQuickstart(program);
 registerHsm(program);
+registerDoctor(program);
 
 await program.parseAsync(process.argv);

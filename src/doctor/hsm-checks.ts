@@ -1,0 +1,101 @@
+import type { Logger } from 'pino';
+import type { HsmConfig } from '../config/load.js';
+import { isStrongroomError, type ErrorCode } from '../errors.js';
+import { readHsmPin } from '../keys/hsm-pin.js';
+import { runTokenTool } from '../keys/hsm/index.js';
+import type { MasterKeyRef } from '../keys/types.js';
+import { failedFrom, type CheckResult } from './types.js';
+
+/** The steps of reaching the master key, in order, with the error codes that fail each one. */
+const STAGES: ReadonlyArray<{ name: string; codes: readonly ErrorCode[] }> = [
+  { name: 'PKCS#11 library', codes: ['SR_HSM_LIBRARY_LOAD_FAILED', 'SR_HSM_INIT_FAILED'] },
+  {
+    name: 'token',
+    codes: [
+      'SR_HSM_SLOT_NOT_FOUND',
+      'SR_HSM_TOKEN_NOT_FOUND',
+      'SR_HSM_TOKEN_NOT_INITIALIZED',
+      'SR_HSM_TOKEN_AMBIGUOUS',
+    ],
+  },
+  {
+    name: 'login',
+    codes: [
+      'SR_HSM_PIN_MISSING',
+      'SR_HSM_PIN_INCORRECT',
+      'SR_HSM_PIN_LOCKED',
+      'SR_HSM_LOGIN_FAILED',
+    ],
+  },
+  { name: 'HSM master key', codes: [] },
+];
+
+/**
+ * Loads the library, selects the token, logs in and checks the master key as `hsm verify` does,
+ * and reports each step. Returns the key's reference when it is usable, for the DEK check.
+ */
+export async function checkHsmKey(
+  hsm: HsmConfig,
+  logger: Logger,
+): Promise<{ results: CheckResult[]; ref: MasterKeyRef | undefined }> {
+  const { providerFile, keyLabel } = hsm;
+  try {
+    const pin = await readHsmPin();
+    const inspection = await runTokenTool(
+      'inspect',
+      { library: providerFile.library, slot: providerFile.slot, pin, keyLabel },
+      logger,
+    );
+    const reached = [
+      `${providerFile.library} is a PKCS#11 module.`,
+      `token '${inspection.tokenLabel}' is at slot ID ${inspection.slotId} (slot index ${inspection.slotIndex}).`,
+      `logged in to the token '${inspection.tokenLabel}'.`,
+    ];
+    const results: CheckResult[] = reached.map((message, index) => ({
+      name: STAGES[index]?.name ?? '',
+      status: 'ok',
+      message,
+    }));
+
+    const { masterKey } = inspection;
+    if (!masterKey.usable) {
+      results.push({
+        name: 'HSM master key',
+        status: 'failed',
+        code: masterKey.error.code,
+        message: masterKey.error.message,
+      });
+      return { results, ref: undefined };
+    }
+    results.push({
+      name: 'HSM master key',
+      status: 'ok',
+      message: `key '${keyLabel}' is usable with ${masterKey.mechanism}, check value ${masterKey.kcv}.`,
+    });
+    return { results, ref: { provider: 'hsm', keyId: keyLabel, kcv: masterKey.kcv } };
+  } catch (error) {
+    return { results: stageResults(error), ref: undefined };
+  }
+}
+
+/** Marks the stages before the failing one ok, the failing one failed and the later ones skipped. */
+function stageResults(error: unknown): CheckResult[] {
+  const code = isStrongroomError(error) ? error.code : undefined;
+  const found = STAGES.findIndex((stage) => code !== undefined && stage.codes.includes(code));
+  // An unexpected PKCS#11 failure is charged to the token, the step that makes most calls.
+  const failing = found < 0 ? 1 : found;
+
+  return STAGES.map((stage, index): CheckResult => {
+    if (index < failing) {
+      return { name: stage.name, status: 'ok', message: 'passed before the failure below.' };
+    }
+    if (index === failing) {
+      return failedFrom(stage.name, error);
+    }
+    return {
+      name: stage.name,
+      status: 'skipped',
+      message: `skipped, because ${STAGES[failing]?.name} failed.`,
+    };
+  });
+}

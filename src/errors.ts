@@ -42,6 +42,10 @@ export const errorRegistry = {
     summary: 'The token in the slot is not initialised.',
   },
   SR_HSM_PIN_MISSING: { status: 503, summary: 'No HSM PIN was supplied.' },
+  SR_HSM_PIN_FILE_PERMISSIONS: {
+    status: 503,
+    summary: 'The HSM PIN file can be read or written by other users.',
+  },
   SR_HSM_PIN_INCORRECT: { status: 503, summary: 'The token rejected the PIN.' },
   SR_HSM_PIN_LOCKED: { status: 503, summary: 'The token has locked the user PIN.' },
   SR_HSM_LOGIN_FAILED: { status: 503, summary: 'C_Login failed for a reason other than the PIN.' },

@@ -3,7 +3,13 @@ import type { Kysely, Selectable } from 'kysely';
 import { StrongroomError } from '../errors.js';
 import type { MasterKeyRef, ProviderKind, WrapMechanism } from '../keys/types.js';
 import { constraints, isUniqueViolation } from './constraints.js';
-import type { CanaryRecord, DekCount, DekRecord, KeyRepository } from './repositories.js';
+import type {
+  CanaryRecord,
+  DekCount,
+  DekRecord,
+  KeyRepository,
+  RewrappedDek,
+} from './repositories.js';
 import type { Database, DekTable, MasterKeyTable } from './schema.js';
 
 /**
@@ -82,6 +88,67 @@ export class KyselyKeyRepository implements KeyRepository {
       ref: { provider: row.provider as ProviderKind, keyId: row.key_id, kcv: row.kcv },
       count: row.count,
     }));
+  }
+
+  async listDeksNotUnder(
+    ref: MasterKeyRef,
+    afterId: string | undefined,
+    limit: number,
+  ): Promise<DekRecord[]> {
+    const rows = await this.#db
+      .selectFrom('deks')
+      .selectAll()
+      .where((eb) =>
+        eb.not(
+          eb.and([
+            eb('provider', '=', ref.provider),
+            eb('key_id', '=', ref.keyId),
+            eb('kcv', '=', ref.kcv),
+          ]),
+        ),
+      )
+      .$if(afterId !== undefined, (query) => query.where('id', '>', afterId as string))
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+    return rows.map(toDekRecord);
+  }
+
+  async listDeksUnder(
+    ref: MasterKeyRef,
+    afterId: string | undefined,
+    limit: number,
+  ): Promise<DekRecord[]> {
+    const rows = await this.#db
+      .selectFrom('deks')
+      .selectAll()
+      .where('provider', '=', ref.provider)
+      .where('key_id', '=', ref.keyId)
+      .where('kcv', '=', ref.kcv)
+      .$if(afterId !== undefined, (query) => query.where('id', '>', afterId as string))
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+    return rows.map(toDekRecord);
+  }
+
+  async rewrapDek(id: string, expected: MasterKeyRef, next: RewrappedDek): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('deks')
+      .set({
+        provider: next.ref.provider,
+        key_id: next.ref.keyId,
+        kcv: next.ref.kcv,
+        mechanism: next.mechanism,
+        wrapped: next.wrapped,
+        updated_at: new Date().toISOString(),
+      })
+      .where('id', '=', id)
+      .where('provider', '=', expected.provider)
+      .where('key_id', '=', expected.keyId)
+      .where('kcv', '=', expected.kcv)
+      .executeTakeFirst();
+    return result.numUpdatedRows === 1n;
   }
 }
 

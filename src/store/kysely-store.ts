@@ -5,8 +5,10 @@ import { StrongroomError } from '../errors.js';
 import { KyselyAuditRepository } from './audit-repository.js';
 import { describeCause } from './causes.js';
 import { KyselyKeyRepository } from './key-repository.js';
+import { KyselyDekMigrationRepository } from './dek-migration-repository.js';
 import type {
   AuditRepository,
+  DekMigrationRepository,
   KeyRepository,
   Store,
   UserRepository,
@@ -23,6 +25,7 @@ export class KyselyStore implements Store {
   readonly users: UserRepository;
   readonly vault: VaultRepository;
   readonly audit: AuditRepository;
+  readonly dekMigrations: DekMigrationRepository;
 
   readonly #db: Kysely<Database>;
   /** The database for messages, for example "PostgreSQL at db1:5432, database 'vault'". */
@@ -46,6 +49,7 @@ export class KyselyStore implements Store {
     this.users = new KyselyUserRepository(db);
     this.vault = new KyselyVaultRepository(db);
     this.audit = new KyselyAuditRepository(db);
+    this.dekMigrations = new KyselyDekMigrationRepository(db, dialect);
   }
 
   async ping(): Promise<void> {

@@ -83,6 +83,93 @@ export interface KeyRepository {
   insertDek(record: DekRecord): Promise<void>;
   findDek(id: string): Promise<DekRecord | undefined>;
   countDeksByKey(): Promise<DekCount[]>;
+  /**
+   * Returns up to `limit` DEKs whose master key is not `ref`, in id order, starting after the id
+   * `afterId` (from the start when undefined). Paging by the last id returned ends even while rows
+   * change key, because each page starts strictly after the previous one.
+   */
+  listDeksNotUnder(
+    ref: MasterKeyRef,
+    afterId: string | undefined,
+    limit: number,
+  ): Promise<DekRecord[]>;
+  /** Returns up to `limit` DEKs wrapped by `ref`, in id order, starting after `afterId`. */
+  listDeksUnder(
+    ref: MasterKeyRef,
+    afterId: string | undefined,
+    limit: number,
+  ): Promise<DekRecord[]>;
+  /**
+   * Replaces the wrapped key of a DEK in one statement, only while the row is still wrapped by
+   * `expected` (provider, key id and check value). Returns false, changing nothing, when the row is
+   * missing or names another key, so each row is wholly under the old key or wholly under the new.
+   */
+  rewrapDek(id: string, expected: MasterKeyRef, next: RewrappedDek): Promise<boolean>;
+}
+
+/** The new master key reference and wrapped bytes of a DEK. */
+export interface RewrappedDek {
+  ref: MasterKeyRef;
+  mechanism: WrapMechanism;
+  wrapped: Buffer;
+}
+
+/** The process that holds, or asks for, the database-wide DEK migration lock. */
+export interface MigrationLockHolder {
+  host: string;
+  pid: number;
+  startedAt: string;
+}
+
+/** The outcome of asking for the migration lock: a release function, or the current holder. */
+export type MigrationLockAttempt =
+  | { acquired: true; release(): Promise<void> }
+  | { acquired: false; holder: MigrationLockHolder | undefined };
+
+/** The state of a DEK migration run, as the journal records it. */
+export type MigrationRunOutcome = 'running' | 'completed' | 'interrupted' | 'failed';
+
+export interface MigrationCounts {
+  migrated: number;
+  skipped: number;
+  unknown: number;
+  failed: number;
+}
+
+/** One row of the DEK migration journal. */
+export interface MigrationRunRecord extends MigrationCounts {
+  id: string;
+  command: 'migrate' | 'renew';
+  startedAt: string;
+  finishedAt: string | undefined;
+  source: MasterKeyRef;
+  target: MasterKeyRef;
+  dryRun: boolean;
+  outcome: MigrationRunOutcome;
+  host: string;
+  pid: number;
+}
+
+/** The journal of DEK migration runs and the lock that keeps two runs from overlapping. */
+export interface DekMigrationRepository {
+  /**
+   * Takes the database-wide migration lock without waiting. On PostgreSQL it is a session advisory
+   * lock on a connection held until release(), so a crashed process releases it with its
+   * connection. On SQLite it is a row in dek_migration_lock, which a crashed process leaves behind
+   * (see breakLock). Either way the holder is recorded so that a second run can name it.
+   */
+  tryLock(holder: MigrationLockHolder): Promise<MigrationLockAttempt>;
+  /** Deletes the SQLite lock row of exactly this holder. Returns whether a row was deleted. */
+  breakLock(holder: MigrationLockHolder): Promise<boolean>;
+  /** Tells whether the database is a read-only PostgreSQL standby; SQLite never is. */
+  isReadOnlyStandby(): Promise<boolean>;
+  insertRun(run: MigrationRunRecord): Promise<void>;
+  finishRun(
+    id: string,
+    result: MigrationCounts & { outcome: MigrationRunOutcome; finishedAt: string },
+  ): Promise<void>;
+  /** Returns the latest runs first. */
+  listRuns(limit: number): Promise<MigrationRunRecord[]>;
 }
 
 export interface UserRepository {
@@ -128,6 +215,7 @@ export interface Store {
   readonly users: UserRepository;
   readonly vault: VaultRepository;
   readonly audit: AuditRepository;
+  readonly dekMigrations: DekMigrationRepository;
   /** Runs a trivial query; throws SR_DB_UNREACHABLE when the database does not answer. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -12,6 +12,8 @@ export interface Database {
   targets: TargetTable;
   accounts: AccountTable;
   audit_events: AuditEventTable;
+  dek_migration_runs: DekMigrationRunTable;
+  dek_migration_lock: DekMigrationLockTable;
 }
 
 /** One row per master key ever used, with its canary: a known value wrapped under the key. */
@@ -89,4 +91,40 @@ export interface AuditEventTable {
   reason: string;
   client_address: string;
   details: string;
+}
+
+/** One row per run of `strongroom dek migrate` or `dek renew`: the journal that `dek status` lists. */
+export interface DekMigrationRunTable {
+  id: string;
+  started_at: string;
+  finished_at: string | null;
+  /** `migrate` or `renew`. */
+  command: string;
+  source_provider: string;
+  source_key_id: string;
+  source_kcv: string;
+  target_provider: string;
+  target_key_id: string;
+  target_kcv: string;
+  /** 0 or 1, since SQLite has no boolean type. */
+  dry_run: number;
+  migrated: number;
+  skipped: number;
+  unknown: number;
+  failed: number;
+  /** `running`, `completed`, `interrupted` or `failed`; a crashed run stays `running`. */
+  outcome: string;
+  host: string;
+  pid: number;
+}
+
+/**
+ * The SQLite lock of DEK migrations: at most one row, keyed by a fixed name, naming the process that
+ * holds it. PostgreSQL uses an advisory lock instead and leaves this table empty.
+ */
+export interface DekMigrationLockTable {
+  name: string;
+  host: string;
+  pid: number;
+  started_at: string;
 }

@@ -13,6 +13,8 @@ const TABLES = [
   'accounts',
   'api_sessions',
   'audit_events',
+  'dek_migration_lock',
+  'dek_migration_runs',
   'deks',
   'master_keys',
   'targets',
@@ -147,7 +149,13 @@ describeEachDialect('store migrations', (context) => {
     const { message, details } = error as StrongroomError;
     expect(message).toMatch(/^Schema migration 9002_broken failed: .*no_such_table/);
     expect(details.results).toBe(
-      '0001_initial rolled back, 9001_add_notes rolled back, 9002_broken failed, 9003_never not run',
+      [
+        '0001_initial rolled back',
+        '0002_dek_migration_runs rolled back',
+        '9001_add_notes rolled back',
+        '9002_broken failed',
+        '9003_never not run',
+      ].join(', '),
     );
     expect(await listTables(context, url)).not.toContain('notes');
     expect(await listTables(context, url)).not.toContain('deks');

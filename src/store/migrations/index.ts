@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 
 import * as initial from './0001_initial.js';
+import * as dekMigrationRuns from './0002_dek_migration_runs.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -16,4 +17,7 @@ export interface StoreMigration {
 }
 
 /** Every migration of this release, in the order they run. A new migration is appended here. */
-export const migrations: readonly StoreMigration[] = [{ name: '0001_initial', up: initial.up }];
+export const migrations: readonly StoreMigration[] = [
+  { name: '0001_initial', up: initial.up },
+  { name: '0002_dek_migration_runs', up: dekMigrationRuns.up },
+];

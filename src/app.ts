@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { StrongroomConfig } from './config/load.js';
+import { StrongroomError } from './errors.js';
 import { openStore } from './store/index.js';
 import { openKeyring } from './keys/open-keyring.js';
 import { createAuditLog } from './audit/index.js';
@@ -45,7 +46,17 @@ export async function startService(
     const server = await buildServer(
       { store, vault, health, audit, logger, sessionTtlSeconds: config.sessionTtlSeconds },
       tls === undefined ? {} : { tls },
-    );
+    ).catch((error: unknown) => {
+      // Fastify creates the HTTPS server here, so a certificate or key it cannot use fails now.
+      if (config.tls === undefined) {
+        throw error;
+      }
+      throw new StrongroomError(
+        'SR_CONFIG_VALUE_INVALID',
+        `The TLS certificate ${config.tls.certFile} or key ${config.tls.keyFile} (server.tls.certFile, server.tls.keyFile) cannot be used: ${(error as Error).message}. Give a PEM certificate chain and its matching PEM private key.`,
+        { cause: error },
+      );
+    });
     closers.unshift(() => server.close());
 
     const url = await listen(server, config.listen);

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, open, stat } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { StrongroomError } from '../errors.js';
@@ -67,6 +68,12 @@ function validateHsmOptions(hsm: HsmInitOptions | undefined): void {
         `${flag} '${value}' is empty, has leading or trailing blanks, or spans lines; give the exact value.`,
       );
     }
+  }
+  if (hsm.library.startsWith('/') && !existsSync(hsm.library)) {
+    throw new StrongroomError(
+      'SR_CONFIG_VALUE_INVALID',
+      `--hsm-library ${hsm.library} does not exist. Install the HSM vendor's PKCS#11 library there, or give its actual path.`,
+    );
   }
   if (!hsm.library.startsWith('/')) {
     throw new StrongroomError(

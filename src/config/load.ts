@@ -39,11 +39,11 @@ export async function loadConfig(home: string): Promise<StrongroomConfig> {
   }
   const server = await readPropertiesFile(
     layout.strongroomProperties,
-    "Run 'strongroom init --home DIR' to create it",
+    `Run 'strongroom init --home ${layout.home}' to create it`,
   );
   const security = await readPropertiesFile(
     layout.securityProperties,
-    "Run 'strongroom init --home DIR' to create it",
+    `Run 'strongroom init --home ${layout.home}' to create it`,
   );
 
   const activeProvider = readChoice(security, 'kron.crypto.keyProvider', ['file', 'hsm'], 'file');

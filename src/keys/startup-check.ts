@@ -43,7 +43,10 @@ function sameKey(left: MasterKeyRef, right: MasterKeyRef): boolean {
 }
 
 function mismatch(stored: DekCount, active: MasterKeyRef, allElsewhere: boolean): StrongroomError {
-  const where = `${stored.count} stored DEKs are wrapped by ${describeKey(stored.ref)}`;
+  const where =
+    stored.count === 1
+      ? `1 stored DEK is wrapped by ${describeKey(stored.ref)}`
+      : `${stored.count} stored DEKs are wrapped by ${describeKey(stored.ref)}`;
   const configured = `kron.crypto.keyProvider = ${active.provider} uses ${describeKey(active)}`;
   const fix =
     stored.ref.provider === active.provider

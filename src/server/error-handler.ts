@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 
 import { isStrongroomError, StrongroomError } from '../errors.js';
+import { isDatabaseUnavailable } from '../store/index.js';
 import { pathOf } from './logging.js';
 
 /** One failed check of a JSON schema, as Ajv reports it to Fastify. */
@@ -74,6 +75,13 @@ function toStrongroomError(error: FastifyError, request: FastifyRequest): Strong
     return new StrongroomError('SR_VALIDATION_FAILED', requestProblem, {
       details: { fastifyCode: error.code },
     });
+  }
+
+  if (isDatabaseUnavailable(error)) {
+    return new StrongroomError(
+      'SR_DB_UNREACHABLE',
+      'The database cannot be reached, so the request was not carried out. Check that the database server is running; GET /health shows its state.',
+    );
   }
 
   return new StrongroomError(

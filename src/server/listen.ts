@@ -42,7 +42,7 @@ export function assertListenAllowed(host: string, tls: boolean): void {
 
   throw new StrongroomError(
     'SR_CONFIG_LISTEN_NOT_LOOPBACK',
-    `The service will not listen on ${host} without TLS, because tokens and secrets would cross the network in clear text. Set server.host to a loopback address such as 127.0.0.1, or set server.tls.certFile and server.tls.keyFile to serve HTTPS.`,
+    `The service will not listen on ${host} without TLS, because tokens and secrets would cross the network in clear text. Set server.listen in strongroom.properties to a loopback address such as 127.0.0.1:8080, or set server.tls.certFile and server.tls.keyFile to serve HTTPS.`,
     { details: { host } },
   );
 }

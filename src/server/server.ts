@@ -7,6 +7,7 @@ import { createAuthService, type AuthService } from '../auth/service.js';
 import type { Store } from '../store/repositories.js';
 import type { HealthService, VaultService } from '../vault/types.js';
 import { createAuthenticationHook } from './authentication.js';
+import { rejectMistypedBodyFields } from './body-types.js';
 import { handleError, handleNotFound } from './error-handler.js';
 import { createHttpLogger } from './logging.js';
 import { registerAccountRoutes } from './routes/accounts.js';
@@ -78,6 +79,7 @@ export async function buildServer(
 
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(handleNotFound);
+  app.addHook('preValidation', rejectMistypedBodyFields);
   addSharedSchemas(app);
   await registerOpenApi(app);
 

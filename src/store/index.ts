@@ -10,6 +10,7 @@ import { parseDatabaseUrl, redactPasswords } from './url.js';
 
 export type * from './repositories.js';
 export { maskDatabaseUrl } from './url.js';
+export { isDatabaseUnavailable } from './availability.js';
 
 export interface StoreOptions {
   /** Folder against which a relative `sqlite:` path is resolved. */

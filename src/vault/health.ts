@@ -4,8 +4,8 @@ import type { Store } from '../store/repositories.js';
 import type { HealthReport, HealthService } from './types.js';
 
 /**
- * Health from live checks: the active master key must open its canary and the database must
- * answer. Results are reused for `cacheMs` so that frequent probes do not load the HSM.
+ * Health from live checks: the database must answer and the active master key must open its
+ * canary. Results are reused for `cacheMs` so that frequent probes do not load the HSM.
  */
 export function createHealthService(
   keyring: Keyring,
@@ -16,16 +16,6 @@ export function createHealthService(
   let last: { at: number; report: HealthReport } | undefined;
 
   async function probe(): Promise<HealthReport> {
-    const keyUsable = await keyring.probeActive().then(
-      () => true,
-      (error: unknown) => {
-        logger.error(
-          { err: error, provider: keyring.activeKind },
-          'active master key failed its health check',
-        );
-        return false;
-      },
-    );
     const reachable = await store.ping().then(
       () => true,
       (error: unknown) => {
@@ -33,6 +23,21 @@ export function createHealthService(
         return false;
       },
     );
+
+    // The canary is read from the database, so without it the key cannot be proven either way:
+    // the provider then keeps the state it reports itself, rather than being blamed.
+    const keyUsable = !reachable
+      ? true
+      : await keyring.probeActive().then(
+          () => true,
+          (error: unknown) => {
+            logger.error(
+              { err: error, provider: keyring.activeKind },
+              'active master key failed its health check',
+            );
+            return false;
+          },
+        );
 
     const providers = keyring
       .statuses()

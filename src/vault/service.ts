@@ -4,6 +4,7 @@ import { StrongroomError } from '../errors.js';
 import { openGcm, sealGcm } from '../crypto/aes-gcm.js';
 import { secretAssociatedData } from '../crypto/associated-data.js';
 import type { AuditLog } from '../audit/types.js';
+import { isDatabaseUnavailable } from '../store/availability.js';
 import type { Keyring } from '../keys/keyring.js';
 import type {
   AccountRecord,
@@ -137,6 +138,9 @@ export function createVaultService(deps: VaultDependencies): VaultService {
       try {
         secret = await decryptSecret(deps, account);
       } catch (error) {
+        if (isDatabaseUnavailable(error)) {
+          throw error;
+        }
         deps.logger.error(
           { err: error, accountId: account.id, dekId: account.dekId },
           'secret could not be decrypted',

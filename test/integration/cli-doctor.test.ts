@@ -1,4 +1,4 @@
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -127,6 +127,21 @@ describe('doctor with the file provider', () => {
     });
   });
 
+  it.runIf(process.getuid?.() === 0)('warns about a file of another owner', async () => {
+    const home = await init();
+    await createDatabase(home);
+    const path = join(home, 'security', 'security.properties');
+    await chown(path, 65534, 65534);
+
+    const result = await doctor(home);
+    expect(result.code).toBe(0);
+    const entry = check(parse(result), 'security.properties mode');
+    expect(entry?.status).toBe('warning');
+    expect(entry?.message).toBe(
+      `${path} belongs to user ID 65534, but Strongroom runs as user ID 0.`,
+    );
+  });
+
   it('fails a readable key file', async () => {
     const home = await init();
     await createDatabase(home);
@@ -176,7 +191,7 @@ describe('doctor with the file provider', () => {
     expect(result.code).toBe(1);
     const deks = check(parse(result), 'DEKs');
     expect(deks).toMatchObject({ status: 'failed', code: 'SR_KEY_PROVIDER_MISMATCH' });
-    expect(deks?.message).toContain('1 stored DEKs are wrapped by');
+    expect(deks?.message).toContain('1 stored DEK is wrapped by');
   });
 });
 

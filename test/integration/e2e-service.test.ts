@@ -250,7 +250,7 @@ describe.runIf(hsmReady)('service end to end on SoftHSM', () => {
         const result = await runServeToExit(env);
         expect(result.code).toBe(1);
         expect(result.output).toContain('SR_KEY_PROVIDER_MISMATCH');
-        expect(result.output).toContain(`1 stored DEKs are wrapped by HSM key '${KEY_LABEL}'`);
+        expect(result.output).toContain(`1 stored DEK is wrapped by HSM key '${KEY_LABEL}'`);
         expect(result.output).toContain("run 'strongroom dek migrate --to file' first");
       } finally {
         await writeFile(securityProperties, original);

@@ -686,6 +686,39 @@ describeEachDialect('REST API', (database) => {
         words: 'is not a known field',
       },
       {
+        name: 'secret sent as a number',
+        role: 'administrator',
+        request: () => ({
+          method: 'POST',
+          url: `/api/v1/targets/${targetId}/accounts`,
+          payload: { username: 'typed', secret: 12345 },
+        }),
+        field: 'body.secret',
+        words: 'must be of type string, but the request sent a number',
+      },
+      {
+        name: 'secret sent as an array',
+        role: 'administrator',
+        request: () => ({
+          method: 'POST',
+          url: `/api/v1/targets/${targetId}/accounts`,
+          payload: { username: 'typed', secret: ['a'] },
+        }),
+        field: 'body.secret',
+        words: 'but the request sent an array',
+      },
+      {
+        name: 'target name sent as a boolean',
+        role: 'administrator',
+        request: () => ({
+          method: 'POST',
+          url: '/api/v1/targets',
+          payload: { name: true, address: 'x' },
+        }),
+        field: 'body.name',
+        words: 'but the request sent a boolean',
+      },
+      {
         name: 'target id not a UUID',
         role: 'operator',
         request: () => ({ method: 'GET', url: '/api/v1/targets/1%20OR%201=1' }),

@@ -28,7 +28,8 @@ async function rejection(promise: Promise<unknown>): Promise<StrongroomError> {
 }
 
 const hsm = {
-  library: '/usr/lib/softhsm/libsofthsm2.so',
+  // Any existing absolute path will do: init checks that the library exists, not what it is.
+  library: process.execPath,
   tokenLabel: 'pam',
   keyLabel: 'pam-master-key',
 };
@@ -78,6 +79,19 @@ describe('init and load', () => {
     );
     expect(error.code).toBe('SR_CONFIG_HOME_NOT_EMPTY');
     expect(await readFile(join(home, 'security', 'master.key'))).toEqual(keyBefore);
+  });
+
+  it('rejects a library path that does not exist', async () => {
+    const error = await rejection(
+      initHome({
+        home,
+        databaseUrl: 'sqlite:a.db',
+        listen: '127.0.0.1:1',
+        hsm: { ...hsm, library: '/nonexistent/libpkcs11.so' },
+      }),
+    );
+    expect(error.code).toBe('SR_CONFIG_VALUE_INVALID');
+    expect(error.message).toContain('--hsm-library /nonexistent/libpkcs11.so does not exist');
   });
 
   it('refuses a key label with a trailing blank', async () => {
@@ -168,10 +182,28 @@ describe('HSM PIN', () => {
     expect(await readHsmPin({ STRONGROOM_HSM_PIN_FILE: file })).toBe('1234');
   });
 
-  it('prefers STRONGROOM_HSM_PIN', async () => {
-    expect(
-      await readHsmPin({ STRONGROOM_HSM_PIN: '9999', STRONGROOM_HSM_PIN_FILE: '/nonexistent' }),
-    ).toBe('9999');
+  it('comes from STRONGROOM_HSM_PIN', async () => {
+    expect(await readHsmPin({ STRONGROOM_HSM_PIN: '9999', STRONGROOM_HSM_PIN_FILE: '' })).toBe(
+      '9999',
+    );
+  });
+
+  it('rejects both sources at once', async () => {
+    const error = await rejection(
+      readHsmPin({ STRONGROOM_HSM_PIN: '9999', STRONGROOM_HSM_PIN_FILE: '/nonexistent' }),
+    );
+    expect(error.code).toBe('SR_CONFIG_VALUE_INVALID');
+    expect(error.message).toContain('Unset one of them');
+    expect(error.message).not.toContain('9999');
+  });
+
+  it('rejects a PIN file others can read', async () => {
+    const file = join(home, '..', 'pin');
+    await writeFile(file, '1234\n', { mode: 0o644 });
+    const error = await rejection(readHsmPin({ STRONGROOM_HSM_PIN_FILE: file }));
+    expect(error.code).toBe('SR_HSM_PIN_FILE_PERMISSIONS');
+    expect(error.message).toContain(`chmod 600 ${file}`);
+    expect(error.message).not.toContain('1234');
   });
 
   it('names both variables when missing', async () => {

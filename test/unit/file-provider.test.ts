@@ -74,7 +74,7 @@ describe('master key file', () => {
   it('reports a missing file with the fix', async () => {
     const error = await caught(readKeyFile(join(dir, 'absent.key')));
     expect(error.code).toBe('SR_KEYFILE_MISSING');
-    expect(error.message).toContain('strongroom init');
+    expect(error.message).toContain('Restore it from your key backup');
   });
 });
 

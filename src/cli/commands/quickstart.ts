@@ -47,7 +47,9 @@ export function registerQuickstart(program: Command): void {
       await runCommand(false, async () => {
         const layout = homeLayout(resolve(flags.home));
         if (existsSync(layout.strongroomProperties)) {
-          process.stdout.write(`Using the existing home folder ${layout.home}.\n`);
+          process.stdout.write(
+            `Using the existing home folder ${layout.home}; it listens where server.listen in strongroom.properties says, and --listen applies only when a home is created.\n`,
+          );
         } else {
           await setUp(layout, flags.listen);
         }
@@ -55,7 +57,9 @@ export function registerQuickstart(program: Command): void {
         const paths = softHsmPaths(layout);
         if (existsSync(paths.configPath)) {
           process.env['SOFTHSM2_CONF'] ??= paths.configPath;
-          process.env['STRONGROOM_HSM_PIN_FILE'] ??= paths.userPinFile;
+          if (!process.env['STRONGROOM_HSM_PIN'] && !process.env['STRONGROOM_HSM_PIN_FILE']) {
+            process.env['STRONGROOM_HSM_PIN_FILE'] = paths.userPinFile;
+          }
         }
         await serve(layout.home);
       });

@@ -13,7 +13,7 @@ export async function readKeyFile(path: string): Promise<Buffer> {
     if (error.code === 'ENOENT') {
       throw new StrongroomError(
         'SR_KEYFILE_MISSING',
-        `Master key file ${path} does not exist. Create one with 'strongroom init', or correct strongroom.keyFile in security.properties.`,
+        `Master key file ${path} does not exist. Restore it from your key backup, or correct strongroom.keyFile in security.properties; a new home folder gets one from 'strongroom init'.`,
       );
     }
     throw error;

@@ -32,7 +32,7 @@ export function loginUser(
   if (pin === '') {
     throw new StrongroomError(
       'SR_HSM_PIN_MISSING',
-      `no user PIN was supplied for the token '${token.label}'. Register it with strongroom hsm register.`,
+      `no user PIN was supplied for the token '${token.label}'. Put the PIN in the file named by STRONGROOM_HSM_PIN_FILE (mode 0600), or in STRONGROOM_HSM_PIN.`,
     );
   }
 
@@ -73,7 +73,7 @@ export function loginError(error: unknown, tokenLabel: string): StrongroomError 
       return new StrongroomError(
         'SR_HSM_PIN_INCORRECT',
         `the token '${tokenLabel}' rejected the user PIN (${ckrName(code)}). Strongroom does not try again, ` +
-          `because HSMs lock the PIN after a few wrong attempts. Register the correct PIN with strongroom hsm register.`,
+          `because HSMs lock the PIN after a few wrong attempts. Correct the PIN in the file named by STRONGROOM_HSM_PIN_FILE, or in STRONGROOM_HSM_PIN, before trying again.`,
         { details },
       );
     case pkcs11js.CKR_PIN_LOCKED:
@@ -81,7 +81,7 @@ export function loginError(error: unknown, tokenLabel: string): StrongroomError 
     case pkcs11js.CKR_PIN_EXPIRED:
       return new StrongroomError(
         'SR_HSM_LOGIN_FAILED',
-        `the user PIN of the token '${tokenLabel}' has expired (CKR_PIN_EXPIRED). Change it with the HSM's tool, then register it with strongroom hsm register.`,
+        `the user PIN of the token '${tokenLabel}' has expired (CKR_PIN_EXPIRED). Change it with the HSM's tool, then put the new PIN in the file named by STRONGROOM_HSM_PIN_FILE.`,
         { details },
       );
     case pkcs11js.CKR_USER_PIN_NOT_INITIALIZED:

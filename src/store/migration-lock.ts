@@ -1,3 +1,5 @@
+import { setTimeout } from 'node:timers/promises';
+
 import { sql, type Kysely } from 'kysely';
 
 import type { MigrationLockAttempt, MigrationLockHolder } from './repositories.js';
@@ -11,6 +13,9 @@ const LOCK_NAME = 'dek-migration';
  * Advisory lock keys are shared by every application on the database, so the value is unusual.
  */
 const ADVISORY_LOCK_KEY = 0x5352444b;
+
+const HOLDER_READ_ATTEMPTS = 10;
+const HOLDER_READ_INTERVAL_MS = 100;
 
 /**
  * Takes the SQLite migration lock by inserting the single lock row. The primary key makes the
@@ -63,7 +68,7 @@ export function tryPostgresLock(
         locked: boolean;
       }>`select pg_try_advisory_lock(${ADVISORY_LOCK_KEY}) as locked`.execute(connection);
       if (rows[0]?.locked !== true) {
-        resolve({ acquired: false, holder: await readHolder(connection) });
+        resolve({ acquired: false, holder: await readHolderSoon(connection) });
         return;
       }
 
@@ -118,6 +123,21 @@ async function readHolder(db: Kysely<Database>): Promise<MigrationLockHolder | u
   return row === undefined
     ? undefined
     : { host: row.host, pid: row.pid, startedAt: row.started_at };
+}
+
+/**
+ * Reads the holder of the PostgreSQL lock. The holder writes its row just after taking the lock,
+ * so an attempt in between finds none, and the read is repeated for up to a second.
+ */
+async function readHolderSoon(db: Kysely<Database>): Promise<MigrationLockHolder | undefined> {
+  for (let attempt = 0; attempt < HOLDER_READ_ATTEMPTS; attempt += 1) {
+    const holder = await readHolder(db);
+    if (holder !== undefined) {
+      return holder;
+    }
+    await setTimeout(HOLDER_READ_INTERVAL_MS);
+  }
+  return undefined;
 }
 
 function holderColumns(holder: MigrationLockHolder): {

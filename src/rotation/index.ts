@@ -1,0 +1,2 @@
+export { runDekMigration } from './run.js';
+export type { MigrationOptions, MigrationProgress, MigrationSummary } from './types.js';

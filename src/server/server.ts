@@ -107,7 +107,7 @@ async function registerAuthenticatedRoutes(
 
   registerSessionRoutes(app, auth);
   registerTargetRoutes(app, deps.vault);
-  registerAccountRoutes(app, deps.vault);
+  registerAccountRoutes(app, deps.vault, deps.audit);
   registerAuditRoutes(app, deps.store.audit);
 }
 

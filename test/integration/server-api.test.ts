@@ -631,9 +631,43 @@ describeEachDialect('REST API', (database) => {
         expect(errorOf(response).message).toContain('body.reason');
         expect(errorOf(response).message).toContain(words);
         expect(response.body).not.toContain(SECRET);
-        const after = await h.store.audit.listEvents({ action: 'secret.reveal', limit: 1000 });
-        expect(after).toHaveLength(before.length);
+        const refused = await nextRevealEvent(before.length);
+        expect(refused).toMatchObject({
+          actor: 'operator1',
+          objectId: accountId,
+          outcome: 'failure',
+        });
+        expect(refused.details).toEqual({ status: 400 });
       });
+    }
+
+    it('audits a forbidden reveal', async () => {
+      const before = await h.store.audit.listEvents({ action: 'secret.reveal', limit: 1000 });
+
+      const response = await as('auditor', {
+        method: 'POST',
+        url: `/api/v1/accounts/${accountId}/reveal`,
+        payload: { reason: 'curious auditor' },
+      });
+
+      expect(response.statusCode).toBe(403);
+      const refused = await nextRevealEvent(before.length);
+      // The role check runs before the body is read, so the reason is not known.
+      expect(refused).toMatchObject({ objectId: accountId, outcome: 'failure', reason: '' });
+      expect(refused.details).toEqual({ status: 403 });
+    });
+
+    /** Waits for the reveal event after the first `count`: refusals are audited once the response is sent. */
+    async function nextRevealEvent(count: number) {
+      for (let attempt = 0; attempt < 50; attempt += 1) {
+        const events = await h.store.audit.listEvents({ action: 'secret.reveal', limit: 1000 });
+        if (events.length > count) {
+          expect(events).toHaveLength(count + 1);
+          return events[count]!;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      throw new Error('no audit event for the refused reveal');
     }
   });
 

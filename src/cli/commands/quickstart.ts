@@ -137,8 +137,14 @@ async function createAdministrator(layout: HomeLayout): Promise<void> {
   }
   process.stdout.write(
     `\nAdministrator '${ADMIN_NAME}' created with the password:\n\n    ${password}\n\n` +
-      'It is shown only this once. Log in with POST /api/v1/auth/login.\n\n',
+      'It is shown only this once. Log in with POST /api/v1/auth/login once the service runs, for example:\n' +
+      `    curl -s -X POST http://${urlHost(config.listen.host)}:${config.listen.port}/api/v1/auth/login -H 'content-type: application/json' -d '{"username":"${ADMIN_NAME}","password":"..."}'\n\n`,
   );
+}
+
+/** Puts an IPv6 address in brackets for a URL. */
+function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
 }
 
 function missingSoftHsmPackages(library: string | undefined): string[] {

@@ -19,7 +19,11 @@ export function registerServe(program: Command): void {
 export async function serve(home: string): Promise<void> {
   const config = await loadConfig(home);
   const logger = createLogger(config.logLevel);
-  const service = await startService(config, logger);
+  const service = await startService(config, logger).catch((error: unknown) => {
+    // journald and log collectors read the JSON log, not only standard error.
+    logger.fatal({ err: error }, 'strongroom failed to start');
+    throw error;
+  });
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

@@ -1,7 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 
 import { StrongroomError } from '../../errors.js';
+import type { AuditLog } from '../../audit/types.js';
 import type { VaultService } from '../../vault/types.js';
+import { auditRefusedReveal } from '../refused-reveal.js';
 import { getActor, requirePermission } from '../authentication.js';
 import { bearerSecurity, errorResponses, printableText, uuidParams } from '../schemas.js';
 
@@ -22,7 +24,11 @@ interface RevealBody {
 }
 
 /** Registers the account routes. The caller registers them inside the authenticated scope. */
-export function registerAccountRoutes(app: FastifyInstance, vault: VaultService): void {
+export function registerAccountRoutes(
+  app: FastifyInstance,
+  vault: VaultService,
+  audit: AuditLog,
+): void {
   app.post<{ Params: { targetId: string }; Body: AccountBody }>(
     '/targets/:targetId/accounts',
     {
@@ -103,6 +109,7 @@ export function registerAccountRoutes(app: FastifyInstance, vault: VaultService)
     '/accounts/:accountId/reveal',
     {
       onRequest: requirePermission('secrets.reveal'),
+      onResponse: auditRefusedReveal(audit),
       schema: {
         summary: 'Reveal the secret of an account, giving a reason that the audit log records',
         tags: ['accounts'],

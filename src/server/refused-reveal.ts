@@ -1,0 +1,43 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AuditLog } from '../audit/types.js';
+import { getActor } from './authentication.js';
+
+/** Statuses of reveals refused before the vault saw them: invalid request, forbidden, not found. */
+const REFUSED_STATUSES = new Set([400, 403, 404]);
+
+/**
+ * Builds an onResponse hook that audits a reveal refused before it reached the vault, so that an
+ * auditor sees attempts as well as reveals. The vault itself records reveals that it handles,
+ * and a request without a valid token has no actor to record (logins are audited separately).
+ */
+export function auditRefusedReveal(audit: AuditLog) {
+  return async (
+    request: FastifyRequest<{ Params: { accountId: string }; Body: { reason?: unknown } }>,
+    reply: FastifyReply,
+  ): Promise<void> => {
+    if (!REFUSED_STATUSES.has(reply.statusCode)) {
+      return;
+    }
+
+    try {
+      const actor = getActor(request);
+      const reason =
+        typeof request.body?.reason === 'string' ? request.body.reason.slice(0, 500) : '';
+      await audit.record({
+        actor: actor.username,
+        clientAddress: actor.clientAddress,
+        action: 'secret.reveal',
+        objectType: 'account',
+        objectId: String(request.params.accountId ?? ''),
+        outcome: 'failure',
+        reason,
+        details: { status: reply.statusCode },
+      });
+    } catch (error) {
+      request.log.error(
+        { err: error, accountId: request.params.accountId },
+        'refused reveal could not be audited',
+      );
+    }
+  };
+}

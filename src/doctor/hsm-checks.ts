@@ -36,11 +36,32 @@ const STAGES: ReadonlyArray<{ name: string; codes: readonly ErrorCode[] }> = [
  */
 export async function checkHsmKey(
   hsm: HsmConfig,
+  env: NodeJS.ProcessEnv,
   logger: Logger,
 ): Promise<{ results: CheckResult[]; ref: MasterKeyRef | undefined }> {
   const { providerFile, keyLabel } = hsm;
+  let pin: string;
   try {
-    const pin = await readHsmPin();
+    pin = await readHsmPin(env);
+  } catch (error) {
+    const skipped = STAGES.map((stage): CheckResult => ({
+      name: stage.name,
+      status: 'skipped',
+      message: 'skipped, because the HSM PIN is not available.',
+    }));
+    return { results: [failedFrom('HSM PIN', error), ...skipped], ref: undefined };
+  }
+  const source =
+    env['STRONGROOM_HSM_PIN_FILE'] !== undefined && env['STRONGROOM_HSM_PIN_FILE'] !== ''
+      ? `the file ${env['STRONGROOM_HSM_PIN_FILE']} (STRONGROOM_HSM_PIN_FILE)`
+      : 'STRONGROOM_HSM_PIN';
+  const pinResult: CheckResult = {
+    name: 'HSM PIN',
+    status: 'ok',
+    message: `the PIN comes from ${source}.`,
+  };
+
+  try {
     const inspection = await runTokenTool(
       'inspect',
       { library: providerFile.library, slot: providerFile.slot, pin, keyLabel },
@@ -51,11 +72,14 @@ export async function checkHsmKey(
       `token '${inspection.tokenLabel}' is at slot ID ${inspection.slotId} (slot index ${inspection.slotIndex}).`,
       `logged in to the token '${inspection.tokenLabel}'.`,
     ];
-    const results: CheckResult[] = reached.map((message, index) => ({
-      name: STAGES[index]?.name ?? '',
-      status: 'ok',
-      message,
-    }));
+    const results: CheckResult[] = [
+      pinResult,
+      ...reached.map((message, index): CheckResult => ({
+        name: STAGES[index]?.name ?? '',
+        status: 'ok',
+        message,
+      })),
+    ];
 
     const { masterKey } = inspection;
     if (!masterKey.usable) {
@@ -74,7 +98,7 @@ export async function checkHsmKey(
     });
     return { results, ref: { provider: 'hsm', keyId: keyLabel, kcv: masterKey.kcv } };
   } catch (error) {
-    return { results: stageResults(error), ref: undefined };
+    return { results: [pinResult, ...stageResults(error)], ref: undefined };
   }
 }
 

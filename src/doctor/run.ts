@@ -115,7 +115,7 @@ async function checkHsm(
     results.push(...(await checkUtimacoClient(env)));
   }
 
-  const { results: keyResults, ref } = await checkHsmKey(hsm, logger);
+  const { results: keyResults, ref } = await checkHsmKey(hsm, env, logger);
   results.push(...keyResults);
   return ref;
 }

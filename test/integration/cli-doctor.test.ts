@@ -261,6 +261,7 @@ describe.runIf(hsmReady)('doctor with SoftHSM', () => {
     expect(result.stderr).not.toContain(fixture.userPin);
     const output = parse(result);
     expect(output.ok).toBe(true);
+    expect(check(output, 'HSM PIN')?.message).toBe('the PIN comes from STRONGROOM_HSM_PIN.');
     for (const name of [
       'PKCS#11 library mode',
       'PKCS#11 library',
@@ -288,6 +289,28 @@ describe.runIf(hsmReady)('doctor with SoftHSM', () => {
     });
     expect(check(output, 'HSM master key')?.status).toBe('skipped');
     expect(check(output, 'DEKs')?.status).toBe('skipped');
+  });
+
+  it('fails a PIN file others can read', async () => {
+    const home = await hsmHome();
+    const pinFile = join(root, `pin-${homeCount}`);
+    await writeFile(pinFile, `${fixture.userPin}\n`, { mode: 0o644 });
+    await chmod(pinFile, 0o644);
+
+    const result = await doctor(home, {
+      SOFTHSM2_CONF: fixture.configPath,
+      STRONGROOM_HSM_PIN: '',
+      STRONGROOM_HSM_PIN_FILE: pinFile,
+    });
+    expect(result.code).toBe(1);
+    expect(result.stdout).not.toContain(fixture.userPin);
+    const output = parse(result);
+    expect(check(output, 'HSM PIN')).toMatchObject({
+      status: 'failed',
+      code: 'SR_HSM_PIN_FILE_PERMISSIONS',
+    });
+    expect(check(output, 'PKCS#11 library')?.status).toBe('skipped');
+    expect(check(output, 'login')?.status).toBe('skipped');
   });
 
   it('fails a missing master key', async () => {

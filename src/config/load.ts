@@ -5,6 +5,7 @@ import { StrongroomError } from '../errors.js';
 import { homeLayout, type HomeLayout } from './home.js';
 import { parseProperties, type PropertiesFile } from './properties.js';
 import { parseProviderFile, type ProviderFile } from './provider-file.js';
+import { findKeyProblems, SECURITY_KEYS, SERVICE_KEYS } from './known-keys.js';
 import { parseListenAddress, type ListenAddress } from './listen-address.js';
 
 export interface HsmConfig {
@@ -16,6 +17,8 @@ export interface HsmConfig {
 /** Everything Strongroom reads from its home folder, checked and with paths made absolute. */
 export interface StrongroomConfig {
   layout: HomeLayout;
+  /** Unknown and repeated keys, to be logged when the service starts and shown by the doctor. */
+  warnings: string[];
   databaseUrl: string;
   listen: ListenAddress;
   tls: { certFile: string; keyFile: string } | undefined;
@@ -60,6 +63,10 @@ export async function loadConfig(home: string): Promise<StrongroomConfig> {
   }
 
   return {
+    warnings: [
+      ...findKeyProblems(server, SERVICE_KEYS),
+      ...findKeyProblems(security, SECURITY_KEYS),
+    ],
     layout,
     databaseUrl: required(server, 'database.url', 'for example sqlite:data/strongroom.db'),
     listen: parseListenAddress(optional(server, 'server.listen') ?? '127.0.0.1:8080', server.path),

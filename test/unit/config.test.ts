@@ -117,6 +117,26 @@ describe('init and load', () => {
     expect((await loadConfig(home)).hsm?.keyLabel).toBe('pam-master-key ');
   });
 
+  it('warns about unknown and repeated keys', async () => {
+    await initHome({ home, databaseUrl: 'sqlite:a.db', listen: '127.0.0.1:9', hsm: undefined });
+    const path = join(home, 'strongroom.properties');
+    await writeFile(
+      path,
+      `${await readFile(path, 'utf8')}server.lisen = 0.0.0.0:80\ndatabase.url = sqlite:b.db\n`,
+    );
+
+    const config = await loadConfig(home);
+    expect(config.databaseUrl).toBe('sqlite:b.db');
+    expect(config.warnings).toHaveLength(2);
+    expect(config.warnings[0]).toContain('server.lisen is not a Strongroom setting');
+    expect(config.warnings[1]).toMatch(/database\.url is also set on line \d+; line \d+ wins/);
+  });
+
+  it('has no warnings for a new home', async () => {
+    await initHome({ home, databaseUrl: 'sqlite:a.db', listen: '127.0.0.1:9', hsm });
+    expect((await loadConfig(home)).warnings).toEqual([]);
+  });
+
   it('reports a missing home with the init command', async () => {
     const error = await rejection(loadConfig(home));
     expect(error.code).toBe('SR_CONFIG_HOME_MISSING');

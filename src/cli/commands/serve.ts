@@ -19,6 +19,9 @@ export function registerServe(program: Command): void {
 export async function serve(home: string): Promise<void> {
   const config = await loadConfig(home);
   const logger = createLogger(config.logLevel);
+  for (const warning of config.warnings) {
+    logger.warn({ home }, warning);
+  }
   const service = await startService(config, logger).catch((error: unknown) => {
     // journald and log collectors read the JSON log, not only standard error.
     logger.fatal({ err: error }, 'strongroom failed to start');

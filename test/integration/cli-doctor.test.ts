@@ -1,4 +1,5 @@
 import { chmod, chown, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -336,6 +337,30 @@ describe.runIf(hsmReady)('doctor with SoftHSM', () => {
       code: 'SR_HSM_LIBRARY_LOAD_FAILED',
     });
     expect(check(output, 'token')?.status).toBe('skipped');
+  });
+
+  it('fails a shared library without PKCS#11', async () => {
+    // zlib loads as a shared object but has no C_GetFunctionList.
+    const candidates = [
+      '/usr/lib/x86_64-linux-gnu/libz.so.1',
+      '/usr/lib/aarch64-linux-gnu/libz.so.1',
+    ];
+    const zlib = candidates.find((path) => existsSync(path));
+    if (zlib === undefined) {
+      console.warn('skipping: no libz.so.1 in the usual Debian paths');
+      return;
+    }
+    const home = await hsmHome(zlib);
+
+    const result = await doctor(home, hsmEnv());
+    expect(result.code).toBe(1);
+    const output = parse(result);
+    expect(check(output, 'PKCS#11 library mode')?.status).toBe('ok');
+    expect(check(output, 'PKCS#11 library')).toMatchObject({
+      status: 'failed',
+      code: 'SR_HSM_LIBRARY_LOAD_FAILED',
+    });
+    expect(check(output, 'HSM master key')?.status).toBe('skipped');
   });
 
   it('fails a group-writable library', async () => {

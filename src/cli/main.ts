@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerDek } from './commands/dek.js';
 import { registerInit } from './commands/init.js';
 import { registerServe } from './commands/serve.js';
 import { registerUser } from './commands/user.js';
@@ -20,6 +21,7 @@ registerInit(program);
 registerServe(program);
 registerUser(program);
 registerQuickstart(program);
+registerDek(program);
 registerHsm(program);
 registerDoctor(program);
 

@@ -1,2 +1,3 @@
 export { runDekMigration } from './run.js';
 export type { MigrationOptions, MigrationProgress, MigrationSummary } from './types.js';
+export { openMigrationProviders, type MigrationProviders } from './providers.js';

@@ -45,7 +45,10 @@ export async function rewrapRow(
       ...wrapped,
     });
     if (!swapped) {
-      context.logger.info({ dekId: record.id }, 'DEK changed during the migration; skipped');
+      context.logger.info(
+        { dekId: record.id },
+        'DEK skipped because another process changed it during the migration',
+      );
       return 'skipped';
     }
     return 'migrated';

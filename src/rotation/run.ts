@@ -154,7 +154,7 @@ async function rewrapAll(
     );
     after = page.at(-1)?.id;
   }
-  options.logger.warn({ ...counts }, 'DEK migration interrupted; run it again to resume');
+  options.logger.warn({ ...counts }, 'DEK migration interrupted, run it again to resume');
   return true;
 }
 

@@ -1,0 +1,203 @@
+import { randomBytes } from 'node:crypto';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+import { beforeAll, describe, expect, it } from 'vitest';
+
+import { freePort, runCli, startServe } from '../support/cli.js';
+import { describeEachDialect } from '../support/databases.js';
+import { createSoftHsmFixture, softHsmAvailable, type SoftHsmFixture } from '../support/softhsm.js';
+
+const KEY_LABEL = 'pam-master-key';
+const ADMIN_PASSWORD = `admin-${randomBytes(9).toString('base64url')}`;
+const ACCOUNTS = 6;
+
+describe.runIf(softHsmAvailable())('dek commands', () => {
+  describeEachDialect('dek migrate', (context) => {
+    let fixture: SoftHsmFixture;
+    let home: string;
+    let baseUrl: string;
+    let env: NodeJS.ProcessEnv;
+    const secrets = new Map<string, string>();
+
+    beforeAll(async () => {
+      fixture = await createSoftHsmFixture({ tokenLabel: `dek-${context.dialect}` });
+      await fixture.generateKey(KEY_LABEL);
+      home = join(context.baseDir, 'home');
+      const databaseUrl =
+        context.dialect === 'sqlite' ? 'sqlite:data/strongroom.db' : await context.createDatabase();
+      const port = await freePort();
+      baseUrl = `http://127.0.0.1:${port}`;
+      const pinFile = join(context.baseDir, 'hsm.pin');
+      await writeFile(pinFile, `${fixture.userPin}\n`, { mode: 0o600 });
+      env = {
+        SOFTHSM2_CONF: fixture.configPath,
+        STRONGROOM_HSM_PIN_FILE: pinFile,
+        STRONGROOM_HSM_PIN: '',
+      };
+
+      const init = await runCli([
+        'init',
+        '--home',
+        home,
+        '--database-url',
+        databaseUrl,
+        '--listen',
+        `127.0.0.1:${port}`,
+      ]);
+      expect(init.code).toBe(0);
+      // Configure the HSM beside the active file key, as an administrator does before migrating.
+      const providerFile = join(home, 'security', 'hsm', 'pkcs11.conf');
+      await mkdir(dirname(providerFile), { recursive: true });
+      await writeFile(
+        providerFile,
+        `name = Strongroom\nlibrary = ${fixture.library}\ntokenLabel = ${fixture.tokenLabel}\n`,
+      );
+      await appendFile(
+        join(home, 'security', 'security.properties'),
+        `hsm.provider.configPath = ${providerFile}\nhsm.keystore.alias = ${KEY_LABEL}\n`,
+      );
+      const user = await runCli(['user', 'add', '--home', home, '--username', 'admin'], {
+        input: `${ADMIN_PASSWORD}\n`,
+      });
+      expect(user.code).toBe(0);
+
+      await withService(async (session) => {
+        const target = await api(session, 'POST', '/api/v1/targets', {
+          name: 'db01',
+          address: 'db01.example.internal',
+        });
+        for (let index = 0; index < ACCOUNTS; index += 1) {
+          const secret = `root-${randomBytes(12).toString('hex')}`;
+          const account = await api(session, 'POST', `/api/v1/targets/${target.id}/accounts`, {
+            username: `user${index}`,
+            secret,
+          });
+          secrets.set(String(account.id), secret);
+        }
+      });
+    });
+
+    async function withService(body: (session: Session) => Promise<void>): Promise<void> {
+      const service = await startServe(home, baseUrl, env);
+      try {
+        const response = await fetch(`${baseUrl}/api/v1/auth/login`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }),
+        });
+        const { token } = (await response.json()) as { token: string };
+        await body({ baseUrl, token });
+      } finally {
+        await service.stop();
+      }
+    }
+
+    async function expectSecretsReveal(): Promise<void> {
+      await withService(async (session) => {
+        for (const [id, secret] of secrets) {
+          const reveal = await api(session, 'POST', `/api/v1/accounts/${id}/reveal`, {
+            reason: 'check after migration',
+          });
+          expect(reveal.secret).toBe(secret);
+        }
+      });
+    }
+
+    async function keyProvider(): Promise<string | undefined> {
+      const text = await readFile(join(home, 'security', 'security.properties'), 'utf8');
+      return /^kron\.crypto\.keyProvider\s*=\s*(\S+)/m.exec(text)?.[1];
+    }
+
+    it('status counts DEKs per key', async () => {
+      const result = await runCli(['dek', 'status', '--home', home, '--json'], { env });
+
+      expect(result.code).toBe(0);
+      const status = JSON.parse(result.stdout) as {
+        activeProvider: string;
+        counts: { ref: { provider: string }; count: number }[];
+      };
+      expect(status.activeProvider).toBe('file');
+      expect(status.counts).toHaveLength(1);
+      expect(status.counts[0]?.ref.provider).toBe('file');
+      expect(status.counts[0]?.count).toBe(ACCOUNTS);
+    });
+
+    it('migrate without a terminal needs --yes', async () => {
+      const result = await runCli(['dek', 'migrate', '--to', 'hsm', '--home', home], { env });
+
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain('Pass --yes to run it.');
+    });
+
+    it('dry run changes nothing', async () => {
+      const result = await runCli(
+        ['dek', 'migrate', '--to', 'hsm', '--home', home, '--dry-run', '--json'],
+        { env },
+      );
+
+      expect(result.code).toBe(0);
+      expect(JSON.parse(result.stdout)).toMatchObject({ dryRun: true, migrated: ACCOUNTS });
+      expect(result.stderr).toContain('WARNING');
+      expect(await keyProvider()).toBe('file');
+    });
+
+    it('round trip to HSM and back', async () => {
+      const forward = await runCli(
+        ['dek', 'migrate', '--to', 'hsm', '--home', home, '--yes', '--set-provider', '--json'],
+        { env },
+      );
+
+      expect(forward.stderr).toContain('Source: file key');
+      expect(forward.code).toBe(0);
+      expect(JSON.parse(forward.stdout)).toMatchObject({
+        outcome: 'completed',
+        migrated: ACCOUNTS,
+        verified: ACCOUNTS,
+      });
+      expect(await keyProvider()).toBe('hsm');
+      await expectSecretsReveal();
+
+      const back = await runCli(['dek', 'migrate', '--to', 'file', '--home', home, '--yes'], {
+        env,
+      });
+
+      expect(back.code).toBe(0);
+      expect(back.stdout).toContain('Migration completed');
+      expect(back.stderr).toContain('Set kron.crypto.keyProvider = file in');
+      expect(await keyProvider()).toBe('hsm');
+      const status = await runCli(['dek', 'status', '--home', home], { env });
+      expect(status.stdout).toMatch(/completed {2}migrated 6/);
+
+      const again = await runCli(
+        ['dek', 'migrate', '--to', 'file', '--home', home, '--yes', '--set-provider', '--json'],
+        { env },
+      );
+
+      expect(again.code).toBe(0);
+      expect(JSON.parse(again.stdout)).toMatchObject({ migrated: 0, verified: ACCOUNTS });
+      expect(await keyProvider()).toBe('file');
+      await expectSecretsReveal();
+    });
+  });
+});
+
+interface Session {
+  baseUrl: string;
+  token: string;
+}
+
+async function api(
+  session: Session,
+  method: string,
+  path: string,
+  body: unknown,
+): Promise<Record<string, unknown>> {
+  const response = await fetch(`${session.baseUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${session.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  expect(response.status).toBeLessThan(300);
+  return (await response.json()) as Record<string, unknown>;
+}

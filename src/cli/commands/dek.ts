@@ -51,7 +51,7 @@ export function registerDek(program: Command): void {
   dek
     .command('migrate')
     .description(
-      're-wrap every DEK under the master key of another provider; exit 0 only when every DEK moved and opens under the target',
+      're-wrap every DEK under the master key of another provider; exit 0 only when no DEK failed and every DEK under the target opens',
     )
     .requiredOption('--to <provider>', 'provider to move to: hsm, or file to roll back')
     .option('--home <dir>', HOME_HELP)

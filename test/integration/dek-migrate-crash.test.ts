@@ -1,0 +1,219 @@
+import { spawn } from 'node:child_process';
+import { mkdir, appendFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { setTimeout } from 'node:timers/promises';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { createAuditLog } from '../../src/audit/index.js';
+import { DekCache } from '../../src/keys/dek-cache.js';
+import { createFileProvider } from '../../src/keys/file/file-provider.js';
+import { createHsmProvider } from '../../src/keys/hsm/index.js';
+import { Keyring } from '../../src/keys/keyring.js';
+import type { MasterKeyProvider } from '../../src/keys/types.js';
+import { openStore, type Store } from '../../src/store/index.js';
+import { createVaultService } from '../../src/vault/service.js';
+import type { Actor } from '../../src/vault/types.js';
+import { runCli } from '../support/cli.js';
+import { describeEachDialect, type DialectContext } from '../support/databases.js';
+import { createSoftHsmFixture, softHsmAvailable, type SoftHsmFixture } from '../support/softhsm.js';
+
+const KEY_LABEL = 'pam-master-key';
+const ACCOUNTS = 400;
+const KILLS = 4;
+const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
+const ADMIN: Actor = {
+  userId: 'admin-id',
+  username: 'admin',
+  role: 'administrator',
+  clientAddress: '127.0.0.1',
+};
+
+describe.runIf(softHsmAvailable())('dek migrate killed mid-run', () => {
+  describeEachDialect('crash and resume', (context) => {
+    let fixture: SoftHsmFixture;
+    let home: string;
+    let databaseUrl: string;
+    let env: NodeJS.ProcessEnv;
+    const secrets = new Map<string, string>();
+
+    beforeAll(async () => {
+      fixture = await createSoftHsmFixture({ tokenLabel: `crash-${context.dialect}` });
+      await fixture.generateKey(KEY_LABEL);
+      home = join(context.baseDir, 'home');
+      databaseUrl =
+        context.dialect === 'sqlite' ? 'sqlite:data/strongroom.db' : await context.createDatabase();
+      const pinFile = join(context.baseDir, 'hsm.pin');
+      await writeFile(pinFile, `${fixture.userPin}\n`, { mode: 0o600 });
+      env = {
+        SOFTHSM2_CONF: fixture.configPath,
+        STRONGROOM_HSM_PIN_FILE: pinFile,
+        STRONGROOM_HSM_PIN: '',
+      };
+
+      const init = await runCli(['init', '--home', home, '--database-url', databaseUrl]);
+      expect(init.code).toBe(0);
+      const providerFile = join(home, 'security', 'hsm', 'pkcs11.conf');
+      await mkdir(dirname(providerFile), { recursive: true });
+      await writeFile(
+        providerFile,
+        `name = Strongroom\nlibrary = ${fixture.library}\ntokenLabel = ${fixture.tokenLabel}\n`,
+      );
+      await appendFile(
+        join(home, 'security', 'security.properties'),
+        `hsm.provider.configPath = ${providerFile}\nhsm.keystore.alias = ${KEY_LABEL}\n`,
+      );
+
+      await withStore(context, async (store) => {
+        const file = createFileProvider({ path: join(home, 'security', 'master.key') });
+        await file.open();
+        try {
+          const vault = vaultOver(store, file, context);
+          await keyringOver(store, file, context).verifyCanaries();
+          const target = await vault.createTarget(
+            { name: 'db01', address: 'db01.example.internal', description: '' },
+            ADMIN,
+          );
+          for (let index = 0; index < ACCOUNTS; index += 1) {
+            const secret = `root-${index}-${Math.random()}`;
+            const account = await vault.createAccount(
+              target.id,
+              { username: `user${index}`, description: '', secret },
+              ADMIN,
+            );
+            secrets.set(account.id, secret);
+          }
+        } finally {
+          await file.close();
+        }
+      });
+    }, 120_000);
+
+    afterAll(async () => {
+      await fixture?.cleanup();
+    });
+
+    async function withStore<T>(
+      dialectContext: DialectContext,
+      body: (store: Store) => Promise<T>,
+    ): Promise<T> {
+      const store = await openStore(databaseUrl, { baseDir: home, logger: dialectContext.logger });
+      try {
+        return await body(store);
+      } finally {
+        await store.close();
+      }
+    }
+
+    it('every DEK opens after kills and resume', async () => {
+      await withStore(context, async (store) => {
+        for (let kill = 0; kill < KILLS; kill += 1) {
+          const moved = await countUnderHsm(store);
+          const threshold = moved + 10 + Math.floor(Math.random() * 50);
+          const signal = await killWhen(
+            ['dek', 'migrate', '--to', 'hsm', '--home', home, '--yes', '--batch-size', '25'],
+            env,
+            async () => (await countUnderHsm(store)) >= threshold,
+          );
+
+          expect(signal).toBe('SIGKILL');
+          expect(await countUnderHsm(store)).toBeLessThan(ACCOUNTS);
+        }
+        const runs = await store.dekMigrations.listRuns(KILLS);
+        // A killed run never finishes its journal row.
+        expect(runs.map((run) => run.outcome)).toEqual(Array(KILLS).fill('running'));
+      });
+
+      const final = await runCli(
+        ['dek', 'migrate', '--to', 'hsm', '--home', home, '--yes', '--json'],
+        { env },
+      );
+
+      expect(final.stderr).not.toContain('SR_');
+      expect(final.code).toBe(0);
+      const summary = JSON.parse(final.stdout) as Record<string, number | string>;
+      expect(summary.outcome).toBe('completed');
+      expect(summary.failed).toBe(0);
+      expect(summary.verified).toBe(ACCOUNTS);
+
+      await withStore(context, async (store) => {
+        const counts = await store.keys.countDeksByKey();
+        expect(counts).toHaveLength(1);
+        expect(counts[0]?.ref.provider).toBe('hsm');
+        expect(counts[0]?.count).toBe(ACCOUNTS);
+
+        const hsm = createHsmProvider({
+          library: fixture.library,
+          slot: { by: 'tokenLabel', label: fixture.tokenLabel },
+          keyLabel: KEY_LABEL,
+          pin: fixture.userPin,
+          logger: context.logger,
+        });
+        await hsm.open();
+        try {
+          const vault = vaultOver(store, hsm, context);
+          for (const [id, secret] of secrets) {
+            expect((await vault.revealSecret(id, 'crash check', ADMIN)).secret).toBe(secret);
+          }
+        } finally {
+          await hsm.close();
+        }
+      });
+    }, 180_000);
+  });
+});
+
+/**
+ * Runs the CLI and sends SIGKILL once `ready` returns true, checked every 5 ms. Resolves with the
+ * signal that ended the process, or null when it exited first.
+ */
+async function killWhen(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  ready: () => Promise<boolean>,
+): Promise<NodeJS.Signals | null> {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'ignore'],
+  });
+  const exited = new Promise<NodeJS.Signals | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (_code, signal) => resolve(signal));
+  });
+
+  while (child.exitCode === null && child.signalCode === null) {
+    if (await ready()) {
+      child.kill('SIGKILL');
+      break;
+    }
+    await setTimeout(5);
+  }
+  return exited;
+}
+
+async function countUnderHsm(store: Store): Promise<number> {
+  const counts = await store.keys.countDeksByKey();
+  return counts
+    .filter((entry) => entry.ref.provider === 'hsm')
+    .reduce((sum, entry) => sum + entry.count, 0);
+}
+
+function vaultOver(store: Store, active: MasterKeyProvider, context: DialectContext) {
+  return createVaultService({
+    vault: store.vault,
+    keys: store.keys,
+    keyring: keyringOver(store, active, context),
+    audit: createAuditLog(store, context.logger),
+    logger: context.logger,
+  });
+}
+
+function keyringOver(store: Store, active: MasterKeyProvider, context: DialectContext): Keyring {
+  return new Keyring({
+    active,
+    secondary: undefined,
+    keys: store.keys,
+    cache: new DekCache(0, 0),
+    logger: context.logger,
+  });
+}

@@ -183,6 +183,19 @@ describe.runIf(hsmReady)('hsm verify and keygen on SoftHSM', () => {
     expect(result.stderr).toContain('strongroom: SR_HSM_PIN_MISSING: ');
   });
 
+  it('verify requires an HSM configuration', async () => {
+    homeCount += 1;
+    const home = join(root, `home-${homeCount}`);
+    expect((await runCli(['init', '--home', home])).code).toBe(0);
+
+    const result = await hsmCli(['hsm', 'verify', '--home', home]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      'strongroom: SR_CONFIG_KEY_MISSING: ' +
+        `${join(home, 'security', 'security.properties')}: hsm.provider.configPath is not set`,
+    );
+  });
+
   it('keygen makes a key that verify accepts', async () => {
     const home = await makeHome('generated-key');
     const keygen = await hsmCli([

@@ -201,6 +201,8 @@ function parseDevice(text: string, path: string, line: number): UtimacoDevice {
   }
 
   const at = text.indexOf('@');
+  // NOTE: a bare host without PORT@ is rejected. Whether Utimaco's client accepts it with a
+  // default port was not checked against its documentation.
   if (at < 0) {
     throw fail('the @ is missing. Expected PORT@HOST, for example 3001@10.0.0.5');
   }

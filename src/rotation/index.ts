@@ -1,3 +1,8 @@
 export { runDekMigration } from './run.js';
 export type { MigrationOptions, MigrationProgress, MigrationSummary } from './types.js';
-export { openMigrationProviders, type MigrationProviders } from './providers.js';
+export {
+  openMigrationProviders,
+  openRenewProviders,
+  type MigrationProviders,
+  type RenewTarget,
+} from './providers.js';

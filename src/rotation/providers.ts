@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 
-import type { StrongroomConfig } from '../config/load.js';
+import type { HsmConfig, StrongroomConfig } from '../config/load.js';
 import { StrongroomError } from '../errors.js';
 import { buildProvider } from '../keys/open-keyring.js';
 import type { MasterKeyProvider, ProviderKind } from '../keys/types.js';
@@ -53,5 +53,47 @@ export async function openMigrationProviders(
 async function closeAll(providers: MasterKeyProvider[]): Promise<void> {
   for (const provider of providers) {
     await provider.close();
+  }
+}
+
+/** The new key of `dek renew`: a file key at a path, or an HSM key by its label. */
+export type RenewTarget = { kind: 'file'; keyFile: string } | { kind: 'hsm'; keyLabel: string };
+
+/**
+ * Opens the providers of `dek renew`: the source is the active provider that
+ * kron.crypto.keyProvider names, and the target the new key on the same kind of provider or the
+ * other one. An HSM target uses the configured module, slot and PIN with the given key label.
+ * NOTE: the service opens one key per provider kind. During a renewal between two keys of the same
+ * kind, a running service therefore fails to open the DEKs already moved until it restarts on the
+ * new key. Stop the service for such a renewal.
+ */
+export async function openRenewProviders(
+  config: StrongroomConfig,
+  target: RenewTarget,
+  logger: Logger,
+): Promise<MigrationProviders> {
+  if (target.kind === 'hsm' && config.hsm === undefined) {
+    throw new StrongroomError(
+      'SR_CONFIG_KEY_MISSING',
+      `${config.layout.securityProperties}: renewing to an HSM key needs hsm.provider.configPath. Set it, check it with 'strongroom hsm verify', and run the renewal again.`,
+    );
+  }
+
+  const targetConfig: StrongroomConfig =
+    target.kind === 'file'
+      ? { ...config, keyFile: target.keyFile }
+      : { ...config, hsm: { ...(config.hsm as HsmConfig), keyLabel: target.keyLabel } };
+  const opened: MasterKeyProvider[] = [];
+  try {
+    const source = await buildProvider(config.activeProvider, config, logger);
+    opened.push(source);
+    await source.open();
+    const renewed = await buildProvider(target.kind, targetConfig, logger);
+    opened.push(renewed);
+    await renewed.open();
+    return { source, target: renewed, close: () => closeAll(opened) };
+  } catch (error) {
+    await closeAll(opened);
+    throw error;
   }
 }

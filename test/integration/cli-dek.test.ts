@@ -9,6 +9,7 @@ import { describeEachDialect } from '../support/databases.js';
 import { createSoftHsmFixture, softHsmAvailable, type SoftHsmFixture } from '../support/softhsm.js';
 
 const KEY_LABEL = 'pam-master-key';
+const RENEWED_LABEL = 'pam-master-key-2027';
 const ADMIN_PASSWORD = `admin-${randomBytes(9).toString('base64url')}`;
 const ACCOUNTS = 6;
 
@@ -23,6 +24,7 @@ describe.runIf(softHsmAvailable())('dek commands', () => {
     beforeAll(async () => {
       fixture = await createSoftHsmFixture({ tokenLabel: `dek-${context.dialect}` });
       await fixture.generateKey(KEY_LABEL);
+      await fixture.generateKey(RENEWED_LABEL);
       home = join(context.baseDir, 'home');
       const databaseUrl =
         context.dialect === 'sqlite' ? 'sqlite:data/strongroom.db' : await context.createDatabase();
@@ -104,9 +106,13 @@ describe.runIf(softHsmAvailable())('dek commands', () => {
       });
     }
 
-    async function keyProvider(): Promise<string | undefined> {
+    async function property(key: string): Promise<string | undefined> {
       const text = await readFile(join(home, 'security', 'security.properties'), 'utf8');
-      return /^kron\.crypto\.keyProvider\s*=\s*(\S+)/m.exec(text)?.[1];
+      return new RegExp(`^${key.replace(/\./g, '\\.')}\\s*=\\s*(\\S+)`, 'm').exec(text)?.[1];
+    }
+
+    async function keyProvider(): Promise<string | undefined> {
+      return property('kron.crypto.keyProvider');
     }
 
     it('status counts DEKs per key', async () => {
@@ -178,6 +184,44 @@ describe.runIf(softHsmAvailable())('dek commands', () => {
       expect(JSON.parse(again.stdout)).toMatchObject({ migrated: 0, verified: ACCOUNTS });
       expect(await keyProvider()).toBe('file');
       await expectSecretsReveal();
+    });
+
+    it('renew to a new file key', async () => {
+      const oldKeyFile = await property('strongroom.keyFile');
+
+      const result = await runCli(
+        ['dek', 'renew', '--home', home, '--yes', '--set-provider', '--json'],
+        { env },
+      );
+
+      expect(result.code).toBe(0);
+      expect(result.stderr).toContain('Created the new master key file');
+      expect(JSON.parse(result.stdout)).toMatchObject({
+        outcome: 'completed',
+        migrated: ACCOUNTS,
+        verified: ACCOUNTS,
+      });
+      const newKeyFile = await property('strongroom.keyFile');
+      expect(newKeyFile).toMatch(/master-\d{8}-\d{6}\.key$/);
+      expect(newKeyFile).not.toBe(oldKeyFile);
+      expect(await keyProvider()).toBe('file');
+      await expectSecretsReveal();
+    });
+
+    it('renew to another HSM key', async () => {
+      const result = await runCli(
+        ['dek', 'renew', '--home', home, '--hsm-key-label', RENEWED_LABEL, '--yes'],
+        { env },
+      );
+
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain(`-> HSM key '${RENEWED_LABEL}'`);
+      expect(result.stderr).toContain(`hsm.keystore.alias = ${RENEWED_LABEL}`);
+      expect(await keyProvider()).toBe('file');
+
+      const status = await runCli(['dek', 'status', '--home', home, '--json'], { env });
+      const counts = (JSON.parse(status.stdout) as { counts: { ref: { keyId: string } }[] }).counts;
+      expect(counts.map((entry) => entry.ref.keyId)).toEqual([RENEWED_LABEL]);
     });
   });
 });

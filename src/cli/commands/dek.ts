@@ -1,5 +1,7 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 
 import { confirm } from '@inquirer/prompts';
 import type { Command } from 'commander';
@@ -9,11 +11,19 @@ import pino from 'pino';
 import { createAuditLog } from '../../audit/index.js';
 import { resolveHome } from '../../config/home.js';
 import { loadConfig, type StrongroomConfig } from '../../config/load.js';
+import { parseProperties } from '../../config/properties.js';
 import { setProperty, writeFileAtomic } from '../../config/properties-editor.js';
+import { createKeyFile } from '../../keys/file/key-file.js';
 import { describeKey } from '../../keys/keyring.js';
 import type { ProviderKind } from '../../keys/types.js';
 import { createLogger } from '../../logging.js';
-import { openMigrationProviders, runDekMigration } from '../../rotation/index.js';
+import {
+  openMigrationProviders,
+  openRenewProviders,
+  runDekMigration,
+  type MigrationProviders,
+  type RenewTarget,
+} from '../../rotation/index.js';
 import { openStore, type Store } from '../../store/index.js';
 import { EXIT, printError, runCommand } from '../output.js';
 import { createProgress, formatCounts, formatRuns, formatSummary } from './dek-report.js';
@@ -26,14 +36,22 @@ interface StatusFlags {
   json?: boolean;
 }
 
-interface MigrateFlags {
+interface RunFlags {
   home?: string;
-  to: string;
   dryRun?: boolean;
   yes?: boolean;
   setProvider?: boolean;
   batchSize: string;
   json?: boolean;
+}
+
+interface MigrateFlags extends RunFlags {
+  to: string;
+}
+
+interface RenewFlags extends RunFlags {
+  hsmKeyLabel?: string;
+  keyFile?: string;
 }
 
 export function registerDek(program: Command): void {
@@ -66,6 +84,26 @@ export function registerDek(program: Command): void {
     .action(async (flags: MigrateFlags) => {
       await runCommand(flags.json === true, () => migrate(flags));
     });
+
+  dek
+    .command('renew')
+    .description(
+      're-wrap every DEK under a new master key: a new key file, or the HSM key with --hsm-key-label',
+    )
+    .option('--home <dir>', HOME_HELP)
+    .option('--hsm-key-label <label>', 'label of the new AES-256 key on the configured token')
+    .option(
+      '--key-file <path>',
+      'new key file to use; created when missing. Pass the file of an interrupted renewal to resume it',
+    )
+    .option('--dry-run', 'unwrap and wrap every DEK but write nothing')
+    .option('--yes', 'do not ask for confirmation; required when standard input is not a terminal')
+    .option('--set-provider', 'point security.properties at the new key after a complete run')
+    .option('--batch-size <rows>', 'DEK rows read per page', '200')
+    .option('--json', 'print the summary as JSON')
+    .action(async (flags: RenewFlags) => {
+      await runCommand(flags.json === true, () => renew(flags));
+    });
 }
 
 async function status(flags: StatusFlags): Promise<void> {
@@ -93,73 +131,134 @@ async function status(flags: StatusFlags): Promise<void> {
 
 async function migrate(flags: MigrateFlags): Promise<void> {
   const to = parseProvider(flags.to);
-  const batchSize = Number(flags.batchSize);
-  if (to === undefined || !Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
-    printError(
-      new Error(
-        to === undefined
-          ? `--to is '${flags.to}'; expected hsm or file.`
-          : `--batch-size is '${flags.batchSize}'; expected an integer from 1 to 10000.`,
-      ),
-      flags.json === true,
-    );
-    process.exitCode = EXIT.usage;
+  if (to === undefined) {
+    usageError(`--to is '${flags.to}', expected hsm or file.`, flags);
     return;
   }
-  const dryRun = flags.dryRun === true;
-  if (!dryRun && flags.yes !== true && !process.stdin.isTTY) {
-    printError(
-      new Error(
-        'Standard input is not a terminal, so the migration cannot ask for confirmation. Pass --yes to run it.',
-      ),
-      flags.json === true,
-    );
-    process.exitCode = EXIT.usage;
+  const batchSize = checkRunFlags(flags);
+  if (batchSize === undefined) {
     return;
   }
 
   const config = await loadConfig(resolveHome(flags.home));
   const logger = createLogger('warn', pino.destination(2));
-  const store = await openStore(config.databaseUrl, { baseDir: config.layout.home, logger });
-  try {
-    await migrateWithStore(store, config, logger, flags, { to, dryRun, batchSize });
-  } finally {
-    await store.close();
-  }
+  const providers = await openMigrationProviders(config, to, logger);
+  await executeRun(config, logger, flags, {
+    providers,
+    command: 'migrate',
+    batchSize,
+    settings: { 'kron.crypto.keyProvider': to },
+  });
 }
 
-async function migrateWithStore(
-  store: Store,
+async function renew(flags: RenewFlags): Promise<void> {
+  if (flags.hsmKeyLabel !== undefined && flags.keyFile !== undefined) {
+    usageError('Pass --hsm-key-label or --key-file, not both.', flags);
+    return;
+  }
+  const batchSize = checkRunFlags(flags);
+  if (batchSize === undefined) {
+    return;
+  }
+
+  const config = await loadConfig(resolveHome(flags.home));
+  const logger = createLogger('warn', pino.destination(2));
+  let target: RenewTarget;
+  let settings: Record<string, string>;
+  if (flags.hsmKeyLabel !== undefined) {
+    target = { kind: 'hsm', keyLabel: flags.hsmKeyLabel };
+    settings = { 'kron.crypto.keyProvider': 'hsm', 'hsm.keystore.alias': flags.hsmKeyLabel };
+  } else {
+    const keyFile = resolve(
+      flags.keyFile ?? join(dirname(config.keyFile), `master-${fileStamp(new Date())}.key`),
+    );
+    if (!existsSync(keyFile) && flags.dryRun === true) {
+      usageError(
+        `Key file ${keyFile} does not exist, and a dry run creates none. Pass --key-file with an existing key file, or run without --dry-run.`,
+        flags,
+      );
+      return;
+    }
+    if (!existsSync(keyFile)) {
+      await createKeyFile(keyFile);
+      process.stderr.write(
+        `Created the new master key file ${keyFile}. Back it up; pass --key-file ${keyFile} to resume an interrupted renewal.\n`,
+      );
+    }
+    target = { kind: 'file', keyFile };
+    settings = { 'kron.crypto.keyProvider': 'file', 'strongroom.keyFile': keyFile };
+  }
+
+  const providers = await openRenewProviders(config, target, logger);
+  await executeRun(config, logger, flags, { providers, command: 'renew', batchSize, settings });
+}
+
+/** Returns the batch size, or undefined after printing a usage error. */
+function checkRunFlags(flags: RunFlags): number | undefined {
+  const batchSize = Number(flags.batchSize);
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
+    usageError(`--batch-size is '${flags.batchSize}', expected an integer from 1 to 10000.`, flags);
+    return undefined;
+  }
+  if (flags.dryRun !== true && flags.yes !== true && !process.stdin.isTTY) {
+    usageError(
+      'Standard input is not a terminal, so the command cannot ask for confirmation. Pass --yes to run it.',
+      flags,
+    );
+    return undefined;
+  }
+  return batchSize;
+}
+
+function usageError(message: string, flags: RunFlags): void {
+  printError(new Error(message), flags.json === true);
+  process.exitCode = EXIT.usage;
+}
+
+/**
+ * Runs a migration or renewal between open providers: warning and preflight, confirmation,
+ * progress, summary, and the offer to write `settings` into security.properties. Closes the
+ * providers.
+ */
+async function executeRun(
   config: StrongroomConfig,
   logger: Logger,
-  flags: MigrateFlags,
-  choice: { to: ProviderKind; dryRun: boolean; batchSize: number },
+  flags: RunFlags,
+  run: {
+    providers: MigrationProviders;
+    command: 'migrate' | 'renew';
+    batchSize: number;
+    settings: Record<string, string>;
+  },
 ): Promise<void> {
-  const providers = await openMigrationProviders(config, choice.to, logger);
+  const { providers } = run;
+  const dryRun = flags.dryRun === true;
   const controller = new AbortController();
   const interrupt = (): void => {
     process.stderr.write('\nStopping after the DEKs in flight. Run the command again to resume.\n');
     controller.abort();
   };
+  let store: Store | undefined;
 
   try {
+    store = await openStore(config.databaseUrl, { baseDir: config.layout.home, logger });
     const source = providers.source.ref();
     const target = providers.target.ref();
     const counts = await store.keys.countDeksByKey();
     process.stderr.write(
       [
         'WARNING: this re-wraps every DEK of the vault under another master key. Back up the database first.',
-        'Keep the source key until the migration has finished and the service runs on the target key.',
+        'Keep the source key until the run has finished and the service runs on the target key.',
         `Source: ${describeKey(source)}`,
         `Target: ${describeKey(target)}`,
         `DEKs per master key:\n${formatCounts(counts, { source, target })}`,
       ].join('\n'),
     );
 
-    if (!choice.dryRun && flags.yes !== true) {
-      const proceed = await confirm({ message: 'Migrate the DEKs now?', default: false });
+    if (!dryRun && flags.yes !== true) {
+      const proceed = await confirm({ message: 'Re-wrap the DEKs now?', default: false });
       if (!proceed) {
-        process.stderr.write('Migration cancelled. Nothing was changed.\n');
+        process.stderr.write('Cancelled. Nothing was changed.\n');
         return;
       }
     }
@@ -171,12 +270,12 @@ async function migrateWithStore(
       store,
       source: providers.source,
       target: providers.target,
-      command: 'migrate',
+      command: run.command,
       audit: createAuditLog(store, logger),
       actor: `os:${userInfo().username}`,
       logger,
-      dryRun: choice.dryRun,
-      batchSize: choice.batchSize,
+      dryRun,
+      batchSize: run.batchSize,
       concurrency: config.hsm?.poolSize ?? 1,
       signal: controller.signal,
       onProgress: (state) => progress.update(state),
@@ -191,48 +290,62 @@ async function migrateWithStore(
       process.exitCode = EXIT.failed;
       return;
     }
-    if (!choice.dryRun) {
-      await offerProviderSwitch(config, choice.to, flags);
+    if (!dryRun) {
+      await offerSettings(config, run.settings, flags);
     }
   } finally {
     process.off('SIGINT', interrupt);
     process.off('SIGTERM', interrupt);
     await providers.close();
+    await store?.close();
   }
 }
 
-/** Sets kron.crypto.keyProvider to the target with --set-provider, or after asking on a terminal. */
-async function offerProviderSwitch(
+/**
+ * Writes `settings` into security.properties with --set-provider, or after asking on a terminal.
+ * Otherwise prints the lines to set by hand.
+ */
+async function offerSettings(
   config: StrongroomConfig,
-  to: ProviderKind,
-  flags: MigrateFlags,
+  settings: Record<string, string>,
+  flags: RunFlags,
 ): Promise<void> {
-  if (config.activeProvider === to) {
+  const path = config.layout.securityProperties;
+  const text = await readFile(path, 'utf8');
+  const properties = parseProperties(text, path);
+  const changes = Object.entries(settings).filter(
+    ([key, value]) => properties.get(key)?.value.trim() !== value,
+  );
+  if (changes.length === 0) {
     return;
   }
-  const path = config.layout.securityProperties;
+
+  const lines = changes.map(([key, value]) => `${key} = ${value}`).join(', ');
   const set =
     flags.setProvider === true ||
     (flags.yes !== true &&
       process.stdin.isTTY &&
-      (await confirm({
-        message: `Set kron.crypto.keyProvider = ${to} in ${path}?`,
-        default: true,
-      })));
+      (await confirm({ message: `Set ${lines} in ${path}?`, default: true })));
   if (!set) {
     process.stderr.write(
-      `Set kron.crypto.keyProvider = ${to} in ${path} and restart the service to use the target key.\n`,
+      `Set ${lines} in ${path} and restart the service to use the target key.\n`,
     );
     return;
   }
 
-  const text = await readFile(path, 'utf8');
-  await writeFileAtomic(path, setProperty(text, 'kron.crypto.keyProvider', to));
-  process.stderr.write(
-    `Set kron.crypto.keyProvider = ${to} in ${path}. Restart the service to use it.\n`,
-  );
+  let updated = text;
+  for (const [key, value] of changes) {
+    updated = setProperty(updated, key, value);
+  }
+  await writeFileAtomic(path, updated);
+  process.stderr.write(`Set ${lines} in ${path}. Restart the service to use it.\n`);
 }
 
 function parseProvider(value: string): ProviderKind | undefined {
   return value === 'hsm' || value === 'file' ? value : undefined;
+}
+
+/** Formats a time as YYYYMMDD-HHMMSS in UTC, for the name of a new key file. */
+function fileStamp(time: Date): string {
+  return time.toISOString().replace(/[-:]/g, '').replace('T', '-').replace(/\..*$/, '');
 }

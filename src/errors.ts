@@ -42,6 +42,14 @@ export const errorRegistry = {
     summary: 'The token in the slot is not initialised.',
   },
   SR_HSM_PIN_MISSING: { status: 503, summary: 'No HSM PIN was supplied.' },
+  SR_HSM_PIN_SEALED_ELSEWHERE: {
+    status: 503,
+    summary: 'The sealed HSM PIN was written on another host.',
+  },
+  SR_HSM_PIN_SEAL_INVALID: {
+    status: 503,
+    summary: 'The sealed HSM PIN or its seal key is damaged or missing.',
+  },
   SR_HSM_PIN_FILE_PERMISSIONS: {
     status: 503,
     summary: 'The HSM PIN file can be read or written by other users.',

@@ -12,6 +12,10 @@ export interface HsmConfig {
   providerFile: ProviderFile;
   keyLabel: string;
   poolSize: number;
+  /** hsm.keystore.load.password as `hsm register` sealed it, or undefined when not registered. */
+  sealedPin: string | undefined;
+  /** The random key that, with the machine ID, seals the PIN. */
+  sealKeyFile: string;
 }
 
 /** Everything Strongroom reads from its home folder, checked and with paths made absolute. */
@@ -135,6 +139,8 @@ async function readHsmConfig(
     providerFile: parseProviderFile(providerText, providerPath),
     keyLabel: alias.value,
     poolSize,
+    sealedPin: optional(security, 'hsm.keystore.load.password'),
+    sealKeyFile: resolve(layout.securityDir, 'pin-seal.key'),
   };
 }
 

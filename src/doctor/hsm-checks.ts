@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { HsmConfig } from '../config/load.js';
 import { isStrongroomError, type ErrorCode } from '../errors.js';
-import { readHsmPin } from '../keys/hsm-pin.js';
+import { resolveHsmPin } from '../keys/hsm-pin.js';
 import { runTokenTool } from '../keys/hsm/index.js';
 import type { MasterKeyRef } from '../keys/types.js';
 import { failedFrom, type CheckResult } from './types.js';
@@ -42,7 +42,7 @@ export async function checkHsmKey(
   const { providerFile, keyLabel } = hsm;
   let pin: string;
   try {
-    pin = await readHsmPin(env);
+    pin = await resolveHsmPin(hsm, env);
   } catch (error) {
     const skipped = STAGES.map((stage): CheckResult => ({
       name: stage.name,

@@ -1,5 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
+import type { HsmConfig } from '../config/load.js';
 import { StrongroomError } from '../errors.js';
+import { unsealPin } from './pin-seal.js';
 
 /**
  * Reads the HSM user PIN from the file named by STRONGROOM_HSM_PIN_FILE (for systemd's
@@ -54,6 +56,31 @@ async function readPinFile(file: string): Promise<string> {
     );
   }
   return pin;
+}
+
+/**
+ * Returns the HSM user PIN for a configured HSM: the PIN that `hsm register` sealed into
+ * security.properties, or else the one from the environment (see readHsmPin). Both at once is an
+ * error, so that a stale source never silently wins.
+ */
+export async function resolveHsmPin(
+  hsm: HsmConfig,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
+  if (hsm.sealedPin === undefined) {
+    return readHsmPin(env);
+  }
+
+  const fromEnvironment = ['STRONGROOM_HSM_PIN', 'STRONGROOM_HSM_PIN_FILE'].filter(
+    (name) => nonEmpty(env[name]) !== undefined,
+  );
+  if (fromEnvironment.length > 0) {
+    throw new StrongroomError(
+      'SR_CONFIG_VALUE_INVALID',
+      `The HSM PIN is sealed in security.properties and also given in ${fromEnvironment.join(' and ')}. Unset the variable, or remove hsm.keystore.load.password to use it.`,
+    );
+  }
+  return unsealPin(hsm.sealedPin, { sealKeyPath: hsm.sealKeyFile });
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

@@ -4,7 +4,7 @@ import type { KeyRepository } from '../store/repositories.js';
 import { DekCache } from './dek-cache.js';
 import { createFileProvider } from './file/file-provider.js';
 import { createHsmProvider } from './hsm/index.js';
-import { readHsmPin } from './hsm-pin.js';
+import { resolveHsmPin } from './hsm-pin.js';
 import { Keyring } from './keyring.js';
 import { checkStoredKeys } from './startup-check.js';
 import type { MasterKeyProvider, ProviderKind } from './types.js';
@@ -69,7 +69,7 @@ export async function buildProvider(
     library: hsm.providerFile.library,
     slot: hsm.providerFile.slot,
     keyLabel: hsm.keyLabel,
-    pin: await readHsmPin(),
+    pin: await resolveHsmPin(hsm),
     poolSize: hsm.poolSize,
     logger,
   });

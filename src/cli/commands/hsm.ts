@@ -4,9 +4,10 @@ import pino from 'pino';
 import { resolveHome } from '../../config/home.js';
 import { loadConfig, type HsmConfig } from '../../config/load.js';
 import { StrongroomError } from '../../errors.js';
-import { readHsmPin } from '../../keys/hsm-pin.js';
+import { resolveHsmPin } from '../../keys/hsm-pin.js';
 import { runTokenTool, type TokenInspection, type TokenObject } from '../../keys/hsm/index.js';
 import { createLogger } from '../../logging.js';
+import { registerHsmRegister } from './hsm-register.js';
 import { EXIT, printError, runCommand } from '../output.js';
 
 interface HsmFlags {
@@ -34,6 +35,8 @@ export function registerHsm(program: Command): void {
     .action(async (flags: HsmFlags) => {
       await runCommand(flags.json === true, () => verify(flags));
     });
+
+  registerHsmRegister(hsm);
 
   hsm
     .command('keygen')
@@ -141,7 +144,7 @@ async function readHsmSettings(
         `Point it at the PKCS#11 provider file and set hsm.keystore.alias.`,
     );
   }
-  return { hsm: config.hsm, pin: await readHsmPin() };
+  return { hsm: config.hsm, pin: await resolveHsmPin(config.hsm) };
 }
 
 /** Formats the listing in the spirit of `pkcs11-tool --list-objects`, then the master key's outcome. */

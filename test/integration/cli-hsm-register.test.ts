@@ -1,0 +1,161 @@
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, runCli, startServe } from '../support/cli.js';
+import { createSoftHsmFixture, softHsmAvailable, type SoftHsmFixture } from '../support/softhsm.js';
+
+const hsmReady = softHsmAvailable();
+
+describe.runIf(hsmReady)('hsm register on SoftHSM', () => {
+  let fixture: SoftHsmFixture;
+  let root: string;
+  let homeCount = 0;
+  /** The environment without any PIN variable, so only the sealed PIN can serve. */
+  let env: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    fixture = await createSoftHsmFixture({ tokenLabel: 'register' });
+    root = await mkdtemp(join(tmpdir(), 'strongroom-register-'));
+    await fixture.generateKey('pam-master-key');
+    await fixture.generateKey('second-key');
+    env = {
+      SOFTHSM2_CONF: fixture.configPath,
+      STRONGROOM_HSM_PIN: '',
+      STRONGROOM_HSM_PIN_FILE: '',
+    };
+  });
+
+  afterAll(async () => {
+    await fixture.cleanup();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  async function makeHome(port = 9): Promise<{ home: string; properties: string }> {
+    homeCount += 1;
+    const home = join(root, `home-${homeCount}`);
+    const init = await runCli([
+      'init',
+      '--home',
+      home,
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--hsm-library',
+      fixture.library,
+      '--hsm-token-label',
+      fixture.tokenLabel,
+      '--hsm-key-label',
+      'pam-master-key',
+    ]);
+    expect(init.code).toBe(0);
+    return { home, properties: join(home, 'security', 'security.properties') };
+  }
+
+  it('seals the PIN and keeps the file layout', async () => {
+    const { home, properties } = await makeHome();
+    const before = await readFile(properties, 'utf8');
+
+    const result = await runCli(['hsm', 'register', '--home', home, '--pin-stdin', '--yes'], {
+      env,
+      input: `${fixture.userPin}\n`,
+    });
+
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("The HSM key with label 'pam-master-key' was found");
+    const after = await readFile(properties, 'utf8');
+    expect(after).not.toContain(fixture.userPin);
+    expect(after).toMatch(/^hsm\.keystore\.load\.password = sealed:v1:/m);
+    expect(after).toMatch(/^hsm\.keystore\.entry\.password = sealed:v1:/m);
+    const comments = (text: string) => text.split('\n').filter((line) => line.startsWith('#'));
+    expect(comments(after)).toEqual(comments(before));
+    expect((await stat(properties)).mode & 0o777).toBe(0o600);
+  });
+
+  it('lets verify and serve use the sealed PIN', async () => {
+    const port = await freePort();
+    const { home } = await makeHome(port);
+    const register = await runCli(['hsm', 'register', '--home', home, '--pin-stdin', '--yes'], {
+      env,
+      input: fixture.userPin,
+    });
+    expect(register.code).toBe(0);
+
+    const verify = await runCli(['hsm', 'verify', '--home', home], { env });
+    expect(verify.stderr).toBe('');
+    expect(verify.code).toBe(0);
+
+    const service = await startServe(home, `http://127.0.0.1:${port}`, env);
+    await service.stop();
+    expect(service.output()).toContain('strongroom started');
+    expect(service.output()).not.toContain(fixture.userPin);
+  });
+
+  it('updates the alias after proving it', async () => {
+    const { home, properties } = await makeHome();
+    await runCli(['hsm', 'register', '--home', home, '--pin-stdin', '--yes'], {
+      env,
+      input: fixture.userPin,
+    });
+
+    const result = await runCli(
+      ['hsm', 'register', '--home', home, '--alias', 'second-key', '--yes'],
+      { env },
+    );
+
+    expect(result.code).toBe(0);
+    expect(await readFile(properties, 'utf8')).toMatch(/^hsm\.keystore\.alias = second-key$/m);
+  });
+
+  it.each([
+    ['a wrong PIN', ['--pin-stdin'], 'wrong-pin-0000', 'SR_HSM_PIN_INCORRECT'],
+    ['an unknown alias', ['--alias', 'no-such-key', '--pin-stdin'], '', 'SR_HSM_KEY_NOT_FOUND'],
+  ])('writes nothing for %s', async (_name, flags, pin, code) => {
+    const { home, properties } = await makeHome();
+    const before = await readFile(properties, 'utf8');
+
+    const result = await runCli(['hsm', 'register', '--home', home, ...flags, '--yes'], {
+      env,
+      input: pin === '' ? fixture.userPin : pin,
+    });
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(code);
+    expect(result.stderr).not.toContain(fixture.userPin);
+    if (pin !== '') {
+      expect(result.stderr).not.toContain(pin);
+    }
+    expect(await readFile(properties, 'utf8')).toBe(before);
+  });
+
+  it('asks for --yes without a terminal', async () => {
+    const { home, properties } = await makeHome();
+    const before = await readFile(properties, 'utf8');
+
+    const result = await runCli(['hsm', 'register', '--home', home, '--pin-stdin'], {
+      env,
+      input: fixture.userPin,
+    });
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('pass --yes');
+    expect(await readFile(properties, 'utf8')).toBe(before);
+  });
+
+  it('rejects a sealed PIN next to a PIN variable', async () => {
+    const { home } = await makeHome();
+    await runCli(['hsm', 'register', '--home', home, '--pin-stdin', '--yes'], {
+      env,
+      input: fixture.userPin,
+    });
+
+    const result = await runCli(['hsm', 'verify', '--home', home], {
+      env: { ...env, STRONGROOM_HSM_PIN: fixture.userPin },
+    });
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      'sealed in security.properties and also given in STRONGROOM_HSM_PIN',
+    );
+  });
+});

@@ -57,7 +57,13 @@ export function registerQuickstart(program: Command): void {
         const paths = softHsmPaths(layout);
         if (existsSync(paths.configPath)) {
           process.env['SOFTHSM2_CONF'] ??= paths.configPath;
-          if (!process.env['STRONGROOM_HSM_PIN'] && !process.env['STRONGROOM_HSM_PIN_FILE']) {
+          // A PIN sealed by 'hsm register', or one given by the caller, takes the place of the file.
+          const sealed = (await loadConfig(layout.home)).hsm?.sealedPin !== undefined;
+          if (
+            !sealed &&
+            !process.env['STRONGROOM_HSM_PIN'] &&
+            !process.env['STRONGROOM_HSM_PIN_FILE']
+          ) {
             process.env['STRONGROOM_HSM_PIN_FILE'] = paths.userPinFile;
           }
         }

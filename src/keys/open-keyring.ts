@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { StrongroomConfig } from '../config/load.js';
 import type { KeyRepository } from '../store/repositories.js';
@@ -29,7 +30,9 @@ export async function openKeyring(
   const needed = [...counts.map((entry) => entry.ref), ...canaries.map((entry) => entry.ref)].some(
     (ref) => ref.provider === otherKind,
   );
-  const secondary = needed ? await openSecondary(otherKind, config, logger) : undefined;
+  // The other provider is opened whenever it is configured, not only when DEKs need it now: a
+  // migration may move DEKs under its key while this service runs.
+  const secondary = await openSecondary(otherKind, config, logger, needed);
 
   const keyring = new Keyring({
     active,
@@ -75,13 +78,19 @@ export async function buildProvider(
   });
 }
 
-/** Opens the non-active provider; a failure is logged and leaves its DEKs to the start-up check. */
+/**
+ * Opens the non-active provider when it is configured: the HSM when security.properties names one,
+ * the file key when its file exists. A failure is logged (as an error when stored DEKs need the
+ * provider) and leaves those DEKs to the start-up check.
+ */
 async function openSecondary(
   kind: ProviderKind,
   config: StrongroomConfig,
   logger: Logger,
+  needed: boolean,
 ): Promise<MasterKeyProvider | undefined> {
-  if (kind === 'hsm' && config.hsm === undefined) {
+  const configured = kind === 'hsm' ? config.hsm !== undefined : existsSync(config.keyFile);
+  if (!configured) {
     return undefined;
   }
 
@@ -91,10 +100,15 @@ async function openSecondary(
     logger.info({ provider: kind, keyId: provider.ref().keyId }, 'secondary master key opened');
     return provider;
   } catch (error) {
-    logger.error(
-      { err: error, provider: kind },
-      'secondary master key provider could not be opened',
-    );
+    const fields = { err: error, provider: kind };
+    if (needed) {
+      logger.error(fields, 'secondary master key provider could not be opened');
+    } else {
+      logger.warn(
+        fields,
+        'secondary master key provider could not be opened; no stored DEK needs it yet',
+      );
+    }
     return undefined;
   }
 }

@@ -1,3 +1,4 @@
+export { incompleteRunError } from './incomplete.js';
 export { runDekMigration } from './run.js';
 export type { MigrationOptions, MigrationProgress, MigrationSummary } from './types.js';
 export {

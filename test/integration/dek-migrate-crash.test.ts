@@ -105,6 +105,33 @@ describe.runIf(softHsmAvailable())('dek migrate killed mid-run', () => {
       }
     }
 
+    it('Ctrl-C stops at a DEK boundary', async () => {
+      await withStore(context, async (store) => {
+        const threshold = (await countUnderHsm(store)) + 20;
+        const child = spawn(
+          process.execPath,
+          [CLI, 'dek', 'migrate', '--to', 'hsm', '--home', home, '--yes', '--batch-size', '25'],
+          { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        let stderr = '';
+        child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        const exited = new Promise<number | null>((resolve) =>
+          child.on('exit', (code) => resolve(code)),
+        );
+        while (child.exitCode === null && (await countUnderHsm(store)) < threshold) {
+          await setTimeout(5);
+        }
+        child.kill('SIGINT');
+
+        expect(await exited).toBe(1);
+        expect(stderr).toContain('Stopping after the DEKs in flight.');
+        expect(stderr).toContain('SR_DEK_MIGRATION_INCOMPLETE');
+        expect(stderr).toMatch(/was interrupted after moving \d+ DEKs/);
+        expect((await store.dekMigrations.listRuns(1))[0]?.outcome).toBe('interrupted');
+        expect(await countUnderHsm(store)).toBeLessThan(ACCOUNTS);
+      });
+    });
+
     it('every DEK opens after kills and resume', async () => {
       await withStore(context, async (store) => {
         for (let kill = 0; kill < KILLS; kill += 1) {

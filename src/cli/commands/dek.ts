@@ -18,6 +18,7 @@ import { describeKey } from '../../keys/keyring.js';
 import type { ProviderKind } from '../../keys/types.js';
 import { createLogger } from '../../logging.js';
 import {
+  incompleteRunError,
   openMigrationProviders,
   openRenewProviders,
   runDekMigration,
@@ -287,8 +288,7 @@ async function executeRun(
       process.stdout.write(formatSummary(summary));
     }
     if (summary.outcome !== 'completed') {
-      process.exitCode = EXIT.failed;
-      return;
+      throw incompleteRunError(summary);
     }
     if (!dryRun) {
       await offerSettings(config, run.settings, flags);

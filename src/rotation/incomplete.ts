@@ -1,0 +1,25 @@
+import { StrongroomError } from '../errors.js';
+import type { MigrationSummary } from './types.js';
+
+/**
+ * Creates the error that a command raises after a run that did not complete: interrupted, with
+ * DEKs that failed, or with DEKs under the target key that the verify pass could not open.
+ */
+export function incompleteRunError(summary: MigrationSummary): StrongroomError {
+  const reason =
+    summary.outcome === 'interrupted'
+      ? `was interrupted after moving ${summary.migrated} DEKs`
+      : `left ${summary.failed} DEKs that failed to move and ${summary.verifyFailed} DEKs under the target key that do not open`;
+  return new StrongroomError(
+    'SR_DEK_MIGRATION_INCOMPLETE',
+    `The DEK migration run ${summary.runId} ${reason}. Moved DEKs stay moved. Check the log for the DEK ids and errors, then run the command again to resume.`,
+    {
+      details: {
+        runId: summary.runId,
+        outcome: summary.outcome,
+        failed: summary.failed,
+        verifyFailed: summary.verifyFailed,
+      },
+    },
+  );
+}

@@ -185,6 +185,32 @@ describe.skipIf(!available)('DEK migration engine', () => {
       expect(await store.keys.findDek(stranger.id)).toEqual(stranger);
     });
 
+    it('failed row is counted and kept', async () => {
+      const broken = await corruptCopy(store, 'ffffffff-ffff-ffff-ffff-ffffffffffff');
+
+      const summary = await runDekMigration(options());
+
+      expect(summary.outcome).toBe('failed');
+      expect(summary.failed).toBe(1);
+      expect(summary.migrated).toBe(ACCOUNTS);
+      expect(await store.keys.findDek(broken.id)).toEqual(broken);
+      expect((await store.dekMigrations.listRuns(1))[0]?.outcome).toBe('failed');
+    });
+
+    it('bad sample row stops the preflight', async () => {
+      await corruptCopy(store, '00000000-0000-0000-0000-000000000001');
+      const before = await allDeks(store);
+
+      const error = await runDekMigration(options()).catch((caught: unknown) => caught);
+
+      expect(isStrongroomError(error, 'SR_DEK_MIGRATION_SOURCE_INVALID')).toBe(true);
+      expect((error as StrongroomError).message).toContain(
+        'cannot open DEK 00000000-0000-0000-0000-000000000001',
+      );
+      expect(await allDeks(store)).toEqual(before);
+      expect(await store.keys.findCanary(hsm.ref())).toBeUndefined();
+    });
+
     it('dry run writes nothing', async () => {
       const before = await allDeks(store);
 
@@ -313,6 +339,15 @@ function keyringOver(store: Store, active: MasterKeyProvider, context: DialectCo
     cache: new DekCache(0, 0),
     logger: context.logger,
   });
+}
+
+/** Inserts a DEK under the same key as an existing one, with wrapped bytes bound to another id. */
+async function corruptCopy(store: Store, id: string): Promise<DekRecord> {
+  const [first] = (await store.keys.countDeksByKey()).map((entry) => entry.ref);
+  const [model] = await store.keys.listDeksUnder(first as MasterKeyRef, undefined, 1);
+  const record = { ...(model as DekRecord), id };
+  await store.keys.insertDek(record);
+  return record;
 }
 
 async function allDeks(store: Store): Promise<DekRecord[]> {

@@ -50,8 +50,8 @@ export async function trySqliteLock(
  * release(). The server releases a session lock when its connection ends, so a killed process
  * cannot leave the lock behind. The holder is also written to dek_migration_lock so that a second
  * run can name it. That row may be stale, so it never decides who holds the lock.
- * NOTE: a lock connection that the server drops mid-run is not noticed here. pg then emits an
- * 'error' event on the checked-out client that nothing handles, which ends the process.
+ * A lock connection that the server drops mid-run is logged by the pool's per-client listener
+ * (see postgres.ts); the lock is then gone with the connection, and the next lock query fails.
  */
 export function tryPostgresLock(
   db: Kysely<Database>,

@@ -40,6 +40,23 @@ export function openPostgresDialect(
     );
   });
 
+  // A connection that is checked out (a transaction, or the migration lock's session) gets no
+  // pool listener, so its 'error' event would end the process. This listener only logs it: the
+  // query in flight still fails with the error, and its caller decides what to do.
+  pool.on('connect', (client) => {
+    client.on('error', (error) => {
+      logger.warn(
+        {
+          host: location.host,
+          port: location.port,
+          database: location.database,
+          error: redactPasswords(describeCause(error), location.connectionString),
+        },
+        'PostgreSQL connection failed',
+      );
+    });
+  });
+
   return new PostgresDialect({ pool });
 }
 

@@ -239,8 +239,33 @@ describe.skipIf(!available)('DEK migration engine', () => {
       expect(rejected).toHaveLength(1);
       const reason = (rejected[0] as PromiseRejectedResult).reason as StrongroomError;
       expect(reason.code).toBe('SR_DEK_MIGRATION_LOCKED');
-      expect(reason.message).toContain(`process ${process.pid} on `);
       await expectSecretsOpen(hsm);
+    });
+
+    it('rejected run names the holder', async () => {
+      const url = await context.createDatabase();
+      store = await context.openStore({ url });
+      accounts = await seedAccounts(store, file, context);
+      const other = await context.openStore({ url });
+      const holder = { host: 'node-b.example', pid: 4242, startedAt: new Date().toISOString() };
+      const held = await other.dekMigrations.tryLock(holder);
+      expect(held.acquired).toBe(true);
+
+      try {
+        const error = await runDekMigration(options()).then(
+          () => undefined,
+          (failure: unknown) => failure as StrongroomError,
+        );
+        expect(error?.code).toBe('SR_DEK_MIGRATION_LOCKED');
+        expect(error?.message).toContain('process 4242 on node-b.example');
+      } finally {
+        if (held.acquired) {
+          await held.release();
+        }
+      }
+
+      const summary = await runDekMigration(options());
+      expect(summary.migrated).toBe(ACCOUNTS);
     });
 
     it('lock of an ended process is broken', async () => {

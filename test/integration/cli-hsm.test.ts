@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, type CliResult } from '../support/cli.js';
+import { generateAesKeyWithUsage } from '../support/softhsm-direct.js';
 import { createSoftHsmFixture, softHsmAvailable, type SoftHsmFixture } from '../support/softhsm.js';
 
 const hsmReady = softHsmAvailable();
@@ -36,6 +37,14 @@ describe.runIf(hsmReady)('hsm verify and keygen on SoftHSM', () => {
     await fixture.generateKey('plain-key', { sensitive: false });
     await fixture.generateKey('twin-key');
     await fixture.generateKey('twin-key');
+    await generateAesKeyWithUsage({
+      library: fixture.library,
+      configPath: fixture.configPath,
+      tokenLabel: fixture.tokenLabel,
+      userPin: fixture.userPin,
+      keyLabel: 'no-decrypt-key',
+      usage: { decrypt: false, unwrap: false },
+    });
   });
 
   afterAll(async () => {
@@ -104,7 +113,7 @@ describe.runIf(hsmReady)('hsm verify and keygen on SoftHSM', () => {
     expect(output.keyLabel).toBe('usable-key');
     expect(output.masterKey.usable).toBe(true);
     expect(output.masterKey.kcv).toMatch(/^[0-9a-f]{6}$/);
-    expect(output.objects).toHaveLength(6);
+    expect(output.objects).toHaveLength(7);
 
     const key = output.objects.find((object) => object.label === 'usable-key');
     expect(key).toMatchObject({ class: 'CKO_SECRET_KEY', keyType: 'CKK_AES', bits: 256, id: '01' });
@@ -141,6 +150,12 @@ describe.runIf(hsmReady)('hsm verify and keygen on SoftHSM', () => {
       'plain-key',
       'SR_HSM_KEY_NOT_SENSITIVE',
       "key 'plain-key' is not sensitive",
+    ],
+    [
+      'key without decrypt usage',
+      'no-decrypt-key',
+      'SR_HSM_KEY_USAGE_MISSING',
+      "key 'no-decrypt-key'",
     ],
   ];
 

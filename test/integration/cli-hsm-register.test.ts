@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, runCli, startServe } from '../support/cli.js';
+import { KEYS, startOnTerminal } from '../support/terminal.js';
 import { createSoftHsmFixture, softHsmAvailable, type SoftHsmFixture } from '../support/softhsm.js';
 
 const hsmReady = softHsmAvailable();
@@ -89,6 +90,47 @@ describe.runIf(hsmReady)('hsm register on SoftHSM', () => {
     await service.stop();
     expect(service.output()).toContain('strongroom started');
     expect(service.output()).not.toContain(fixture.userPin);
+  });
+
+  it('runs its menu on a terminal', async () => {
+    const { home, properties } = await makeHome();
+    const cli = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
+    const terminal = startOnTerminal(
+      [process.execPath, cli, 'hsm', 'register', '--home', home],
+      env,
+    );
+    try {
+      await terminal.expect('Choose an action');
+      terminal.type(KEYS.down + KEYS.enter);
+      await terminal.expect('keystore load password');
+      terminal.type(fixture.userPin + KEYS.enter);
+      await terminal.expect('keystore entry password');
+      terminal.type(fixture.userPin + KEYS.enter);
+      await terminal.expect('HSM key found with alias pam-master-key');
+      await terminal.expect('Overwrite security.properties?');
+      terminal.type(KEYS.enter);
+      await terminal.expect('security.properties was updated.');
+
+      await terminal.expect('Choose an action');
+      terminal.type(KEYS.enter);
+      await terminal.expect('Master key alias');
+      terminal.type('second-key' + KEYS.enter);
+      await terminal.expect('HSM key found with alias second-key');
+      terminal.type(KEYS.enter);
+      await terminal.expect('security.properties was updated.');
+
+      await terminal.expect('Choose an action');
+      terminal.type(KEYS.down + KEYS.down + KEYS.enter);
+      expect(await terminal.exited).toBe(0);
+    } finally {
+      terminal.kill();
+    }
+
+    expect(terminal.output()).not.toContain(fixture.userPin);
+    const text = await readFile(properties, 'utf8');
+    expect(text).toMatch(/^hsm\.keystore\.alias = second-key$/m);
+    expect(text).toMatch(/^hsm\.keystore\.load\.password = sealed:v1:/m);
+    expect(text).not.toContain(fixture.userPin);
   });
 
   it('updates the alias after proving it', async () => {

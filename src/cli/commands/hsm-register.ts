@@ -94,8 +94,9 @@ async function register(flags: RegisterFlags): Promise<void> {
 }
 
 /** The registration tool's menu, in the order of the integration guide's own tool. */
-async function runMenu(config: StrongroomConfig, hsm: HsmConfig): Promise<void> {
+async function runMenu(config: StrongroomConfig, initial: HsmConfig): Promise<void> {
   process.stdout.write(`Strongroom HSM registration: ${config.layout.securityProperties}\n`);
+  let hsm = initial;
   let alias = hsm.keyLabel;
 
   for (;;) {
@@ -136,6 +137,8 @@ async function runMenu(config: StrongroomConfig, hsm: HsmConfig): Promise<void> 
       })
     ) {
       await saveRegistration(config, hsm, change);
+      // Reloaded so that a PIN sealed just now is used when the alias changes next.
+      hsm = requireHsm(await loadConfig(config.layout.home));
       alias = change.alias;
       process.stdout.write('security.properties was updated.\n');
     }

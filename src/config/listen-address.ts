@@ -8,10 +8,16 @@ export interface ListenAddress {
 
 /** Parses server.listen: `host:port`, with IPv6 hosts in brackets (`[::1]:8443`). */
 export function parseListenAddress(value: string, path: string): ListenAddress {
-  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value.trim());
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(value.trim());
   const host = match?.[1] ?? match?.[2];
   const port = Number(match?.[3]);
-  if (match === null || host === undefined || port > 65535) {
+  if (match !== null && host !== undefined && !(port >= 0 && port <= 65535)) {
+    throw new StrongroomError(
+      'SR_CONFIG_VALUE_INVALID',
+      `${path}: server.listen port ${match[3] ?? ''} is out of range; use a port from 0 to 65535.`,
+    );
+  }
+  if (match === null || host === undefined) {
     throw new StrongroomError(
       'SR_CONFIG_VALUE_INVALID',
       `${path}: server.listen is '${value}'; expected host:port, for example 127.0.0.1:8443 or [::1]:8443.`,

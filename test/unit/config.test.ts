@@ -180,14 +180,17 @@ describe('listen address', () => {
     expect(() => parseListenAddress(value, 'x')).not.toThrow();
   });
 
-  it.each(['8080', '127.0.0.1', '127.0.0.1:99999', '[localhost]:1', ':80'])(
-    'rejects %s',
-    (value) => {
-      expect(() => parseListenAddress(value, 'strongroom.properties')).toThrow(
-        /expected host:port|not an IPv6/,
-      );
-    },
-  );
+  it('names a port out of range', () => {
+    expect(() => parseListenAddress('127.0.0.1:99999', 'strongroom.properties')).toThrow(
+      'server.listen port 99999 is out of range; use a port from 0 to 65535.',
+    );
+  });
+
+  it.each(['8080', '127.0.0.1', '[localhost]:1', ':80'])('rejects %s', (value) => {
+    expect(() => parseListenAddress(value, 'strongroom.properties')).toThrow(
+      /expected host:port|not an IPv6/,
+    );
+  });
 
   it('tells loopback apart', () => {
     expect(['127.0.0.1', '127.9.9.9', '::1', 'localhost'].every(isLoopback)).toBe(true);

@@ -1,0 +1,226 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { openStore } from '../../src/store/index.js';
+import { freePort, runCli, startServe, type ServiceProcess } from '../support/cli.js';
+import { describeEachDialect } from '../support/databases.js';
+import { createSoftHsmFixture, softHsmAvailable, type SoftHsmFixture } from '../support/softhsm.js';
+
+const KEY_LABEL = 'pam-master-key';
+const ADMIN_PASSWORD = `admin-${randomBytes(9).toString('base64url')}`;
+const ACCOUNTS = 300;
+/** Reveals in flight at once while a migration runs. */
+const CONCURRENT_REVEALS = 8;
+/** Bounds on one load run, so that a migration that hangs cannot keep the loop going. */
+const MAX_REVEALS_PER_MIGRATION = 20_000;
+const MAX_LOAD_MS = 90_000;
+/** Reveals that must finish while the migration process runs for the test to count as online. */
+const MIN_REVEALS_DURING_MIGRATION = 100;
+const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
+
+interface RevealFailure {
+  accountId: string;
+  status: number;
+  body: string;
+}
+
+interface LoadResult {
+  /** Reveals that started after the migration process was spawned and ended before it exited. */
+  duringMigration: number;
+  total: number;
+  failures: RevealFailure[];
+  migrationCode: number | null;
+  migrationOutput: string;
+}
+
+describe.runIf(softHsmAvailable())('dek migrate under reveal load', () => {
+  describeEachDialect('online migration', (context) => {
+    let fixture: SoftHsmFixture;
+    let home: string;
+    let baseUrl: string;
+    let env: NodeJS.ProcessEnv;
+    let service: ServiceProcess | undefined;
+    let token: string;
+    let databaseUrl: string;
+    const secrets = new Map<string, string>();
+
+    beforeAll(async () => {
+      fixture = await createSoftHsmFixture({ tokenLabel: `online-${context.dialect}` });
+      await fixture.generateKey(KEY_LABEL);
+      home = join(context.baseDir, 'home');
+      databaseUrl =
+        context.dialect === 'sqlite' ? 'sqlite:data/strongroom.db' : await context.createDatabase();
+      const port = await freePort();
+      baseUrl = `http://127.0.0.1:${port}`;
+      const pinFile = join(context.baseDir, 'hsm.pin');
+      await writeFile(pinFile, `${fixture.userPin}\n`, { mode: 0o600 });
+      env = {
+        SOFTHSM2_CONF: fixture.configPath,
+        STRONGROOM_HSM_PIN_FILE: pinFile,
+        STRONGROOM_HSM_PIN: '',
+      };
+
+      const init = await runCli([
+        'init',
+        '--home',
+        home,
+        '--database-url',
+        databaseUrl,
+        '--listen',
+        `127.0.0.1:${port}`,
+      ]);
+      expect(init.code).toBe(0);
+      const providerFile = join(home, 'security', 'hsm', 'pkcs11.conf');
+      await mkdir(dirname(providerFile), { recursive: true });
+      await writeFile(
+        providerFile,
+        `name = Strongroom\nlibrary = ${fixture.library}\ntokenLabel = ${fixture.tokenLabel}\n`,
+      );
+      // With the DEK cache off, every reveal unwraps its DEK with the provider its row names at
+      // that moment, so the reveals see each row change.
+      await appendFile(
+        join(home, 'security', 'security.properties'),
+        `hsm.provider.configPath = ${providerFile}\nhsm.keystore.alias = ${KEY_LABEL}\n` +
+          'strongroom.dekCache.maxEntries = 0\n',
+      );
+      const user = await runCli(['user', 'add', '--home', home, '--username', 'admin'], {
+        input: `${ADMIN_PASSWORD}\n`,
+      });
+      expect(user.code).toBe(0);
+
+      service = await startServe(home, baseUrl, env);
+      const login = await fetch(`${baseUrl}/api/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }),
+      });
+      expect(login.status).toBe(200);
+      token = ((await login.json()) as { token: string }).token;
+
+      const target = await post('/api/v1/targets', {
+        name: 'db01',
+        address: 'db01.example.internal',
+      });
+      expect(target.status).toBe(201);
+      const targetId = String(((await target.json()) as { id: string }).id);
+      for (let index = 0; index < ACCOUNTS; index += 1) {
+        const secret = `root-${randomBytes(12).toString('hex')}`;
+        const account = await post(`/api/v1/targets/${targetId}/accounts`, {
+          username: `user${index}`,
+          secret,
+        });
+        expect(account.status).toBe(201);
+        secrets.set(String(((await account.json()) as { id: string }).id), secret);
+      }
+    }, 120_000);
+
+    afterAll(async () => {
+      await service?.stop();
+      await fixture?.cleanup();
+    });
+
+    function post(path: string, body: unknown): Promise<Response> {
+      return fetch(`${baseUrl}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    }
+
+    /**
+     * Runs `dek migrate --to <target>` as its own process while CONCURRENT_REVEALS workers reveal
+     * random accounts over HTTP, and checks each response against the expected secret. The load
+     * stops when the migration exits, or at the count and time bounds.
+     */
+    async function migrateUnderLoad(target: 'hsm' | 'file'): Promise<LoadResult> {
+      const ids = [...secrets.keys()];
+      const failures: RevealFailure[] = [];
+      let total = 0;
+      let duringMigration = 0;
+      let migrationRunning = true;
+      const deadline = Date.now() + MAX_LOAD_MS;
+
+      const child = spawn(
+        process.execPath,
+        [CLI, 'dek', 'migrate', '--to', target, '--home', home, '--yes', '--batch-size', '25'],
+        { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let migrationOutput = '';
+      child.stdout.on('data', (chunk: Buffer) => (migrationOutput += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (migrationOutput += chunk.toString()));
+      const exited = new Promise<number | null>((resolve, reject) => {
+        child.on('error', reject);
+        child.on('exit', (code) => {
+          migrationRunning = false;
+          resolve(code);
+        });
+      });
+
+      const worker = async (): Promise<void> => {
+        while (migrationRunning && total < MAX_REVEALS_PER_MIGRATION && Date.now() < deadline) {
+          const accountId = ids[Math.floor(Math.random() * ids.length)] as string;
+          total += 1;
+          const response = await post(`/api/v1/accounts/${accountId}/reveal`, {
+            reason: 'online migration check',
+          });
+          const text = await response.text();
+          const secret =
+            response.status === 200 ? (JSON.parse(text) as { secret?: string }).secret : undefined;
+          if (secret !== secrets.get(accountId)) {
+            failures.push({ accountId, status: response.status, body: text });
+          }
+          if (migrationRunning) {
+            duringMigration += 1;
+          }
+        }
+      };
+
+      await Promise.all(Array.from({ length: CONCURRENT_REVEALS }, () => worker()));
+      if (migrationRunning) {
+        child.kill('SIGKILL');
+      }
+      const migrationCode = await exited;
+      return { duringMigration, total, failures, migrationCode, migrationOutput };
+    }
+
+    async function countDeksUnder(provider: 'hsm' | 'file'): Promise<number> {
+      const store = await openStore(databaseUrl, { baseDir: home, logger: context.logger });
+      try {
+        const counts = await store.keys.countDeksByKey();
+        return counts
+          .filter((entry) => entry.ref.provider === provider)
+          .reduce((sum, entry) => sum + entry.count, 0);
+      } finally {
+        await store.close();
+      }
+    }
+
+    it('reveals succeed while migrating to HSM', async () => {
+      const result = await migrateUnderLoad('hsm');
+
+      expect(result.migrationOutput).not.toContain('SR_');
+      expect(result.migrationCode).toBe(0);
+      expect(result.failures).toEqual([]);
+      expect(result.duringMigration).toBeGreaterThanOrEqual(MIN_REVEALS_DURING_MIGRATION);
+      expect(await countDeksUnder('hsm')).toBe(ACCOUNTS);
+      expect(await countDeksUnder('file')).toBe(0);
+      expect(service?.child.exitCode).toBeNull();
+    }, 150_000);
+
+    it('reveals succeed while migrating back to file', async () => {
+      const result = await migrateUnderLoad('file');
+
+      expect(result.migrationOutput).not.toContain('SR_');
+      expect(result.migrationCode).toBe(0);
+      expect(result.failures).toEqual([]);
+      expect(result.duringMigration).toBeGreaterThanOrEqual(MIN_REVEALS_DURING_MIGRATION);
+      expect(await countDeksUnder('file')).toBe(ACCOUNTS);
+      expect(await countDeksUnder('hsm')).toBe(0);
+      expect(service?.child.exitCode).toBeNull();
+    }, 150_000);
+  });
+});

@@ -10,7 +10,7 @@ import { DekCache } from '../../src/keys/dek-cache.js';
 import { createFileProvider } from '../../src/keys/file/file-provider.js';
 import { createHsmProvider } from '../../src/keys/hsm/index.js';
 import { Keyring } from '../../src/keys/keyring.js';
-import type { MasterKeyProvider } from '../../src/keys/types.js';
+import type { MasterKeyProvider, MasterKeyRef } from '../../src/keys/types.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { createVaultService } from '../../src/vault/service.js';
 import type { Actor } from '../../src/vault/types.js';
@@ -19,8 +19,11 @@ import { describeEachDialect, type DialectContext } from '../support/databases.j
 import { createSoftHsmFixture, softHsmAvailable, type SoftHsmFixture } from '../support/softhsm.js';
 
 const KEY_LABEL = 'pam-master-key';
-const ACCOUNTS = 400;
-const KILLS = 4;
+const ACCOUNTS = 2000;
+/** SIGKILLs per dialect, so that the two dialects together kill the migration 20 times. */
+const KILLS = 10;
+/** Upper bound of the random delay after which the odd-numbered kills fire. */
+const MAX_KILL_DELAY_MS = 1500;
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
 const ADMIN: Actor = {
   userId: 'admin-id',
@@ -87,7 +90,7 @@ describe.runIf(softHsmAvailable())('dek migrate killed mid-run', () => {
           await file.close();
         }
       });
-    }, 120_000);
+    }, 180_000);
 
     afterAll(async () => {
       await fixture?.cleanup();
@@ -133,22 +136,40 @@ describe.runIf(softHsmAvailable())('dek migrate killed mid-run', () => {
     });
 
     it('every DEK opens after kills and resume', async () => {
+      const before = await withStore(context, (store) => listRows(store));
+      expect(before.dekIds).toHaveLength(ACCOUNTS);
+      expect(before.accountIds).toHaveLength(ACCOUNTS);
+
       await withStore(context, async (store) => {
+        const movedBeforeKills = await countUnderHsm(store);
         for (let kill = 0; kill < KILLS; kill += 1) {
+          // A kill fires after a random number of moved rows, at most an even share of those left,
+          // so the last kill still stops the run early. Odd kills also fire at a random delay,
+          // which may fall in start-up: loading, opening the HSM or taking the lock.
           const moved = await countUnderHsm(store);
-          const threshold = moved + 10 + Math.floor(Math.random() * 50);
+          const share = Math.floor((ACCOUNTS - moved) / (KILLS - kill + 1));
+          const threshold = moved + 1 + Math.floor(Math.random() * share);
+          const killAt =
+            kill % 2 === 1
+              ? Date.now() + Math.floor(Math.random() * MAX_KILL_DELAY_MS)
+              : Number.POSITIVE_INFINITY;
           const signal = await killWhen(
             ['dek', 'migrate', '--to', 'hsm', '--home', home, '--yes', '--batch-size', '25'],
             env,
-            async () => (await countUnderHsm(store)) >= threshold,
+            async () => Date.now() >= killAt || (await countUnderHsm(store)) >= threshold,
           );
 
           expect(signal).toBe('SIGKILL');
           expect(await countUnderHsm(store)).toBeLessThan(ACCOUNTS);
         }
-        const runs = await store.dekMigrations.listRuns(KILLS);
-        // A killed run never finishes its journal row.
-        expect(runs.map((run) => run.outcome)).toEqual(Array(KILLS).fill('running'));
+        // The killed runs together moved rows, so the kills hit the migration and not only its start-up.
+        expect(await countUnderHsm(store)).toBeGreaterThan(movedBeforeKills);
+        const runs = await store.dekMigrations.listRuns(KILLS + 1);
+        // A killed run never finishes its journal row. A kill before the run wrote its row leaves
+        // none, so older rows, such as the interrupted run of the Ctrl-C test, may appear too.
+        for (const run of runs) {
+          expect(['running', 'interrupted']).toContain(run.outcome);
+        }
       });
 
       const final = await runCli(
@@ -169,6 +190,12 @@ describe.runIf(softHsmAvailable())('dek migrate killed mid-run', () => {
         expect(counts[0]?.ref.provider).toBe('hsm');
         expect(counts[0]?.count).toBe(ACCOUNTS);
 
+        const after = await listRows(store);
+        expect(after.dekIds).toEqual(before.dekIds);
+        expect(after.accountIds).toEqual(before.accountIds);
+        expect(new Set(after.dekIds).size).toBe(ACCOUNTS);
+        expect(new Set(after.accountIds).size).toBe(ACCOUNTS);
+
         const hsm = createHsmProvider({
           library: fixture.library,
           slot: { by: 'tokenLabel', label: fixture.tokenLabel },
@@ -186,9 +213,33 @@ describe.runIf(softHsmAvailable())('dek migrate killed mid-run', () => {
           await hsm.close();
         }
       });
-    }, 180_000);
+    }, 240_000);
   });
 });
+
+/** A key reference that wraps no DEK, so that listing the DEKs not under it lists them all. */
+const NO_KEY: MasterKeyRef = { provider: 'file', keyId: 'no-such-key', kcv: '000000' };
+
+/** Lists the ids of every DEK row and every account, each sorted, duplicates kept. */
+async function listRows(store: Store): Promise<{ dekIds: string[]; accountIds: string[] }> {
+  const dekIds: string[] = [];
+  let afterId: string | undefined;
+  for (;;) {
+    const page = await store.keys.listDeksNotUnder(NO_KEY, afterId, 500);
+    if (page.length === 0) {
+      break;
+    }
+    dekIds.push(...page.map((record) => record.id));
+    afterId = page[page.length - 1]?.id;
+  }
+
+  const accountIds: string[] = [];
+  for (const target of await store.vault.listTargets()) {
+    const accounts = await store.vault.listAccounts(target.id);
+    accountIds.push(...accounts.map((account) => account.id));
+  }
+  return { dekIds: dekIds.sort(), accountIds: accountIds.sort() };
+}
 
 /**
  * Runs the CLI and sends SIGKILL once `ready` returns true, checked every 5 ms. Resolves with the

@@ -13,13 +13,19 @@ export function setProperty(text: string, key: string, value: string): string {
   const file = parseProperties(text, 'text');
   const entry = file.get(key);
   const line = `${escapeKey(key)} = ${escapeValue(value)}`;
+  const lines = text.split(/\r\n|\r|\n/);
 
   if (entry === undefined) {
-    const separator = text === '' || /[\r\n]$/.test(text) ? '' : newline;
-    return `${text}${separator}${line}${newline}`;
+    const lineEnd = text === '' || /[\r\n]$/.test(text) ? '' : newline;
+    // A last entry whose final backslash continues it to the end of the file would take the
+    // appended line into its value, so an empty line ends that continuation first.
+    const last = file.entries.at(-1);
+    const end = last === undefined ? -1 : continuationEnd(lines, last.line - 1);
+    const dangling =
+      end === lines.length - 1 && (lines[end] === '' || endsWithOddBackslashes(lines[end] ?? ''));
+    return `${text}${lineEnd}${dangling ? newline : ''}${line}${newline}`;
   }
 
-  const lines = text.split(/\r\n|\r|\n/);
   const last = continuationEnd(lines, entry.line - 1);
   lines.splice(entry.line - 1, last - entry.line + 2, line);
   return lines.join(newline);

@@ -23,6 +23,17 @@ describe('setProperty', () => {
     expect(setProperty('a=1\r\nb=2\r\n', 'a', '3')).toBe('a = 3\r\nb=2\r\n');
   });
 
+  it('appends after a dangling continuation', () => {
+    for (const text of ['a=1\\', 'a=1\\\n', 'a=1\r\nb=x\\\r\n']) {
+      const updated = setProperty(text, 'c', '2');
+      const file = parseProperties(updated, 'p');
+
+      expect(file.get('c')?.value).toBe('2');
+      expect(file.get('a')?.value).toBe('1');
+    }
+    expect(setProperty('a=1\\', 'c', '2')).toBe('a=1\\\n\nc = 2\n');
+  });
+
   it('replaces the last definition and its continuation lines', () => {
     const text = 'a=1\nlist = x, \\\n  y\nc=3\nlist=z\n';
     const updated = setProperty(text, 'list', 'w');

@@ -106,6 +106,10 @@ export const errorRegistry = {
     status: 500,
     summary: 'The database is a read-only standby, so DEKs cannot be migrated there.',
   },
+  SR_DEK_MIGRATION_LOCK_LOST: {
+    status: 503,
+    summary: 'A DEK migration lost its database-wide lock, so it stopped.',
+  },
   SR_DEK_MIGRATION_SOURCE_INVALID: {
     status: 500,
     summary: 'The source master key does not open its canary or the DEKs it should wrap.',

@@ -4,15 +4,19 @@ import type { Logger } from 'pino';
 import { StrongroomError } from '../errors.js';
 import type { MigrationLockHolder, Store } from '../store/repositories.js';
 
+/** The database-wide migration lock of a run. */
+export interface MigrationLock {
+  /** Throws SR_DEK_MIGRATION_LOCK_LOST when the lock is no longer held. */
+  check(): Promise<void>;
+  release(): Promise<void>;
+}
+
 /**
- * Checks that the database accepts writes and takes the database-wide migration lock. Returns the
- * function that releases it. Throws SR_DEK_MIGRATION_STANDBY on a PostgreSQL standby and
- * SR_DEK_MIGRATION_LOCKED, naming the holder, when another run holds the lock.
+ * Checks that the database accepts writes and takes the database-wide migration lock. Throws
+ * SR_DEK_MIGRATION_STANDBY on a PostgreSQL standby and SR_DEK_MIGRATION_LOCKED, naming the
+ * holder, when another run holds the lock.
  */
-export async function acquireMigrationLock(
-  store: Store,
-  logger: Logger,
-): Promise<() => Promise<void>> {
+export async function acquireMigrationLock(store: Store, logger: Logger): Promise<MigrationLock> {
   if (await store.dekMigrations.isReadOnlyStandby()) {
     throw new StrongroomError(
       'SR_DEK_MIGRATION_STANDBY',
@@ -45,7 +49,21 @@ export async function acquireMigrationLock(
       { details: holder === undefined ? {} : { host: holder.host, pid: holder.pid } },
     );
   }
-  return attempt.release;
+  const { check, release } = attempt;
+  return {
+    check: async () => {
+      try {
+        await check();
+      } catch (error) {
+        throw new StrongroomError(
+          'SR_DEK_MIGRATION_LOCK_LOST',
+          'The DEK migration lost its database-wide lock, for example because the database ended the connection that held it, so the run stopped. Moved DEKs stay moved. Check the database, then run the command again to resume.',
+          { cause: error },
+        );
+      }
+    },
+    release,
+  };
 }
 
 function isDeadLocalProcess(holder: MigrationLockHolder): boolean {

@@ -6,7 +6,7 @@ import { describeKey } from '../keys/keyring.js';
 import type { MasterKeyRef } from '../keys/types.js';
 import type { MigrationCounts, MigrationRunOutcome } from '../store/repositories.js';
 import { forEachConcurrent } from './concurrency.js';
-import { acquireMigrationLock } from './lock.js';
+import { acquireMigrationLock, type MigrationLock } from './lock.js';
 import { prepareTargetKey, proveSourceKey } from './preflight.js';
 import { rewrapRow, sameKey } from './rewrap.js';
 import type { MigrationOptions, MigrationSummary } from './types.js';
@@ -33,10 +33,11 @@ export async function runDekMigration(options: MigrationOptions): Promise<Migrat
     );
   }
 
-  const release = await acquireMigrationLock(store, logger);
+  const lock = await acquireMigrationLock(store, logger);
   const startedAt = new Date();
   const runId = randomUUID();
   let journalled = false;
+  let failed = false;
   const counts: MigrationCounts = { migrated: 0, skipped: 0, unknown: 0, failed: 0 };
 
   try {
@@ -65,7 +66,10 @@ export async function runDekMigration(options: MigrationOptions): Promise<Migrat
       'DEK migration started',
     );
 
-    const interrupted = await rewrapAll(options, counts, total, batchSize);
+    const interrupted = await rewrapAll(options, lock, counts, total, batchSize);
+    // Rows moved after the lock was lost stay valid, but without the lock another run may have
+    // started, so the run ends here instead of reporting a result.
+    await lock.check();
     const verify = interrupted
       ? { verified: 0, failed: 0 }
       : await verifyTargetDeks(target, store.keys, {
@@ -105,6 +109,7 @@ export async function runDekMigration(options: MigrationOptions): Promise<Migrat
     logger.info({ ...summary }, 'DEK migration finished');
     return summary;
   } catch (error) {
+    failed = true;
     if (journalled) {
       await store.dekMigrations
         .finishRun(runId, { ...counts, outcome: 'failed', finishedAt: new Date().toISOString() })
@@ -114,13 +119,24 @@ export async function runDekMigration(options: MigrationOptions): Promise<Migrat
     }
     throw error;
   } finally {
-    await release();
+    await lock.release().catch((releaseError: unknown) => {
+      // A lock whose connection was ended is already gone on the server, and the error that ended
+      // the run is the one to report.
+      logger.warn({ err: releaseError, runId }, 'DEK migration lock could not be released');
+      if (!failed) {
+        throw releaseError;
+      }
+    });
   }
 }
 
-/** Re-wraps every row not under the target. Returns true when the signal stopped the run. */
+/**
+ * Re-wraps every row not under the target. Returns true when the signal stopped the run. Throws
+ * SR_DEK_MIGRATION_LOCK_LOST before a page when the run no longer holds the lock.
+ */
 async function rewrapAll(
   options: MigrationOptions,
+  lock: MigrationLock,
   counts: MigrationCounts,
   total: number,
   batchSize: number,
@@ -131,6 +147,7 @@ async function rewrapAll(
   let after: string | undefined;
 
   while (!stopped()) {
+    await lock.check();
     const page = await store.keys.listDeksNotUnder(targetRef, after, batchSize);
     if (page.length === 0) {
       return false;

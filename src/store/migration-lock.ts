@@ -39,6 +39,14 @@ export async function trySqliteLock(
   }
   return {
     acquired: true,
+    check: async () => {
+      const current = await readHolder(db);
+      if (current === undefined || !sameHolder(current, holder)) {
+        throw new Error(
+          'The SQLite migration lock row of this run was removed by another process.',
+        );
+      }
+    },
     release: async () => {
       await deleteLockRow(db, holder);
     },
@@ -51,7 +59,7 @@ export async function trySqliteLock(
  * cannot leave the lock behind. The holder is also written to dek_migration_lock so that a second
  * run can name it. That row may be stale, so it never decides who holds the lock.
  * A lock connection that the server drops mid-run is logged by the pool's per-client listener
- * (see postgres.ts); the lock is then gone with the connection, and the next lock query fails.
+ * (see postgres.ts). The lock is then gone with the connection, so check() and release() fail.
  */
 export function tryPostgresLock(
   db: Kysely<Database>,
@@ -85,6 +93,11 @@ export function tryPostgresLock(
 
       resolve({
         acquired: true,
+        // The session-level advisory lock lives exactly as long as this connection's session, so
+        // a query that succeeds on the connection proves that the lock is still held.
+        check: async () => {
+          await sql`select 1`.execute(connection);
+        },
         release: async () => {
           endSession();
           await session;
@@ -138,6 +151,10 @@ async function readHolderSoon(db: Kysely<Database>): Promise<MigrationLockHolder
     await setTimeout(HOLDER_READ_INTERVAL_MS);
   }
   return undefined;
+}
+
+function sameHolder(left: MigrationLockHolder, right: MigrationLockHolder): boolean {
+  return left.host === right.host && left.pid === right.pid && left.startedAt === right.startedAt;
 }
 
 function holderColumns(holder: MigrationLockHolder): {

@@ -121,9 +121,13 @@ export interface MigrationLockHolder {
   startedAt: string;
 }
 
-/** The outcome of asking for the migration lock: a release function, or the current holder. */
+/**
+ * The outcome of asking for the migration lock: functions to check and release it, or the current
+ * holder. check() throws when the lock is no longer held, for example because the PostgreSQL
+ * session that held it was ended.
+ */
 export type MigrationLockAttempt =
-  | { acquired: true; release(): Promise<void> }
+  | { acquired: true; check(): Promise<void>; release(): Promise<void> }
   | { acquired: false; holder: MigrationLockHolder | undefined };
 
 /** The state of a DEK migration run, as the journal records it. */

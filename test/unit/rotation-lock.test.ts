@@ -39,7 +39,11 @@ function stubStore(
   return { store: { dekMigrations } as unknown as Store, calls };
 }
 
-const released = { acquired: true as const, release: () => Promise.resolve() };
+const released = {
+  acquired: true as const,
+  check: () => Promise.resolve(),
+  release: () => Promise.resolve(),
+};
 
 describe('migration lock', () => {
   it('standby is rejected before locking', async () => {
@@ -88,9 +92,9 @@ describe('migration lock', () => {
     const holder = { host: hostname(), pid: 2 ** 22 + 1, startedAt: '2026-03-01T10:00:00Z' };
     const { store, calls } = stubStore(false, [{ acquired: false, holder }, released]);
 
-    const release = await acquireMigrationLock(store, silentLogger());
+    const lock = await acquireMigrationLock(store, silentLogger());
 
-    expect(typeof release).toBe('function');
+    expect(typeof lock.release).toBe('function');
     expect(calls).toEqual(['isReadOnlyStandby', 'tryLock', `breakLock ${2 ** 22 + 1}`, 'tryLock']);
   });
 });

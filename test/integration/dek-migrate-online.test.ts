@@ -3,16 +3,18 @@ import { randomBytes } from 'node:crypto';
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
+import { setTimeout } from 'node:timers/promises';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { openStore } from '../../src/store/index.js';
+import { openStore, type Store } from '../../src/store/index.js';
 import { freePort, runCli, startServe, type ServiceProcess } from '../support/cli.js';
 import { describeEachDialect } from '../support/databases.js';
 import { createSoftHsmFixture, softHsmAvailable, type SoftHsmFixture } from '../support/softhsm.js';
 
 const KEY_LABEL = 'pam-master-key';
 const ADMIN_PASSWORD = `admin-${randomBytes(9).toString('base64url')}`;
-const ACCOUNTS = 300;
+const ACCOUNTS = 500;
 /** Reveals in flight at once while a migration runs. */
 const CONCURRENT_REVEALS = 8;
 /** Bounds on one load run, so that a migration that hangs cannot keep the loop going. */
@@ -20,6 +22,11 @@ const MAX_REVEALS_PER_MIGRATION = 20_000;
 const MAX_LOAD_MS = 90_000;
 /** Reveals that must finish while the migration process runs for the test to count as online. */
 const MIN_REVEALS_DURING_MIGRATION = 100;
+/**
+ * Reveals that must end while the rows are split between the two keys. Eight migrations of 500
+ * rows on one development machine saw 94 to 269 such reveals, so 20 is a minimum with margin.
+ */
+const MIN_REVEALS_WHILE_ROWS_SPLIT = 20;
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
 
 interface RevealFailure {
@@ -31,6 +38,11 @@ interface RevealFailure {
 interface LoadResult {
   /** Reveals that started after the migration process was spawned and ended before it exited. */
   duringMigration: number;
+  /**
+   * Reveals that ended between the first moved row and the last, as a poller of the DEK counts
+   * saw them every 5 ms, so the rows were split between the two keys.
+   */
+  whileRowsSplit: number;
   total: number;
   failures: RevealFailure[];
   migrationCode: number | null;
@@ -139,6 +151,7 @@ describe.runIf(softHsmAvailable())('dek migrate under reveal load', () => {
     async function migrateUnderLoad(target: 'hsm' | 'file'): Promise<LoadResult> {
       const ids = [...secrets.keys()];
       const failures: RevealFailure[] = [];
+      const endTimes: number[] = [];
       let total = 0;
       let duringMigration = 0;
       let migrationRunning = true;
@@ -173,27 +186,52 @@ describe.runIf(softHsmAvailable())('dek migrate under reveal load', () => {
           if (secret !== secrets.get(accountId)) {
             failures.push({ accountId, status: response.status, body: text });
           }
+          endTimes.push(Date.now());
           if (migrationRunning) {
             duringMigration += 1;
           }
         }
       };
 
-      await Promise.all(Array.from({ length: CONCURRENT_REVEALS }, () => worker()));
+      const store = await openStore(databaseUrl, { baseDir: home, logger: context.logger });
+      let firstMoveAt = Number.POSITIVE_INFINITY;
+      let lastMoveAt = Number.POSITIVE_INFINITY;
+      const poller = async (): Promise<void> => {
+        while (migrationRunning && Date.now() < deadline) {
+          const moved = await countUnder(store, target);
+          if (moved > 0 && firstMoveAt === Number.POSITIVE_INFINITY) {
+            firstMoveAt = Date.now();
+          }
+          if (moved === ACCOUNTS) {
+            lastMoveAt = Date.now();
+            return;
+          }
+          await setTimeout(5);
+        }
+      };
+
+      try {
+        await Promise.all([
+          poller(),
+          ...Array.from({ length: CONCURRENT_REVEALS }, () => worker()),
+        ]);
+      } finally {
+        await store.close();
+      }
       if (migrationRunning) {
         child.kill('SIGKILL');
       }
       const migrationCode = await exited;
-      return { duringMigration, total, failures, migrationCode, migrationOutput };
+      const whileRowsSplit = endTimes.filter(
+        (time) => time >= firstMoveAt && time <= lastMoveAt,
+      ).length;
+      return { duringMigration, whileRowsSplit, total, failures, migrationCode, migrationOutput };
     }
 
     async function countDeksUnder(provider: 'hsm' | 'file'): Promise<number> {
       const store = await openStore(databaseUrl, { baseDir: home, logger: context.logger });
       try {
-        const counts = await store.keys.countDeksByKey();
-        return counts
-          .filter((entry) => entry.ref.provider === provider)
-          .reduce((sum, entry) => sum + entry.count, 0);
+        return await countUnder(store, provider);
       } finally {
         await store.close();
       }
@@ -206,6 +244,7 @@ describe.runIf(softHsmAvailable())('dek migrate under reveal load', () => {
       expect(result.migrationCode).toBe(0);
       expect(result.failures).toEqual([]);
       expect(result.duringMigration).toBeGreaterThanOrEqual(MIN_REVEALS_DURING_MIGRATION);
+      expect(result.whileRowsSplit).toBeGreaterThanOrEqual(MIN_REVEALS_WHILE_ROWS_SPLIT);
       expect(await countDeksUnder('hsm')).toBe(ACCOUNTS);
       expect(await countDeksUnder('file')).toBe(0);
       expect(service?.child.exitCode).toBeNull();
@@ -218,9 +257,17 @@ describe.runIf(softHsmAvailable())('dek migrate under reveal load', () => {
       expect(result.migrationCode).toBe(0);
       expect(result.failures).toEqual([]);
       expect(result.duringMigration).toBeGreaterThanOrEqual(MIN_REVEALS_DURING_MIGRATION);
+      expect(result.whileRowsSplit).toBeGreaterThanOrEqual(MIN_REVEALS_WHILE_ROWS_SPLIT);
       expect(await countDeksUnder('file')).toBe(ACCOUNTS);
       expect(await countDeksUnder('hsm')).toBe(0);
       expect(service?.child.exitCode).toBeNull();
     }, 150_000);
   });
 });
+
+async function countUnder(store: Store, provider: 'hsm' | 'file'): Promise<number> {
+  const counts = await store.keys.countDeksByKey();
+  return counts
+    .filter((entry) => entry.ref.provider === provider)
+    .reduce((sum, entry) => sum + entry.count, 0);
+}

@@ -12,8 +12,8 @@ describe.runIf(postgres.available)('dropped lock connection on PostgreSQL', () =
 
   afterAll(async () => {
     await store?.close();
-    if (url !== undefined) {
-      await dropDatabase(url);
+    if (url !== undefined && postgres.available) {
+      await dropDatabase(postgres.url, url);
     }
   });
 

@@ -16,6 +16,7 @@ import { runDekMigration } from '../../src/rotation/index.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { createVaultService } from '../../src/vault/service.js';
 import type { Actor } from '../../src/vault/types.js';
+import { runCli } from '../support/cli.js';
 import { silentLogger } from '../support/databases.js';
 import {
   configureCluster,
@@ -27,8 +28,10 @@ import {
   startCluster,
   stopCluster,
 } from '../support/postgres.js';
+import { createSoftHsmFixture, softHsmAvailable, type SoftHsmFixture } from '../support/softhsm.js';
 
 const ACCOUNTS = 5;
+const KEY_LABEL = 'pam-master-key';
 const REPLAY_TIMEOUT_MS = 30_000;
 const ADMIN: Actor = {
   userId: 'admin-id',
@@ -143,6 +146,70 @@ describe.skipIf(binDir === undefined && !inCi)('dek migrate on a standby', () =>
     expect(before.runs).toBe(0);
     expect(before.deks).toHaveLength(ACCOUNTS);
     expect(before.masterKeys).toHaveLength(1);
+  });
+
+  describe.runIf(softHsmAvailable())('command', () => {
+    let fixture: SoftHsmFixture;
+    let home: string;
+    let env: NodeJS.ProcessEnv;
+
+    beforeAll(async () => {
+      fixture = await createSoftHsmFixture({ tokenLabel: 'standby' });
+      await fixture.generateKey(KEY_LABEL);
+      home = path.join(root, 'home');
+      const pinFile = path.join(root, 'hsm.pin');
+      await fs.writeFile(pinFile, `${fixture.userPin}\n`, { mode: 0o600 });
+      env = {
+        SOFTHSM2_CONF: fixture.configPath,
+        STRONGROOM_HSM_PIN_FILE: pinFile,
+        STRONGROOM_HSM_PIN: '',
+      };
+
+      // init writes its key's canary, which a read-only standby rejects, so the home starts on the
+      // primary and is pointed at the standby once the standby has replayed the canary.
+      const init = await runCli(['init', '--home', home, '--database-url', primaryUrl]);
+      expect(init.code).toBe(0);
+      const providerFile = path.join(home, 'security', 'hsm', 'pkcs11.conf');
+      await fs.mkdir(path.dirname(providerFile), { recursive: true });
+      await fs.writeFile(
+        providerFile,
+        `name = Strongroom\nlibrary = ${fixture.library}\ntokenLabel = ${fixture.tokenLabel}\n`,
+      );
+      await fs.appendFile(
+        path.join(home, 'security', 'security.properties'),
+        `hsm.provider.configPath = ${providerFile}\nhsm.keystore.alias = ${KEY_LABEL}\n`,
+      );
+      const settingsFile = path.join(home, 'strongroom.properties');
+      const settings = await fs.readFile(settingsFile, 'utf8');
+      await fs.writeFile(
+        settingsFile,
+        settings.replace(`database.url = ${primaryUrl}`, `database.url = ${standbyUrl}`),
+      );
+      await waitForReplay(primaryUrl, standbyUrl);
+    });
+
+    afterAll(async () => {
+      await fixture?.cleanup();
+    });
+
+    it('dek migrate rejects the standby', async () => {
+      const before = await snapshot(primaryUrl);
+
+      const result = await runCli(['dek', 'migrate', '--home', home, '--to', 'hsm', '--yes'], {
+        env,
+      });
+
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toContain('SR_DEK_MIGRATION_STANDBY');
+      expect(result.stderr).toMatch(/read-only PostgreSQL standby/);
+      expect(result.stderr).toMatch(/against the primary server/);
+      expect(await snapshot(primaryUrl)).toEqual(before);
+      expect(before.lockRows).toBe(0);
+      expect(before.runs).toBe(0);
+      expect(
+        await fs.readFile(path.join(home, 'security', 'security.properties'), 'utf8'),
+      ).not.toMatch(/keyProvider\s*=\s*hsm/);
+    });
   });
 });
 

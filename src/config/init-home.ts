@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
-import { mkdir, open, stat } from 'node:fs/promises';
-import { constants } from 'node:fs';
+import { mkdir, stat } from 'node:fs/promises';
 import { StrongroomError } from '../errors.js';
+import { writeNewFile } from '../lib/new-file.js';
 import { createKeyFile } from '../keys/file/key-file.js';
 import { homeLayout, type HomeLayout } from './home.js';
 import { parseListenAddress } from './listen-address.js';
@@ -125,16 +125,6 @@ function providerFileText(hsm: HsmInitOptions): string {
     `tokenLabel = ${hsm.tokenLabel}`,
     '',
   ].join('\n');
-}
-
-async function writeNewFile(path: string, text: string): Promise<void> {
-  const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-  try {
-    await handle.writeFile(text, 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 async function exists(path: string): Promise<boolean> {

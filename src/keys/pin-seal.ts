@@ -1,16 +1,16 @@
 import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { StrongroomError } from '../errors.js';
+import { writeNewFile } from '../lib/new-file.js';
 import { openGcm, sealGcm } from '../crypto/aes-gcm.js';
 
 /** Prefix of a sealed value in security.properties, with the format version. */
 const SEALED_PREFIX = 'sealed:v1:';
 
-/** Where systemd and D-Bus keep the host's machine ID; the first that exists is used. */
+/** Paths of the host's machine ID as systemd and D-Bus keep it; the first that exists is used. */
 export const MACHINE_ID_PATHS = ['/etc/machine-id', '/var/lib/dbus/machine-id'];
 
-/** What a sealed PIN is bound to: this host's machine ID and a random key beside the properties file. */
+/** Binding of a sealed PIN: the host's machine ID and a random key beside the properties file. */
 export interface SealContext {
   sealKeyPath: string;
   machineIdPaths?: readonly string[];
@@ -128,17 +128,7 @@ async function readSealKey(path: string): Promise<Buffer> {
 async function readOrCreateSealKey(path: string): Promise<Buffer> {
   const key = randomBytes(32);
   try {
-    const handle = await open(
-      path,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
-      0o600,
-    );
-    try {
-      await handle.writeFile(key);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await writeNewFile(path, key);
     return key;
   } catch (error) {
     key.fill(0);

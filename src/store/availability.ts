@@ -17,9 +17,9 @@ const SQLITE_UNAVAILABLE = new Set([
 ]);
 
 /**
- * Tells whether an error means the database is unavailable, as opposed to a query that failed:
- * a refused or dropped connection, a PostgreSQL SQLSTATE of class 08 (connection exception) or
- * 57P01 to 57P03 (server shutting down or starting), or a SQLite file that cannot be opened.
+ * Tells whether an error means the database is unavailable, as opposed to a query that failed.
+ * Unavailable means a refused or dropped connection, a PostgreSQL SQLSTATE of class 08 (connection
+ * exception) or 57P01 to 57P03 (server shutting down or starting), or an unusable SQLite file.
  */
 export function isDatabaseUnavailable(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) {

@@ -20,7 +20,7 @@ interface RegisterFlags {
   json?: boolean;
 }
 
-/** What one registration changes in security.properties. */
+/** Changes of one registration to security.properties. */
 interface Registration {
   alias: string;
   pin: string | undefined;
@@ -93,7 +93,7 @@ async function register(flags: RegisterFlags): Promise<void> {
   }
 }
 
-/** The registration tool's menu, in the order of the integration guide's own tool. */
+/** Runs the registration menu, with its entries in the order of the integration guide's tool. */
 async function runMenu(config: StrongroomConfig, initial: HsmConfig): Promise<void> {
   process.stdout.write(`Strongroom HSM registration: ${config.layout.securityProperties}\n`);
   let hsm = initial;

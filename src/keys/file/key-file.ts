@@ -1,7 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { open, stat } from 'node:fs/promises';
-import { constants } from 'node:fs';
 import { StrongroomError } from '../../errors.js';
+import { writeNewFile } from '../../lib/new-file.js';
 import { AES_256_KEY_BYTES } from '../../crypto/aes-gcm.js';
 
 /**
@@ -49,17 +49,7 @@ export async function createKeyFile(path: string): Promise<void> {
   const key = randomBytes(AES_256_KEY_BYTES);
   const text = Buffer.from(`${key.toString('base64')}\n`, 'utf8');
   try {
-    const handle = await open(
-      path,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
-      0o600,
-    );
-    try {
-      await handle.writeFile(text);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await writeNewFile(path, text);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
       throw new StrongroomError(

@@ -5,12 +5,13 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { dekMigrationBenchmark } from './dek-migration.js';
 import { hsmWrapBenchmark } from './hsm-wrap.js';
 import { describeMachine } from './machine.js';
 import { renderBenchmarkPage } from './markdown.js';
 import type { Benchmark, BenchmarkReport } from './types.js';
 
-const benchmarks: readonly Benchmark[] = [hsmWrapBenchmark];
+const benchmarks: readonly Benchmark[] = [hsmWrapBenchmark, dekMigrationBenchmark];
 
 const PAGE_PATH = fileURLToPath(new URL('../../docs/benchmarks.md', import.meta.url));
 

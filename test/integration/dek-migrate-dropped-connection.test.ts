@@ -123,7 +123,11 @@ describe.skipIf(!postgres.available)('dek migrate with a dropped connection', ()
     expect(terminated).toBeDefined();
     expect(await terminated).toBeGreaterThan(0);
     expect(outcome.summary).toBeUndefined();
-    expect(isStrongroomError(outcome.error, 'SR_DEK_MIGRATION_LOCK_LOST')).toBe(true);
+    if (!isStrongroomError(outcome.error, 'SR_DEK_MIGRATION_LOCK_LOST')) {
+      throw new Error(`expected SR_DEK_MIGRATION_LOCK_LOST, got ${String(outcome.error)}`, {
+        cause: outcome.error,
+      });
+    }
     expect((outcome.error as StrongroomError).message).toMatch(/run the command again to resume/);
 
     const rows = await readDeks(databaseUrl);
@@ -140,8 +144,10 @@ describe.skipIf(!postgres.available)('dek migrate with a dropped connection', ()
       await expect(openDek(source, row)).resolves.toBe(32);
     }
 
+    // The journal row says 'failed' when the run could still write it after the drop. When the
+    // pooled connection it picked was one of those ended, the row keeps 'running', as after a crash.
     const [run] = await runSql(databaseUrl, 'select outcome from dek_migration_runs');
-    expect(run?.outcome).toBe('failed');
+    expect(['failed', 'running']).toContain(run?.outcome);
     // The lock row only names the last holder and may outlive it. The advisory lock decides.
     expect(await advisoryLocks(databaseUrl)).toBe(0);
 

@@ -1,14 +1,10 @@
-import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
-import { appendFile, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
-import { promisify } from 'node:util';
 import pg from 'pg';
-
-const execFileAsync = promisify(execFile);
+import {
+  createDatabase,
+  dropDatabase,
+  findPostgresBinDir,
+  startPostgres,
+} from '../lib/postgres-cluster.js';
 
 /** A PostgreSQL server for the benchmark: one given by URL, or a throwaway cluster. */
 export interface BenchPostgres {
@@ -43,7 +39,7 @@ export async function findBenchPostgres(): Promise<PostgresAvailability> {
     };
   }
 
-  const binDir = findBinDir();
+  const binDir = findPostgresBinDir();
   if (binDir === undefined) {
     return {
       available: false,
@@ -52,7 +48,15 @@ export async function findBenchPostgres(): Promise<PostgresAvailability> {
     };
   }
   try {
-    return { available: true, server: await startThrowawayCluster(binDir) };
+    const cluster = await startPostgres(binDir);
+    return {
+      available: true,
+      server: {
+        serverUrl: cluster.url,
+        origin: `throwaway cluster from ${binDir}`,
+        stop: cluster.stop,
+      },
+    };
   } catch (error) {
     return {
       available: false,
@@ -62,23 +66,10 @@ export async function findBenchPostgres(): Promise<PostgresAvailability> {
 }
 
 /** Creates an empty database with a random name and returns its URL. */
-export async function createBenchDatabase(serverUrl: string): Promise<string> {
-  const name = `strongroom_bench_${randomBytes(6).toString('hex')}`;
-  await withClient(serverUrl, (client) =>
-    client.query(`create database ${client.escapeIdentifier(name)}`),
-  );
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
+export const createBenchDatabase = createDatabase;
 
 /** Drops the database of `databaseUrl`, from a session on the database of `serverUrl`. */
-export async function dropBenchDatabase(serverUrl: string, databaseUrl: string): Promise<void> {
-  const name = decodeURIComponent(new URL(databaseUrl).pathname.slice(1));
-  await withClient(serverUrl, (client) =>
-    client.query(`drop database if exists ${client.escapeIdentifier(name)} with (force)`),
-  );
-}
+export const dropBenchDatabase = dropDatabase;
 
 /** Reads `server_version` for the page. */
 export async function readServerVersion(serverUrl: string): Promise<string> {
@@ -86,117 +77,6 @@ export async function readServerVersion(serverUrl: string): Promise<string> {
     const result = await client.query<{ server_version: string }>('show server_version');
     return result.rows[0]?.server_version ?? 'unknown';
   });
-}
-
-function findBinDir(): string | undefined {
-  const folders: string[] = [];
-  const debianRoot = '/usr/lib/postgresql';
-  if (existsSync(debianRoot)) {
-    const versions = readdirSync(debianRoot)
-      .filter((name) => /^\d+$/.test(name))
-      .sort((left, right) => Number(right) - Number(left));
-    folders.push(...versions.map((version) => join(debianRoot, version, 'bin')));
-  }
-  folders.push(...(process.env['PATH'] ?? '').split(delimiter).filter((folder) => folder !== ''));
-  return folders.find((folder) =>
-    ['initdb', 'pg_ctl'].every((name) => existsSync(join(folder, name))),
-  );
-}
-
-async function startThrowawayCluster(binDir: string): Promise<BenchPostgres> {
-  const root = await mkdtemp(join(tmpdir(), 'strongroom-bench-pg-'));
-  const dataDir = join(root, 'data');
-  const pgCtl = join(binDir, 'pg_ctl');
-  const stopCluster = (): Promise<string> =>
-    runAsPostgres(pgCtl, ['stop', `--pgdata=${dataDir}`, '--mode=fast', '--wait']);
-
-  try {
-    if (isRoot()) {
-      const { uid, gid } = await postgresUser();
-      await chown(root, uid, gid);
-    }
-    await runAsPostgres(join(binDir, 'initdb'), [
-      `--pgdata=${dataDir}`,
-      '--username=postgres',
-      '--encoding=UTF8',
-      '--no-locale',
-      '--auth=trust',
-      '--no-sync',
-    ]);
-    await writeFile(
-      join(dataDir, 'pg_hba.conf'),
-      'local all all trust\nhost all all 127.0.0.1/32 trust\n',
-    );
-
-    const port = await findFreePort();
-    // Benchmark data only, so a crash may lose it: fsync and synchronous commit are off, as in
-    // the test suite's clusters.
-    const settings = [
-      "listen_addresses = '127.0.0.1'",
-      `port = ${port}`,
-      `unix_socket_directories = '${root}'`,
-      'fsync = off',
-      'synchronous_commit = off',
-    ];
-    await appendFile(join(dataDir, 'postgresql.conf'), `\n${settings.join('\n')}\n`);
-
-    const logFile = `${dataDir}.log`;
-    try {
-      await runAsPostgres(pgCtl, [
-        'start',
-        `--pgdata=${dataDir}`,
-        `--log=${logFile}`,
-        '--wait',
-        '--timeout=60',
-      ]);
-    } catch (error) {
-      const log = await readFile(logFile, 'utf8').catch(() => '(no log)');
-      throw new Error(`pg_ctl start failed for ${dataDir}. Server log:\n${log}`, { cause: error });
-    }
-
-    return {
-      serverUrl: `postgres://postgres@127.0.0.1:${port}/postgres`,
-      origin: `throwaway cluster from ${binDir}`,
-      stop: async () => {
-        try {
-          await stopCluster();
-        } finally {
-          await rm(root, { recursive: true, force: true });
-        }
-      },
-    };
-  } catch (error) {
-    await stopCluster().catch(() => undefined);
-    await rm(root, { recursive: true, force: true });
-    throw error;
-  }
-}
-
-async function runAsPostgres(program: string, args: string[]): Promise<string> {
-  const [command, commandArgs] = isRoot()
-    ? ['runuser', ['-u', 'postgres', '--', program, ...args]]
-    : [program, args];
-  try {
-    const { stdout } = await execFileAsync(command, commandArgs, { cwd: '/' });
-    return stdout;
-  } catch (error) {
-    const stderr = (error as { stderr?: string }).stderr ?? '';
-    throw new Error(`${program} failed: ${stderr.trim()}`, { cause: error });
-  }
-}
-
-async function findFreePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') {
-    throw new Error('The port probe on 127.0.0.1 did not report a TCP port.');
-  }
-  return address.port;
 }
 
 async function withClient<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -207,16 +87,4 @@ async function withClient<T>(url: string, use: (client: pg.Client) => Promise<T>
   } finally {
     await client.end();
   }
-}
-
-function isRoot(): boolean {
-  return process.getuid?.() === 0;
-}
-
-async function postgresUser(): Promise<{ uid: number; gid: number }> {
-  const [{ stdout: uid }, { stdout: gid }] = await Promise.all([
-    execFileAsync('id', ['-u', 'postgres']),
-    execFileAsync('id', ['-g', 'postgres']),
-  ]);
-  return { uid: Number(uid.trim()), gid: Number(gid.trim()) };
 }

@@ -1,7 +1,7 @@
 import { isAbsolute } from 'node:path';
 import { StrongroomError } from '../errors.js';
 
-/** Which slot the PKCS#11 provider file selects. */
+/** The slot that the PKCS#11 provider file selects: by slot ID, slot index or token label. */
 export type SlotSelector =
   { by: 'id'; id: number } | { by: 'index'; index: number } | { by: 'tokenLabel'; label: string };
 
@@ -12,7 +12,7 @@ export interface ProviderFile {
   library: string;
   description: string;
   slot: SlotSelector;
-  /** Keywords that Java knows and Strongroom accepts but does not act on. */
+  /** Keywords that Java accepts and that Strongroom accepts without acting on them. */
   ignored: string[];
 }
 

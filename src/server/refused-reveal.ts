@@ -7,7 +7,7 @@ const REFUSED_STATUSES = new Set([400, 403, 404]);
 
 /**
  * Builds an onResponse hook that audits a reveal refused before it reached the vault, so that an
- * auditor sees attempts as well as reveals. The vault itself records reveals that it handles,
+ * auditor finds attempts as well as reveals. The vault itself records reveals that it handles,
  * and a request without a valid token has no actor to record (logins are audited separately).
  */
 export function auditRefusedReveal(audit: AuditLog) {

@@ -220,7 +220,7 @@ export interface Store {
   readonly vault: VaultRepository;
   readonly audit: AuditRepository;
   readonly dekMigrations: DekMigrationRepository;
-  /** Runs a trivial query; throws SR_DB_UNREACHABLE when the database does not answer. */
+  /** Runs a trivial query; throws SR_DB_UNREACHABLE when the database does not respond. */
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -14,7 +14,7 @@ export interface TerminalSession {
 }
 
 /**
- * Runs a command on a pseudo-terminal made by util-linux's `script`, so that the program sees a
+ * Runs a command on a pseudo-terminal made by util-linux's `script`, so that the program gets a
  * terminal on its standard input and output, as it does for an administrator at a shell.
  */
 export function startOnTerminal(command: string[], env: NodeJS.ProcessEnv): TerminalSession {

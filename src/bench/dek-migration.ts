@@ -3,19 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { createAuditLog } from '../audit/index.js';
-import { StrongroomError } from '../errors.js';
 import { createFileProvider } from '../keys/file/file-provider.js';
 import { DekCache } from '../keys/dek-cache.js';
 import { createKeyFile } from '../keys/file/key-file.js';
 import { Keyring } from '../keys/keyring.js';
-import {
-  createHsmProvider,
-  findSoftHsmLibrary,
-  generateAesKey,
-  initSoftHsmToken,
-  softHsmVersion,
-  writeSoftHsmConfig,
-} from '../keys/hsm/index.js';
+import { createHsmProvider, softHsmVersion } from '../keys/hsm/index.js';
+import { createBenchToken } from './bench-token.js';
 import type { MasterKeyProvider } from '../keys/types.js';
 import { runDekMigration } from '../rotation/index.js';
 import { openStore } from '../store/index.js';
@@ -44,8 +37,6 @@ const POSTGRES_LARGE_BUDGET_S = 150;
 
 const TOKEN_LABEL = 'bench-migration';
 const KEY_LABEL = 'bench-migration-key';
-const USER_PIN = 'bench-user-pin';
-const SO_PIN = 'bench-so-pin';
 
 /** One timed migration of `count` DEKs. */
 interface MigrationRun {
@@ -74,25 +65,10 @@ interface MigrationSetup {
 export const dekMigrationBenchmark: Benchmark = {
   id: 'dek-migration',
   async run(): Promise<BenchmarkReport> {
-    const library = findSoftHsmLibrary();
-    if (library === undefined) {
-      throw new StrongroomError(
-        'SR_HSM_TOOL_FAILED',
-        'the DEK migration benchmark needs SoftHSM2. Install the softhsm2 and opensc packages.',
-      );
-    }
-
     const directory = await mkdtemp(join(tmpdir(), 'strongroom-bench-migration-'));
     try {
-      const { configPath } = await writeSoftHsmConfig(directory);
-      // SoftHSM reads SOFTHSM2_CONF in C_Initialize, in this thread and in the provider's worker.
-      process.env['SOFTHSM2_CONF'] = configPath;
-      await initSoftHsmToken({ configPath, label: TOKEN_LABEL, soPin: SO_PIN, userPin: USER_PIN });
-      await generateAesKey({
-        configPath,
-        library,
+      const token = await createBenchToken(directory, {
         tokenLabel: TOKEN_LABEL,
-        userPin: USER_PIN,
         keyLabel: KEY_LABEL,
       });
       const keyFile = join(directory, 'master.key');
@@ -101,7 +77,7 @@ export const dekMigrationBenchmark: Benchmark = {
       const setup: MigrationSetup = {
         directory,
         keyFile,
-        token: { library, tokenLabel: TOKEN_LABEL, keyLabel: KEY_LABEL, pin: USER_PIN },
+        token,
         logger: pino({ level: 'warn' }),
       };
 

@@ -2,21 +2,9 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { StrongroomError } from '../errors.js';
-import {
-  findSoftHsmLibrary,
-  generateAesKey,
-  initSoftHsmToken,
-  softHsmVersion,
-  writeSoftHsmConfig,
-} from '../keys/hsm/index.js';
-import {
-  MEASURE_MS,
-  measureProvider,
-  measureRawGcm,
-  WARMUP_MS,
-  type BenchToken,
-} from './hsm-measurements.js';
+import { softHsmVersion } from '../keys/hsm/index.js';
+import { createBenchToken } from './bench-token.js';
+import { MEASURE_MS, measureProvider, measureRawGcm, WARMUP_MS } from './hsm-measurements.js';
 import type { TimedRun } from './timing.js';
 import type { Benchmark, BenchmarkReport } from './types.js';
 
@@ -26,8 +14,6 @@ const IN_FLIGHT = 16;
 
 const TOKEN_LABEL = 'bench';
 const KEY_LABEL = 'bench-master-key';
-const USER_PIN = 'bench-user-pin';
-const SO_PIN = 'bench-so-pin';
 
 /**
  * Compares raw PKCS#11 AES-GCM on a SoftHSM token with the HSM provider's wrap and unwrap on the
@@ -36,34 +22,12 @@ const SO_PIN = 'bench-so-pin';
 export const hsmWrapBenchmark: Benchmark = {
   id: 'hsm-wrap',
   async run(): Promise<BenchmarkReport> {
-    const library = findSoftHsmLibrary();
-    if (library === undefined) {
-      throw new StrongroomError(
-        'SR_HSM_TOOL_FAILED',
-        'the HSM benchmark needs SoftHSM2. Install the softhsm2 and opensc packages.',
-      );
-    }
-
     const directory = await mkdtemp(join(tmpdir(), 'strongroom-bench-'));
     try {
-      const { configPath } = await writeSoftHsmConfig(directory);
-      // SoftHSM reads SOFTHSM2_CONF in C_Initialize, in this thread and in the provider's worker.
-      process.env['SOFTHSM2_CONF'] = configPath;
-      await initSoftHsmToken({ configPath, label: TOKEN_LABEL, soPin: SO_PIN, userPin: USER_PIN });
-      await generateAesKey({
-        configPath,
-        library,
+      const token = await createBenchToken(directory, {
         tokenLabel: TOKEN_LABEL,
-        userPin: USER_PIN,
         keyLabel: KEY_LABEL,
       });
-
-      const token: BenchToken = {
-        library,
-        tokenLabel: TOKEN_LABEL,
-        keyLabel: KEY_LABEL,
-        pin: USER_PIN,
-      };
       const raw = measureRawGcm(token);
       const provider = await measureProvider(token, POOL_SIZE, IN_FLIGHT);
       const oneAtATime = await measureProvider(token, POOL_SIZE, 1);

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { freePort, runCli, startServe } from '../support/cli.js';
 import { describeEachDialect } from '../support/databases.js';
+import { hsmEnvironment, initHomeBesideHsm } from '../support/homes.js';
 import { createSoftHsmFixture, softHsmAvailable, type SoftHsmFixture } from '../support/softhsm.js';
 
 const KEY_LABEL = 'pam-master-key';
@@ -30,35 +31,8 @@ describe.runIf(softHsmAvailable())('dek commands', () => {
         context.dialect === 'sqlite' ? 'sqlite:data/strongroom.db' : await context.createDatabase();
       const port = await freePort();
       baseUrl = `http://127.0.0.1:${port}`;
-      const pinFile = join(context.baseDir, 'hsm.pin');
-      await writeFile(pinFile, `${fixture.userPin}\n`, { mode: 0o600 });
-      env = {
-        SOFTHSM2_CONF: fixture.configPath,
-        STRONGROOM_HSM_PIN_FILE: pinFile,
-        STRONGROOM_HSM_PIN: '',
-      };
-
-      const init = await runCli([
-        'init',
-        '--home',
-        home,
-        '--database-url',
-        databaseUrl,
-        '--listen',
-        `127.0.0.1:${port}`,
-      ]);
-      expect(init.code).toBe(0);
-      // Configure the HSM beside the active file key, as an administrator does before migrating.
-      const providerFile = join(home, 'security', 'hsm', 'pkcs11.conf');
-      await mkdir(dirname(providerFile), { recursive: true });
-      await writeFile(
-        providerFile,
-        `name = Strongroom\nlibrary = ${fixture.library}\ntokenLabel = ${fixture.tokenLabel}\n`,
-      );
-      await appendFile(
-        join(home, 'security', 'security.properties'),
-        `hsm.provider.configPath = ${providerFile}\nhsm.keystore.alias = ${KEY_LABEL}\n`,
-      );
+      env = await hsmEnvironment(context.baseDir, fixture);
+      await initHomeBesideHsm({ home, databaseUrl, port, fixture, keyLabel: KEY_LABEL });
       const user = await runCli(['user', 'add', '--home', home, '--username', 'admin'], {
         input: `${ADMIN_PASSWORD}\n`,
       });

@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFile, mkdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 
 import { setTimeout } from 'node:timers/promises';
 
@@ -10,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../src/store/index.js';
 import { freePort, runCli, startServe, type ServiceProcess } from '../support/cli.js';
 import { describeEachDialect } from '../support/databases.js';
+import { hsmEnvironment, initHomeBesideHsm } from '../support/homes.js';
 import { createSoftHsmFixture, softHsmAvailable, type SoftHsmFixture } from '../support/softhsm.js';
 
 const KEY_LABEL = 'pam-master-key';
@@ -68,37 +68,17 @@ describe.runIf(softHsmAvailable())('dek migrate under reveal load', () => {
         context.dialect === 'sqlite' ? 'sqlite:data/strongroom.db' : await context.createDatabase();
       const port = await freePort();
       baseUrl = `http://127.0.0.1:${port}`;
-      const pinFile = join(context.baseDir, 'hsm.pin');
-      await writeFile(pinFile, `${fixture.userPin}\n`, { mode: 0o600 });
-      env = {
-        SOFTHSM2_CONF: fixture.configPath,
-        STRONGROOM_HSM_PIN_FILE: pinFile,
-        STRONGROOM_HSM_PIN: '',
-      };
-
-      const init = await runCli([
-        'init',
-        '--home',
-        home,
-        '--database-url',
-        databaseUrl,
-        '--listen',
-        `127.0.0.1:${port}`,
-      ]);
-      expect(init.code).toBe(0);
-      const providerFile = join(home, 'security', 'hsm', 'pkcs11.conf');
-      await mkdir(dirname(providerFile), { recursive: true });
-      await writeFile(
-        providerFile,
-        `name = Strongroom\nlibrary = ${fixture.library}\ntokenLabel = ${fixture.tokenLabel}\n`,
-      );
+      env = await hsmEnvironment(context.baseDir, fixture);
       // With the DEK cache off, every reveal unwraps its DEK with the provider its row names at
       // that moment, so the reveals see each row change.
-      await appendFile(
-        join(home, 'security', 'security.properties'),
-        `hsm.provider.configPath = ${providerFile}\nhsm.keystore.alias = ${KEY_LABEL}\n` +
-          'strongroom.dekCache.maxEntries = 0\n',
-      );
+      await initHomeBesideHsm({
+        home,
+        databaseUrl,
+        port,
+        fixture,
+        keyLabel: KEY_LABEL,
+        securityLines: ['strongroom.dekCache.maxEntries = 0'],
+      });
       const user = await runCli(['user', 'add', '--home', home, '--username', 'admin'], {
         input: `${ADMIN_PASSWORD}\n`,
       });

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyFile } from '../../src/keys/file/key-file.js';
 import { describeEachDialect, testPostgres } from './../support/databases.js';
 import { findPostgresBinDir } from '../support/postgres.js';
+import { hsmEnvironment } from '../support/homes.js';
 import { createSoftHsmFixture, softHsmAvailable, type SoftHsmFixture } from '../support/softhsm.js';
 import { freePort, runCli, startServe, type ServiceProcess } from '../support/cli.js';
 
@@ -87,13 +88,7 @@ describe.runIf(hsmReady)('service end to end on SoftHSM', () => {
         context.dialect === 'sqlite' ? 'sqlite:data/strongroom.db' : await context.createDatabase();
       const port = await freePort();
       baseUrl = `http://127.0.0.1:${port}`;
-      const pinFile = join(context.baseDir, 'hsm.pin');
-      await writeFile(pinFile, `${fixture.userPin}\n`, { mode: 0o600 });
-      env = {
-        SOFTHSM2_CONF: fixture.configPath,
-        STRONGROOM_HSM_PIN_FILE: pinFile,
-        STRONGROOM_HSM_PIN: '',
-      };
+      env = await hsmEnvironment(context.baseDir, fixture);
 
       const init = await runCli([
         'init',

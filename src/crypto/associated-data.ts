@@ -1,7 +1,7 @@
 /**
- * Associated data that binds each ciphertext to its row (SPEC invariant 2). A version prefix and a
- * purpose label keep the byte strings of different uses apart; each field is length-prefixed so no
- * two field lists encode to the same bytes.
+ * Builds the associated data that binds each ciphertext to its row, so that rows cannot be swapped
+ * or replayed. A version prefix and a purpose label keep the byte strings of different uses apart.
+ * Each field is length-prefixed, so no two field lists encode to the same bytes.
  */
 export function dekAssociatedData(dekId: string): Buffer {
   return encodeFields('strongroom/dek/v1', [dekId]);

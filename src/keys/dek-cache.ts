@@ -1,6 +1,6 @@
 /**
- * Opened DEKs kept in memory so that a read does not call the HSM each time (SPEC invariant 4). The
- * cache is bounded by entries and by age; an evicted key buffer is zeroed. Map iteration order is
+ * Opened DEKs kept in memory so that a read does not call the HSM each time. The cache is bounded
+ * by entries and by age, and an evicted key buffer is zeroed. Map iteration order is
  * insertion order, so re-inserting on a hit makes the first entry the least recently used.
  */
 export class DekCache {

@@ -20,7 +20,7 @@ export interface KeyringOptions {
 }
 
 /**
- * The open master keys and the DEKs under them. New DEKs are wrapped by the active provider; an
+ * The open master keys and the DEKs under them. New DEKs are wrapped by the active provider. An
  * existing DEK is opened by the provider that its row names, so a migration can run while the
  * service serves.
  */

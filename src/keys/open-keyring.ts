@@ -12,8 +12,8 @@ import type { MasterKeyProvider, ProviderKind } from './types.js';
 
 /**
  * Opens the configured master key providers and checks them against the database before the
- * service takes a request: the active provider must open, every stored DEK must be under a key an
- * open provider holds, and each open key must open its canary.
+ * service takes a request. The active provider must open, every stored DEK must be under a key
+ * that an open provider holds, and each open key must open its canary.
  */
 export async function openKeyring(
   config: StrongroomConfig,

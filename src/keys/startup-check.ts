@@ -4,10 +4,10 @@ import { describeKey } from './keyring.js';
 import type { MasterKeyRef } from './types.js';
 
 /**
- * The start-up check of the key hierarchy (SPEC invariant 3). The service starts only when every
- * stored DEK is wrapped by a key that an open provider holds, and, when DEKs exist, some of them
- * are under the active key: a provider switched without running the migration would otherwise
- * wrap new DEKs under one key while every old one needs another.
+ * Checks the stored DEKs against the open master keys before the service starts. Every stored DEK
+ * must be wrapped by a key that an open provider holds. When DEKs exist, some must be under the
+ * active key, because a provider switched without the migration would wrap new DEKs under one key
+ * while every old one needs another.
  * Returns warnings to log, such as a migration that is half done.
  */
 export function checkStoredKeys(

@@ -13,7 +13,7 @@ export interface MasterKeyRef {
   kcv: string;
 }
 
-/** How a DEK is wrapped under the master key. */
+/** The mechanism that wraps a DEK under the master key. */
 export type WrapMechanism = 'aes-256-gcm' | 'aes-key-wrap-pad' | 'aes-key-wrap';
 
 /** A DEK wrapped under a master key, with what is needed to open it again. */
@@ -26,7 +26,7 @@ export interface WrappedKey {
   wrapped: Buffer;
 }
 
-/** What a provider reports for /health and the doctor. Never contains key material. */
+/** The state of a provider for /health and the doctor. Never contains key material. */
 export interface ProviderStatus {
   kind: ProviderKind;
   ready: boolean;

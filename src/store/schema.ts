@@ -79,7 +79,7 @@ export interface AccountTable {
   updated_at: string;
 }
 
-/** Who did what, when, why and from where. Never contains a secret. */
+/** An audit event: actor, action, time, reason and client address. Never contains a secret. */
 export interface AuditEventTable {
   seq: Generated<number>;
   occurred_at: string;

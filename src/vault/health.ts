@@ -4,7 +4,7 @@ import type { Store } from '../store/repositories.js';
 import type { HealthReport, HealthService } from './types.js';
 
 /**
- * Health from live checks: the database must answer and the active master key must open its
+ * Creates the health check: the database must respond and the active master key must open its
  * canary. Results are reused for `cacheMs` so that frequent probes do not load the HSM.
  */
 export function createHealthService(

@@ -59,7 +59,7 @@ export interface VaultService {
   revealSecret(accountId: string, reason: string, actor: Actor): Promise<RevealedSecret>;
 }
 
-/** What GET /health reports: the providers and whether the master key is usable. */
+/** The body of GET /health: the providers and whether the master key is usable. */
 export interface HealthReport {
   healthy: boolean;
   activeProvider: string;

@@ -5,7 +5,8 @@ import type { MasterKeyProvider, MasterKeyRef, ProviderStatus, WrappedKey } from
 import { fileKeyId, readKeyFile } from './key-file.js';
 
 /**
- * The software master key: a 32-byte key in a 0600 file, used for AES-256-GCM in Node's crypto.
+ * Creates the software master key provider: a 32-byte key in a 0600 file, used for AES-256-GCM in
+ * Node's crypto.
  * The key stays in memory while the provider is open and is zeroed by close().
  */
 export function createFileProvider(options: { path: string }): MasterKeyProvider {

@@ -66,7 +66,7 @@ export async function createKeyFile(path: string): Promise<void> {
 
 /**
  * Derives the public id of a file key: 16 hex digits of an HMAC under the key, so two key files
- * can be told apart in DEK rows without revealing anything about the key.
+ * can be distinguished in DEK rows without revealing anything about the key.
  */
 export function fileKeyId(key: Buffer): string {
   return createHmac('sha256', key).update('strongroom/file-key-id/v1').digest('hex').slice(0, 16);

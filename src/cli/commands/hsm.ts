@@ -16,7 +16,8 @@ interface HsmFlags {
 }
 
 interface KeygenFlags extends HsmFlags {
-  label: string;
+  label?: string;
+  audit?: boolean;
   yes?: boolean;
 }
 
@@ -28,7 +29,7 @@ export function registerHsm(program: Command): void {
   hsm
     .command('verify')
     .description(
-      'log in to the configured token, list its objects and check the master key; exit 0 only when the key is usable, 1 otherwise',
+      'log in to the configured token, list its objects and check the master key and the audit checkpoint key; exit 0 only when both are usable, 1 otherwise',
     )
     .option('--home <dir>', HOME_HELP)
     .option('--json', 'print the result as JSON')
@@ -41,9 +42,13 @@ export function registerHsm(program: Command): void {
   hsm
     .command('keygen')
     .description(
-      'generate the AES-256 master key on the configured token (sensitive, never extractable); exit 0 when the new key is usable',
+      'generate the AES-256 master key, or with --audit the HMAC key of audit checkpoints, on the configured token (sensitive, never extractable); exit 0 when the new key is usable',
     )
-    .requiredOption('--label <label>', 'CKA_LABEL of the new key, the value of hsm.keystore.alias')
+    .option(
+      '--label <label>',
+      'CKA_LABEL of the new key: the value of hsm.keystore.alias, or with --audit of strongroom.audit.keyLabel (the default there)',
+    )
+    .option('--audit', 'generate the audit checkpoint key (CKK_GENERIC_SECRET for CKM_SHA256_HMAC)')
     .option('--home <dir>', HOME_HELP)
     .option('--yes', 'generate without asking for confirmation')
     .option('--json', 'print the result as JSON')
@@ -55,23 +60,35 @@ export function registerHsm(program: Command): void {
 async function verify(flags: HsmFlags): Promise<void> {
   const { hsm, pin } = await readHsmSettings(flags.home);
   const logger = createLogger('warn', pino.destination(2));
-  const { providerFile, keyLabel } = hsm;
+  const { providerFile, keyLabel, auditKeyLabel } = hsm;
+  const access = { library: providerFile.library, slot: providerFile.slot, pin };
 
-  const inspection = await runTokenTool(
-    'inspect',
-    { library: providerFile.library, slot: providerFile.slot, pin, keyLabel },
-    logger,
-  );
+  const inspection = await runTokenTool('inspect', { ...access, keyLabel }, logger);
+  const auditKey = await runTokenTool('macInspect', { ...access, keyLabel: auditKeyLabel }, logger);
 
   if (flags.json === true) {
-    const output = { library: providerFile.library, keyLabel, ...inspection };
+    const output = {
+      library: providerFile.library,
+      keyLabel,
+      ...inspection,
+      auditKeyLabel,
+      auditKey,
+    };
     process.stdout.write(`${JSON.stringify(output)}\n`);
   } else {
     process.stdout.write(describeInspection(inspection, providerFile.library, keyLabel));
+    process.stdout.write(
+      auditKey.usable
+        ? `Audit checkpoint key '${auditKeyLabel}' is usable: ${auditKey.algorithm}.\n`
+        : `Audit checkpoint key '${auditKeyLabel}' is not usable (${auditKey.error.code}).\n`,
+    );
   }
 
-  if (!inspection.masterKey.usable) {
-    const { code, message, details } = inspection.masterKey.error;
+  for (const key of [inspection.masterKey, auditKey]) {
+    if (key.usable) {
+      continue;
+    }
+    const { code, message, details } = key.error;
     if (flags.json !== true) {
       printError(new StrongroomError(code, message, { details }), false);
     }
@@ -80,17 +97,25 @@ async function verify(flags: HsmFlags): Promise<void> {
 }
 
 async function keygen(flags: KeygenFlags): Promise<void> {
+  if (flags.audit === true) {
+    await keygenAudit(flags);
+    return;
+  }
   const label = flags.label;
-  if (label === '' || label.trim() !== label) {
+  if (label === undefined) {
     throw new StrongroomError(
       'SR_CONFIG_VALUE_INVALID',
-      `--label '${label}' is empty or starts or ends with a blank. Give the label without blanks around it.`,
+      '--label is missing. Give the label of the new master key, or add --audit to generate the audit checkpoint key.',
     );
   }
+  checkLabel(label);
 
   const { hsm, pin } = await readHsmSettings(flags.home);
   const { providerFile } = hsm;
-  if (flags.yes !== true && !(await confirmKeygen(label, providerFile.library))) {
+  if (
+    flags.yes !== true &&
+    !(await confirmKeygen(`AES-256 key '${label}'`, providerFile.library))
+  ) {
     process.exitCode = EXIT.usage;
     return;
   }
@@ -118,8 +143,60 @@ async function keygen(flags: KeygenFlags): Promise<void> {
   }
 }
 
+/** Generates the audit checkpoint key, labelled --label or strongroom.audit.keyLabel. */
+async function keygenAudit(flags: KeygenFlags): Promise<void> {
+  const { hsm, pin } = await readHsmSettings(flags.home);
+  const label = flags.label ?? hsm.auditKeyLabel;
+  checkLabel(label);
+  if (label === hsm.keyLabel) {
+    throw new StrongroomError(
+      'SR_CONFIG_VALUE_INVALID',
+      `--label '${label}' is the label of the master key. The audit checkpoint key must be a key of its own; choose another label.`,
+    );
+  }
+
+  const { providerFile } = hsm;
+  if (
+    flags.yes !== true &&
+    !(await confirmKeygen(`audit checkpoint key '${label}'`, providerFile.library))
+  ) {
+    process.exitCode = EXIT.usage;
+    return;
+  }
+  const logger = createLogger('warn', pino.destination(2));
+  const key = await runTokenTool(
+    'macKeygen',
+    { library: providerFile.library, slot: providerFile.slot, pin, keyLabel: label },
+    logger,
+  );
+
+  if (flags.json === true) {
+    process.stdout.write(
+      `${JSON.stringify({ library: providerFile.library, keyLabel: label, ...key })}\n`,
+    );
+    return;
+  }
+  process.stdout.write(
+    `Generated audit checkpoint key '${label}' (ID ${key.id}, ${key.algorithm}) on the token '${key.tokenLabel}', slot ID ${key.slotId}.\n`,
+  );
+  if (hsm.auditKeyLabel !== label) {
+    process.stdout.write(
+      `strongroom.audit.keyLabel is '${hsm.auditKeyLabel}'. Set it to '${label}' in security.properties to use the new key.\n`,
+    );
+  }
+}
+
+function checkLabel(label: string): void {
+  if (label === '' || label.trim() !== label) {
+    throw new StrongroomError(
+      'SR_CONFIG_VALUE_INVALID',
+      `--label '${label}' is empty or starts or ends with a blank. Give the label without blanks around it.`,
+    );
+  }
+}
+
 /** Asks for confirmation on a terminal. Without one, --yes is required, because no one can reply. */
-async function confirmKeygen(label: string, library: string): Promise<boolean> {
+async function confirmKeygen(what: string, library: string): Promise<boolean> {
   if (process.stdin.isTTY !== true) {
     process.stderr.write(
       'strongroom: hsm keygen changes the token and standard input is not a terminal. Add --yes to generate the key.\n',
@@ -127,7 +204,7 @@ async function confirmKeygen(label: string, library: string): Promise<boolean> {
     return false;
   }
   return confirm({
-    message: `Generate AES-256 key '${label}' on the token of ${library}?`,
+    message: `Generate ${what} on the token of ${library}?`,
     default: false,
   });
 }

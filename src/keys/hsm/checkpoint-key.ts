@@ -1,4 +1,6 @@
+import { StrongroomError } from '../../errors.js';
 import type { CheckpointMacKey } from '../mac-key.js';
+import { AUDIT_KEYGEN_COMMAND } from './mac-key.js';
 import type { HsmProvider } from './provider.js';
 
 /** Data MAC'd once on open, so that a missing or unusable key fails the start, not a checkpoint. */
@@ -13,6 +15,14 @@ export async function openHsmCheckpointKey(
   provider: HsmProvider,
   keyLabel: string,
 ): Promise<CheckpointMacKey> {
+  const masterKeyLabel = provider.ref().keyId;
+  if (keyLabel === masterKeyLabel) {
+    throw new StrongroomError(
+      'SR_AUDIT_KEY_INVALID',
+      `the audit checkpoint key label '${keyLabel}' is the label of the master key, but checkpoints need a key of their own. Create one with '${AUDIT_KEYGEN_COMMAND}' and set strongroom.audit.keyLabel to its label.`,
+      { details: { keyLabel } },
+    );
+  }
   const { algorithm } = await provider.signWithKey(keyLabel, PROBE);
   return {
     provider: 'hsm',

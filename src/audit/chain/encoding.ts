@@ -23,7 +23,7 @@ export interface ChainedFields {
   prevHash: string;
 }
 
-/** What a checkpoint MAC covers. */
+/** The checkpoint fields that its MAC covers. */
 export interface CheckpointFields {
   eventSeq: number;
   headHash: string;

@@ -1,6 +1,6 @@
 import type { AuditCheckpointRecord } from '../../store/repositories.js';
 
-/** What `audit verify` can find wrong with the chain. */
+/** The kinds of fault that `audit verify` reports. */
 export type ChainFindingKind =
   | 'changed'
   | 'deleted'

@@ -33,11 +33,11 @@ type ChainRepository = Pick<
 >;
 
 /**
- * Walks the whole audit chain and every checkpoint, and reports each fault by seq: a changed event
- * (its hash does not match its fields), deleted events (a gap in the seqs), an inserted or replaced
- * event (the next event was chained to another one), a truncated tail (the chain head row or a
- * valid checkpoint covers seqs that are gone), a chain rewritten under a checkpoint, and a
- * checkpoint whose MAC is wrong or whose key is not available. `keys` are the checkpoint keys that
+ * Walks the whole audit chain and every checkpoint, and reports each fault by seq. The faults are
+ * a changed event (its hash does not match its fields), deleted events (a gap in the seqs), an
+ * inserted or replaced event (the next event was chained to another one), and a truncated tail
+ * (the chain head row or a valid checkpoint covers seqs that are gone). Checkpoints add a chain
+ * rewritten under a checkpoint, and a checkpoint whose MAC is wrong or whose key is unavailable. `keys` are the checkpoint keys that
  * can be opened; each checkpoint is checked with the key that its row names.
  */
 export async function verifyAuditChain(

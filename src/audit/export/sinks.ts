@@ -4,7 +4,7 @@ import net from 'node:net';
 
 import { StrongroomError } from '../../errors.js';
 
-/** Where exported events go. */
+/** The destination of exported events: a new file or a unix stream socket. */
 export interface ExportSink {
   /** Whether messages on this sink need RFC 6587 octet counting (a stream socket). */
   readonly stream: boolean;

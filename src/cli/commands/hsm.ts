@@ -196,7 +196,7 @@ function checkLabel(label: string): void {
 }
 
 /** Asks for confirmation on a terminal. Without one, --yes is required, because no one can reply. */
-async function confirmKeygen(what: string, library: string): Promise<boolean> {
+async function confirmKeygen(keyDescription: string, library: string): Promise<boolean> {
   if (process.stdin.isTTY !== true) {
     process.stderr.write(
       'strongroom: hsm keygen changes the token and standard input is not a terminal. Add --yes to generate the key.\n',
@@ -204,7 +204,7 @@ async function confirmKeygen(what: string, library: string): Promise<boolean> {
     return false;
   }
   return confirm({
-    message: `Generate ${what} on the token of ${library}?`,
+    message: `Generate ${keyDescription} on the token of ${library}?`,
     default: false,
   });
 }

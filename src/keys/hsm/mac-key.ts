@@ -66,7 +66,7 @@ export function findMacKey(pkcs11: PKCS11, session: Buffer, keyLabel: string): M
 
 /**
  * Computes the MAC over `data` with C_Sign. The call is synchronous, so that the token tools can use
- * it inside their synchronous login. NOTE: in the worker it holds the worker's event loop for one
+ * it inside their synchronous login. NOTE: in the worker it blocks the worker's event loop for one
  * HSM round trip, which delays concurrent wraps only as often as checkpoints are written.
  */
 export function signWithMacKey(

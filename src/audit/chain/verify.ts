@@ -4,19 +4,13 @@ import type {
   AuditRepository,
   ChainedAuditEvent,
 } from '../../store/repositories.js';
-import { encodeCheckpoint, GENESIS_HASH, hashEvent } from './encoding.js';
-import {
-  describeCheckpoint,
-  type ChainFinding,
-  type ChainFindingKind,
-  type ChainReport,
-  type CheckpointSummary,
-} from './report.js';
+import { checkCheckpoints } from './checkpoint-check.js';
+import { GENESIS_HASH, hashEvent } from './encoding.js';
+import { FindingList } from './findings.js';
+import type { ChainFindingKind, ChainReport } from './report.js';
 
-/** Events and checkpoints read per query. */
+/** Events read per query. */
 const PAGE_SIZE = 1000;
-/** Findings kept in a report at most; a rewritten chain could otherwise yield one per event. */
-export const MAX_FINDINGS = 1000;
 
 /** Findings about events; the others concern checkpoints only. */
 const EVENT_KINDS: ReadonlySet<ChainFindingKind> = new Set([
@@ -37,8 +31,9 @@ type ChainRepository = Pick<
  * a changed event (its hash does not match its fields), deleted events (a gap in the seqs), an
  * inserted or replaced event (the next event was chained to another one), and a truncated tail
  * (the chain head row or a valid checkpoint covers seqs that are gone). Checkpoints add a chain
- * rewritten under a checkpoint, and a checkpoint whose MAC is wrong or whose key is unavailable. `keys` are the checkpoint keys that
- * can be opened; each checkpoint is checked with the key that its row names.
+ * rewritten under a checkpoint, and a checkpoint whose MAC is wrong or whose key is unavailable.
+ * `keys` are the checkpoint keys that can be opened; each checkpoint is checked with the key that
+ * its row names.
  */
 export async function verifyAuditChain(
   repository: ChainRepository,
@@ -82,10 +77,13 @@ export async function verifyAuditChain(
   checkTail(previous, head, checkpoints.valid, findings);
 
   const eventFindings = findings.list.filter((finding) => EVENT_KINDS.has(finding.kind));
-  const firstBad = Math.min(...eventFindings.map((finding) => finding.seq));
-  const covered = checkpoints.valid
+  const firstBad = eventFindings.reduce(
+    (lowest, finding) => Math.min(lowest, finding.seq),
+    Infinity,
+  );
+  const checkpointedThroughSeq = checkpoints.valid
     .filter((checkpoint) => checkpoint.eventSeq <= previous.seq && checkpoint.eventSeq < firstBad)
-    .map((checkpoint) => checkpoint.eventSeq);
+    .reduce((highest, checkpoint) => Math.max(highest, checkpoint.eventSeq), 0);
   return {
     intact: findings.list.length === 0,
     eventCount,
@@ -94,7 +92,7 @@ export async function verifyAuditChain(
     verifiedThroughSeq: Number.isFinite(firstBad)
       ? Math.min(firstBad - 1, previous.seq)
       : previous.seq,
-    checkpointedThroughSeq: covered.length === 0 ? 0 : Math.max(...covered),
+    checkpointedThroughSeq,
     checkpointCount: checkpoints.count,
     lastCheckpoint: checkpoints.last,
     findings: findings.sorted(),
@@ -123,7 +121,7 @@ function checkEvent(
     });
   }
 
-  const computed = hashEvent({ ...event, detailsJson: event.detailsJson });
+  const computed = hashEvent(event);
   if (computed !== event.hash) {
     findings.add({
       kind: 'changed',
@@ -173,7 +171,10 @@ function checkTail(
   }
 
   const beyond = checkpoints.filter((checkpoint) => checkpoint.eventSeq > last.seq);
-  const coveredEnd = Math.max(head.seq, ...beyond.map((checkpoint) => checkpoint.eventSeq));
+  const coveredEnd = beyond.reduce(
+    (highest, checkpoint) => Math.max(highest, checkpoint.eventSeq),
+    head.seq,
+  );
   if (coveredEnd > last.seq) {
     const sources = [
       ...(head.seq > last.seq ? [`the chain head row records seq ${head.seq}`] : []),
@@ -187,86 +188,5 @@ function checkTail(
       ...(coveredEnd === last.seq + 1 ? {} : { lastSeq: coveredEnd }),
       message: `the chain ends at seq ${last.seq}, but ${sources.join(' and ')}: the events after ${last.seq} were deleted`,
     });
-  }
-}
-
-/** Checks the MAC of every checkpoint and returns those whose MAC is valid. */
-async function checkCheckpoints(
-  repository: ChainRepository,
-  keys: readonly CheckpointMacKey[],
-  findings: FindingList,
-): Promise<{ valid: AuditCheckpointRecord[]; count: number; last: CheckpointSummary | null }> {
-  const valid: AuditCheckpointRecord[] = [];
-  let count = 0;
-  let last: CheckpointSummary | null = null;
-  let afterId = 0;
-  for (;;) {
-    const page = await repository.listCheckpoints(afterId, PAGE_SIZE);
-    for (const checkpoint of page) {
-      const macValid = await checkMac(checkpoint, keys, findings);
-      if (macValid) {
-        valid.push(checkpoint);
-      }
-      count += 1;
-      last = describeCheckpoint(checkpoint, macValid);
-      afterId = checkpoint.id;
-    }
-    if (page.length < PAGE_SIZE) {
-      return { valid, count, last };
-    }
-  }
-}
-
-async function checkMac(
-  checkpoint: AuditCheckpointRecord,
-  keys: readonly CheckpointMacKey[],
-  findings: FindingList,
-): Promise<boolean> {
-  const key = keys.find(
-    (candidate) =>
-      candidate.provider === checkpoint.provider && candidate.keyId === checkpoint.keyId,
-  );
-  if (key === undefined) {
-    findings.add({
-      kind: 'checkpoint-key-unavailable',
-      seq: checkpoint.eventSeq,
-      checkpointId: checkpoint.id,
-      message: `checkpoint ${checkpoint.id} (seq ${checkpoint.eventSeq}) was MAC'd with the ${checkpoint.provider} key '${checkpoint.keyId}', which is not available, so it cannot be checked`,
-    });
-    return false;
-  }
-
-  const mac = /^[0-9a-f]+$/.test(checkpoint.mac)
-    ? Buffer.from(checkpoint.mac, 'hex')
-    : Buffer.alloc(0);
-  const valid =
-    checkpoint.algorithm === key.algorithm &&
-    mac.length > 0 &&
-    (await key.verify(encodeCheckpoint(checkpoint), mac));
-  if (!valid) {
-    findings.add({
-      kind: 'checkpoint-forged',
-      seq: checkpoint.eventSeq,
-      checkpointId: checkpoint.id,
-      message: `checkpoint ${checkpoint.id} (seq ${checkpoint.eventSeq}) has a MAC that the key '${checkpoint.keyId}' does not verify: the checkpoint was forged or changed`,
-    });
-  }
-  return valid;
-}
-
-class FindingList {
-  readonly list: ChainFinding[] = [];
-  omitted = 0;
-
-  add(finding: ChainFinding): void {
-    if (this.list.length >= MAX_FINDINGS) {
-      this.omitted += 1;
-      return;
-    }
-    this.list.push(finding);
-  }
-
-  sorted(): ChainFinding[] {
-    return [...this.list].sort((a, b) => a.seq - b.seq);
   }
 }

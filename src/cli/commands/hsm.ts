@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { confirm } from '@inquirer/prompts';
 import pino from 'pino';
 import { resolveHome } from '../../config/home.js';
 import { loadConfig, type HsmConfig } from '../../config/load.js';
@@ -7,18 +6,13 @@ import { StrongroomError } from '../../errors.js';
 import { resolveHsmPin } from '../../keys/hsm-pin.js';
 import { runTokenTool, type TokenInspection, type TokenObject } from '../../keys/hsm/index.js';
 import { createLogger } from '../../logging.js';
+import { keygen, type KeygenFlags } from './hsm-keygen.js';
 import { registerHsmRegister } from './hsm-register.js';
 import { EXIT, printError, runCommand } from '../output.js';
 
-interface HsmFlags {
+export interface HsmFlags {
   home?: string;
   json?: boolean;
-}
-
-interface KeygenFlags extends HsmFlags {
-  label?: string;
-  audit?: boolean;
-  yes?: boolean;
 }
 
 const HOME_HELP = 'home folder (default: $STRONGROOM_HOME or the current directory)';
@@ -96,121 +90,8 @@ async function verify(flags: HsmFlags): Promise<void> {
   }
 }
 
-async function keygen(flags: KeygenFlags): Promise<void> {
-  if (flags.audit === true) {
-    await keygenAudit(flags);
-    return;
-  }
-  const label = flags.label;
-  if (label === undefined) {
-    throw new StrongroomError(
-      'SR_CONFIG_VALUE_INVALID',
-      '--label is missing. Give the label of the new master key, or add --audit to generate the audit checkpoint key.',
-    );
-  }
-  checkLabel(label);
-
-  const { hsm, pin } = await readHsmSettings(flags.home);
-  const { providerFile } = hsm;
-  if (
-    flags.yes !== true &&
-    !(await confirmKeygen(`AES-256 key '${label}'`, providerFile.library))
-  ) {
-    process.exitCode = EXIT.usage;
-    return;
-  }
-
-  const logger = createLogger('warn', pino.destination(2));
-  const key = await runTokenTool(
-    'keygen',
-    { library: providerFile.library, slot: providerFile.slot, pin, keyLabel: label },
-    logger,
-  );
-
-  if (flags.json === true) {
-    process.stdout.write(
-      `${JSON.stringify({ library: providerFile.library, keyLabel: label, ...key })}\n`,
-    );
-    return;
-  }
-  process.stdout.write(
-    `Generated AES-256 key '${label}' (ID ${key.id}, check value ${key.kcv}) on the token '${key.tokenLabel}', slot ID ${key.slotId}.\n`,
-  );
-  if (hsm.keyLabel !== label) {
-    process.stdout.write(
-      `hsm.keystore.alias is '${hsm.keyLabel}'. Set it to '${label}' in security.properties to use the new key.\n`,
-    );
-  }
-}
-
-/** Generates the audit checkpoint key, labelled --label or strongroom.audit.keyLabel. */
-async function keygenAudit(flags: KeygenFlags): Promise<void> {
-  const { hsm, pin } = await readHsmSettings(flags.home);
-  const label = flags.label ?? hsm.auditKeyLabel;
-  checkLabel(label);
-  if (label === hsm.keyLabel) {
-    throw new StrongroomError(
-      'SR_CONFIG_VALUE_INVALID',
-      `--label '${label}' is the label of the master key. The audit checkpoint key must be a key of its own; choose another label.`,
-    );
-  }
-
-  const { providerFile } = hsm;
-  if (
-    flags.yes !== true &&
-    !(await confirmKeygen(`audit checkpoint key '${label}'`, providerFile.library))
-  ) {
-    process.exitCode = EXIT.usage;
-    return;
-  }
-  const logger = createLogger('warn', pino.destination(2));
-  const key = await runTokenTool(
-    'macKeygen',
-    { library: providerFile.library, slot: providerFile.slot, pin, keyLabel: label },
-    logger,
-  );
-
-  if (flags.json === true) {
-    process.stdout.write(
-      `${JSON.stringify({ library: providerFile.library, keyLabel: label, ...key })}\n`,
-    );
-    return;
-  }
-  process.stdout.write(
-    `Generated audit checkpoint key '${label}' (ID ${key.id}, ${key.algorithm}) on the token '${key.tokenLabel}', slot ID ${key.slotId}.\n`,
-  );
-  if (hsm.auditKeyLabel !== label) {
-    process.stdout.write(
-      `strongroom.audit.keyLabel is '${hsm.auditKeyLabel}'. Set it to '${label}' in security.properties to use the new key.\n`,
-    );
-  }
-}
-
-function checkLabel(label: string): void {
-  if (label === '' || label.trim() !== label) {
-    throw new StrongroomError(
-      'SR_CONFIG_VALUE_INVALID',
-      `--label '${label}' is empty or starts or ends with a blank. Give the label without blanks around it.`,
-    );
-  }
-}
-
-/** Asks for confirmation on a terminal. Without one, --yes is required, because no one can reply. */
-async function confirmKeygen(keyDescription: string, library: string): Promise<boolean> {
-  if (process.stdin.isTTY !== true) {
-    process.stderr.write(
-      'strongroom: hsm keygen changes the token and standard input is not a terminal. Add --yes to generate the key.\n',
-    );
-    return false;
-  }
-  return confirm({
-    message: `Generate ${keyDescription} on the token of ${library}?`,
-    default: false,
-  });
-}
-
 /** Loads the HSM settings and the PIN the way the service does: STRONGROOM_HSM_PIN or STRONGROOM_HSM_PIN_FILE. */
-async function readHsmSettings(
+export async function readHsmSettings(
   homeOption: string | undefined,
 ): Promise<{ hsm: HsmConfig; pin: string }> {
   const config = await loadConfig(resolveHome(homeOption));

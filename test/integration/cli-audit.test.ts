@@ -223,7 +223,8 @@ function splitOctetCounted(bytes: Buffer): string[] {
   while (position < bytes.length) {
     const space = bytes.indexOf(0x20, position);
     const length = Number(bytes.subarray(position, space).toString('ascii'));
-    expect(Number.isSafeInteger(length) && length > 0).toBe(true);
+    expect(Number.isSafeInteger(length)).toBe(true);
+    expect(length).toBeGreaterThan(0);
     messages.push(bytes.subarray(space + 1, space + 1 + length).toString('utf8'));
     position = space + 1 + length;
   }

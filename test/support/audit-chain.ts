@@ -3,7 +3,7 @@ import type { AuditEventDraft } from '../../src/audit/types.js';
 import type { Logger } from 'pino';
 import type { Store } from '../../src/store/repositories.js';
 
-/** An audit event draft for chain tests; `index` lands in the details so each event differs. */
+/** Builds an audit event draft for chain tests, with `index` in its details so each event differs. */
 export function chainDraft(
   index: number,
   overrides: Partial<AuditEventDraft> = {},

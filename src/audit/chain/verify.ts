@@ -27,11 +27,11 @@ type ChainRepository = Pick<
 >;
 
 /**
- * Walks the whole audit chain and every checkpoint, and reports each fault by seq. The faults are
- * a changed event (its hash does not match its fields), deleted events (a gap in the seqs), an
- * inserted or replaced event (the next event was chained to another one), and a truncated tail
- * (the chain head row or a valid checkpoint covers seqs that are gone). Checkpoints add a chain
- * rewritten under a checkpoint, and a checkpoint whose MAC is wrong or whose key is unavailable.
+ * Walks the whole audit chain and every checkpoint, and reports each fault by seq. An event is
+ * changed when its hash does not match its fields. Events are deleted where the seqs have a gap.
+ * An event is inserted or replaced when the next event was chained to another one. The tail is
+ * truncated when the chain head row or a valid checkpoint covers seqs that are gone. Checkpoints
+ * add a chain rewritten under a checkpoint, and a checkpoint whose MAC or key is wrong.
  * `keys` are the checkpoint keys that can be opened; each checkpoint is checked with the key that
  * its row names.
  */

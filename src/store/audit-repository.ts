@@ -1,6 +1,6 @@
-import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 
-import { canonicalJson, hashEvent } from '../audit/chain/encoding.js';
+import { appendChainedEvent, HEAD_ROW_ID, requireHead } from './audit-chain-append.js';
 import type {
   AuditChainHead,
   AuditCheckpointInput,
@@ -13,9 +13,6 @@ import type {
 } from './repositories.js';
 import type { AuditCheckpointTable, AuditEventTable, Database } from './schema.js';
 
-/** The id of the one row of audit_chain_head. */
-const HEAD_ROW_ID = 1;
-
 /** The audit events, in the order of their sequence numbers, with their hash chain. */
 export class KyselyAuditRepository implements AuditRepository {
   readonly #db: Kysely<Database>;
@@ -27,70 +24,7 @@ export class KyselyAuditRepository implements AuditRepository {
   }
 
   async appendEvent(event: AuditEventInput): Promise<number> {
-    return this.#db.transaction().execute(async (trx) => {
-      const head = await this.#lockChainHead(trx);
-      const fields = {
-        seq: head.seq + 1,
-        occurredAt: event.occurredAt,
-        actor: event.actor,
-        action: event.action,
-        objectType: event.objectType,
-        objectId: event.objectId,
-        outcome: event.outcome,
-        reason: event.reason,
-        clientAddress: event.clientAddress,
-        detailsJson: canonicalJson(event.details),
-        prevHash: head.hash,
-      };
-      const hash = hashEvent(fields);
-
-      await trx
-        .insertInto('audit_events')
-        .values({
-          seq: fields.seq,
-          occurred_at: fields.occurredAt,
-          actor: fields.actor,
-          action: fields.action,
-          object_type: fields.objectType,
-          object_id: fields.objectId,
-          outcome: fields.outcome,
-          reason: fields.reason,
-          client_address: fields.clientAddress,
-          details: fields.detailsJson,
-          prev_hash: fields.prevHash,
-          hash,
-        })
-        .execute();
-      await trx
-        .updateTable('audit_chain_head')
-        .set({ seq: fields.seq, hash })
-        .where('id', '=', HEAD_ROW_ID)
-        .execute();
-      return fields.seq;
-    });
-  }
-
-  /**
-   * Locks the head row for the rest of the transaction and reads it. PostgreSQL takes a row lock
-   * with SELECT ... FOR UPDATE, which a second node waits for. On SQLite the no-op UPDATE takes
-   * the database write lock first (waiting up to the busy timeout), so the read that follows sees
-   * the latest head and no other writer can commit in between.
-   */
-  async #lockChainHead(trx: Transaction<Database>): Promise<AuditChainHead> {
-    let query = trx
-      .selectFrom('audit_chain_head')
-      .select(['seq', 'hash'])
-      .where('id', '=', HEAD_ROW_ID);
-    if (this.#dialect === 'postgres') {
-      query = query.forUpdate();
-    } else {
-      await trx
-        .updateTable('audit_chain_head')
-        .set({ seq: sql`seq` })
-        .where('id', '=', HEAD_ROW_ID)
-        .execute();
-    }
-    return requireHead(await query.executeTakeFirst());
+    return this.#db.transaction().execute((trx) => appendChainedEvent(trx, this.#dialect, event));
   }
 
   async readChainHead(): Promise<AuditChainHead> {
@@ -187,15 +121,6 @@ function checkPage(after: number | undefined, limit: number): void {
   if (after !== undefined && !Number.isSafeInteger(after)) {
     throw new RangeError(`afterSeq must be an integer, got ${after}`);
   }
-}
-
-function requireHead(row: AuditChainHead | undefined): AuditChainHead {
-  if (row === undefined) {
-    throw new Error(
-      'the audit chain head row (audit_chain_head, id 1) is missing, so no event can be chained. Restore the database from a backup.',
-    );
-  }
-  return { seq: row.seq, hash: row.hash };
 }
 
 function toAuditEventRecord(row: Selectable<AuditEventTable>): AuditEventRecord {

@@ -89,9 +89,8 @@ describeEachDialect('audit chain appends', (context) => {
     for (let index = 1; index <= 7; index += 1) {
       await audit.record(chainDraft(index));
     }
-    await writer.writeIfAdvanced();
-    await writer.writeIfAdvanced();
     await writer.stop();
+    await writer.writeIfAdvanced();
 
     const checkpoints = await store.audit.listCheckpoints(0, 100);
     expect(checkpoints.map((checkpoint) => checkpoint.eventSeq)).toEqual([3, 6, 7]);

@@ -300,6 +300,36 @@ describe.runIf(hsmReady)('hsm verify and keygen on SoftHSM', () => {
     );
   });
 
+  it('keygen needs --label or --audit', async () => {
+    const home = await makeHome('usable-key');
+
+    const result = await hsmCli(['hsm', 'keygen', '--home', home, '--yes']);
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('--label is missing');
+    expect(result.stderr).toContain('add --audit');
+  });
+
+  it('keygen --audit rejects the master key label', async () => {
+    const home = await makeHome('usable-key');
+
+    const result = await hsmCli([
+      'hsm',
+      'keygen',
+      '--home',
+      home,
+      '--audit',
+      '--label',
+      'usable-key',
+      '--yes',
+    ]);
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      "SR_CONFIG_VALUE_INVALID: --label 'usable-key' is the label of the master key",
+    );
+  });
+
   it('keygen asks for --yes without a terminal', async () => {
     const home = await makeHome('unconfirmed-key');
     const result = await hsmCli(['hsm', 'keygen', '--home', home, '--label', 'unconfirmed-key']);

@@ -75,10 +75,14 @@ export class CheckpointWriter {
     return this.#writing;
   }
 
-  /** Stops the timer and waits for a checkpoint in progress. */
+  /**
+   * Stops the timer, waits for a checkpoint in progress and writes a last one over the head, so
+   * that a clean shutdown leaves every event of this process checkpointed.
+   */
   async stop(): Promise<void> {
     clearInterval(this.#timer);
     await this.#writing;
+    await this.writeIfAdvanced();
   }
 
   async #write(): Promise<void> {

@@ -20,10 +20,11 @@ export async function keygen(flags: KeygenFlags): Promise<void> {
   }
   const label = flags.label;
   if (label === undefined) {
-    throw new StrongroomError(
-      'SR_CONFIG_VALUE_INVALID',
-      '--label is missing. Give the label of the new master key, or add --audit to generate the audit checkpoint key.',
+    process.stderr.write(
+      'strongroom: --label is missing. Give the label of the new master key, or add --audit to generate the audit checkpoint key.\n',
     );
+    process.exitCode = EXIT.usage;
+    return;
   }
   checkLabel(label);
 

@@ -18,6 +18,7 @@ import { migrations } from '../../src/store/migrations/index.js';
 import { parseDatabaseUrl } from '../../src/store/url.js';
 import { chainDraft } from '../support/audit-chain.js';
 import { describeEachDialect } from '../support/databases.js';
+import { createMemoryLogger } from '../support/softhsm.js';
 
 /** Events each of the two stores appends at the same time. */
 const PER_STORE = 40;
@@ -105,7 +106,8 @@ describeEachDialect('audit chain appends', (context) => {
       ...key,
       sign: () => Promise.reject(new Error('token removed')),
     };
-    const writer = new CheckpointWriter(store.audit, failingKey, context.logger, {
+    const memory = createMemoryLogger('info');
+    const writer = new CheckpointWriter(store.audit, failingKey, memory.logger, {
       events: 1,
       seconds: 0,
     });
@@ -116,6 +118,19 @@ describeEachDialect('audit chain appends', (context) => {
 
     expect(await store.audit.readChainHead()).toMatchObject({ seq: 1 });
     expect(await store.audit.listCheckpoints(0, 10)).toEqual([]);
+    const logged = memory
+      .output()
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(logged).toEqual([
+      expect.objectContaining({
+        level: 50,
+        msg: 'audit checkpoint could not be written',
+        keyId: key.keyId,
+        err: expect.objectContaining({ message: 'token removed' }),
+      }),
+    ]);
   });
 
   it('migration chains existing events', async () => {

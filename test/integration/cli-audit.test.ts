@@ -81,6 +81,30 @@ describe('audit verify and export commands', () => {
     expect(first['hash']).toMatch(/^[0-9a-f]{64}$/);
   });
 
+  it('export writes syslog lines to a file', async () => {
+    const output = join(root, 'events.syslog');
+
+    const result = await runCli([
+      'audit',
+      'export',
+      '--home',
+      home,
+      '--format',
+      'syslog',
+      '--output',
+      output,
+    ]);
+
+    expect(result.code).toBe(0);
+    const lines = (await readFile(output, 'utf8')).trimEnd().split('\n');
+    expect(lines).toHaveLength(EVENTS);
+    for (const line of lines) {
+      const parsed = parseRfc5424(line);
+      expect(parsed.pri).toBe(10 * 8 + 5);
+      expect(parsed.appName).toBe('strongroom');
+    }
+  });
+
   it('export never overwrites a file', async () => {
     const output = join(root, 'twice.jsonl');
     await runCli(['audit', 'export', '--home', home, '--format', 'jsonl', '--output', output]);

@@ -5,6 +5,9 @@ import { StrongroomError } from './errors.js';
 import { openStore } from './store/index.js';
 import { openKeyring } from './keys/open-keyring.js';
 import { createAuditLog } from './audit/index.js';
+import { CheckpointWriter } from './audit/chain/checkpoints.js';
+import { openCheckpointKeys } from './audit/chain/keys.js';
+import { verifyAuditChain } from './audit/chain/verify.js';
 import { createVaultService } from './vault/service.js';
 import { createHealthService } from './vault/health.js';
 import { assertListenAllowed, buildServer, listen, readTlsFiles } from './server/index.js';
@@ -33,7 +36,25 @@ export async function startService(
     const keyring = await openKeyring(config, store.keys, logger);
     closers.unshift(() => keyring.close());
 
-    const audit = createAuditLog(store, logger);
+    // The service does not start without its checkpoint key: a missing HSM key is
+    // SR_AUDIT_KEY_NOT_FOUND, which names the label and the command that creates it.
+    const checkpointKeys = await openCheckpointKeys(config, keyring, logger);
+    closers.unshift(async () => {
+      for (const key of checkpointKeys) {
+        await key.close();
+      }
+    });
+    const [activeCheckpointKey] = checkpointKeys;
+    const checkpoints = new CheckpointWriter(
+      store.audit,
+      activeCheckpointKey!,
+      logger.child({ component: 'audit' }),
+      config.auditCheckpoint,
+    );
+    await checkpoints.start();
+    closers.unshift(() => checkpoints.stop());
+
+    const audit = createAuditLog(store, logger, { checkpoints });
     const vault = createVaultService({
       vault: store.vault,
       keys: store.keys,
@@ -44,7 +65,15 @@ export async function startService(
     const health = createHealthService(keyring, store, logger);
     const tls = config.tls === undefined ? undefined : await readTlsFiles(config.tls);
     const server = await buildServer(
-      { store, vault, health, audit, logger, sessionTtlSeconds: config.sessionTtlSeconds },
+      {
+        store,
+        vault,
+        health,
+        audit,
+        logger,
+        sessionTtlSeconds: config.sessionTtlSeconds,
+        auditChain: { verify: () => verifyAuditChain(store.audit, checkpointKeys) },
+      },
       tls === undefined ? {} : { tls },
     ).catch((error: unknown) => {
       // Fastify creates the HTTPS server here, so a certificate or key it cannot use fails now.

@@ -144,6 +144,18 @@ export const errorRegistry = {
     status: 503,
     summary: 'The audit event could not be written, so the action was refused.',
   },
+  SR_AUDIT_KEY_NOT_FOUND: {
+    status: 503,
+    summary: 'The key that MACs audit checkpoints is not on the token.',
+  },
+  SR_AUDIT_KEY_INVALID: {
+    status: 503,
+    summary: 'The audit checkpoint key has the wrong type or attributes.',
+  },
+  SR_AUDIT_EXPORT_FAILED: {
+    status: 500,
+    summary: 'Audit events could not be written to the export file or socket.',
+  },
   SR_INTERNAL: { status: 500, summary: 'An unexpected error occurred.' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 

@@ -2,15 +2,19 @@ import type { Logger } from 'pino';
 
 import { StrongroomError } from '../errors.js';
 import type { AuditRepository } from '../store/repositories.js';
+import type { CheckpointWriter } from './chain/checkpoints.js';
 import type { AuditEventDraft, AuditLog } from './types.js';
 
 export interface AuditLogOptions {
   now?: () => Date;
+  /** Writes checkpoints over the chain head as events are appended; none when missing. */
+  checkpoints?: Pick<CheckpointWriter, 'noteAppended'>;
 }
 
 /**
  * Creates the audit log over the store. `record` stamps the event with the current time in ISO 8601
- * UTC and appends it. Any failure to write becomes SR_AUDIT_WRITE_FAILED, logged at error with the
+ * UTC and appends it to the hash chain, then lets the checkpoint writer decide whether a checkpoint
+ * is due (a failed checkpoint is logged, never thrown). Any failure to write becomes SR_AUDIT_WRITE_FAILED, logged at error with the
  * action and the object ids, so that the caller rejects the action it was recording.
  */
 export function createAuditLog(
@@ -23,8 +27,9 @@ export function createAuditLog(
   async function record(event: AuditEventDraft): Promise<void> {
     const occurredAt = now().toISOString();
 
+    let seq: number;
     try {
-      await store.audit.appendEvent({ ...event, occurredAt });
+      seq = await store.audit.appendEvent({ ...event, occurredAt });
     } catch (error) {
       const ids = {
         action: event.action,
@@ -43,6 +48,8 @@ export function createAuditLog(
         },
       );
     }
+
+    await options.checkpoints?.noteAppended(seq);
   }
 
   return { record };

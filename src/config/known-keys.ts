@@ -8,6 +8,8 @@ export const SERVICE_KEYS = new Set([
   'server.tls.keyFile',
   'server.sessionTtlSeconds',
   'log.level',
+  'audit.checkpoint.events',
+  'audit.checkpoint.seconds',
 ]);
 
 /** Keys of security.properties: the integration guide's, then Strongroom's own additions. */
@@ -24,6 +26,7 @@ export const SECURITY_KEYS = new Set([
   'strongroom.hsm.poolSize',
   'strongroom.dekCache.maxEntries',
   'strongroom.dekCache.maxAgeSeconds',
+  'strongroom.audit.keyLabel',
 ]);
 
 /**

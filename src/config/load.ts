@@ -11,6 +11,8 @@ import { parseListenAddress, type ListenAddress } from './listen-address.js';
 export interface HsmConfig {
   providerFile: ProviderFile;
   keyLabel: string;
+  /** Label of the audit checkpoint key on the same token (strongroom.audit.keyLabel). */
+  auditKeyLabel: string;
   poolSize: number;
   /** hsm.keystore.load.password as `hsm register` sealed it, or undefined when not registered. */
   sealedPin: string | undefined;
@@ -33,7 +35,17 @@ export interface StrongroomConfig {
   keyFile: string;
   hsm: HsmConfig | undefined;
   dekCache: { maxEntries: number; maxAgeSeconds: number };
+  /**
+   * When the service writes an audit checkpoint: after `events` events since the last one, and
+   * every `seconds` seconds when events were added since (0 turns the timer off).
+   */
+  auditCheckpoint: { events: number; seconds: number };
 }
+
+/** Events between two audit checkpoints at most, unless audit.checkpoint.events sets another count. */
+export const DEFAULT_CHECKPOINT_EVENTS = 100;
+/** Seconds between timed audit checkpoints, unless audit.checkpoint.seconds sets another interval. */
+export const DEFAULT_CHECKPOINT_SECONDS = 60;
 
 /** Reads strongroom.properties, security/security.properties and the PKCS#11 provider file. */
 export async function loadConfig(home: string): Promise<StrongroomConfig> {
@@ -95,6 +107,22 @@ export async function loadConfig(home: string): Promise<StrongroomConfig> {
       maxEntries: readInteger(security, 'strongroom.dekCache.maxEntries', 10_000, 0, 10_000_000),
       maxAgeSeconds: readInteger(security, 'strongroom.dekCache.maxAgeSeconds', 300, 0, 86_400),
     },
+    auditCheckpoint: {
+      events: readInteger(
+        server,
+        'audit.checkpoint.events',
+        DEFAULT_CHECKPOINT_EVENTS,
+        1,
+        1_000_000,
+      ),
+      seconds: readInteger(
+        server,
+        'audit.checkpoint.seconds',
+        DEFAULT_CHECKPOINT_SECONDS,
+        0,
+        86_400,
+      ),
+    },
   };
 }
 
@@ -135,9 +163,19 @@ async function readHsmConfig(
     );
   }
 
+  const auditKeyLabel =
+    optional(security, 'strongroom.audit.keyLabel') ?? `${alias.value.trim()}-audit`;
+  if (auditKeyLabel === alias.value) {
+    throw new StrongroomError(
+      'SR_CONFIG_VALUE_INVALID',
+      `${security.path}: strongroom.audit.keyLabel is '${auditKeyLabel}', the label of the master key. The audit checkpoint key must be a key of its own; give it another label, for example '${auditKeyLabel}-audit'.`,
+    );
+  }
+
   return {
     providerFile: parseProviderFile(providerText, providerPath),
     keyLabel: alias.value,
+    auditKeyLabel,
     poolSize,
     sealedPin: optional(security, 'hsm.keystore.load.password'),
     sealKeyFile: resolve(layout.securityDir, 'pin-seal.key'),

@@ -96,9 +96,38 @@ export async function checkHsmKey(
       status: 'ok',
       message: `key '${keyLabel}' is usable with ${masterKey.mechanism}, check value ${masterKey.kcv}.`,
     });
+    results.push(await checkAuditKey(hsm, pin, logger));
     return { results, ref: { provider: 'hsm', keyId: keyLabel, kcv: masterKey.kcv } };
   } catch (error) {
     return { results: [pinResult, ...stageResults(error)], ref: undefined };
+  }
+}
+
+/** Checks the audit checkpoint key as the service's start does: found, the right type, and it MACs. */
+async function checkAuditKey(hsm: HsmConfig, pin: string, logger: Logger): Promise<CheckResult> {
+  const { providerFile, auditKeyLabel } = hsm;
+  const name = 'HSM audit checkpoint key';
+  try {
+    const inspection = await runTokenTool(
+      'macInspect',
+      { library: providerFile.library, slot: providerFile.slot, pin, keyLabel: auditKeyLabel },
+      logger,
+    );
+    if (!inspection.usable) {
+      return {
+        name,
+        status: 'failed',
+        code: inspection.error.code,
+        message: inspection.error.message,
+      };
+    }
+    return {
+      name,
+      status: 'ok',
+      message: `key '${auditKeyLabel}' is usable with ${inspection.algorithm}.`,
+    };
+  } catch (error) {
+    return failedFrom(name, error);
   }
 }
 

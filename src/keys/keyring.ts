@@ -38,6 +38,11 @@ export class Keyring {
     return this.options.active.kind;
   }
 
+  /** The open provider of a kind; the audit checkpoint key lives beside its master key. */
+  providerOf(kind: ProviderKind): MasterKeyProvider | undefined {
+    return this.providers.get(kind);
+  }
+
   activeRef(): MasterKeyRef {
     return this.options.active.ref();
   }

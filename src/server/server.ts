@@ -11,7 +11,11 @@ import { rejectMistypedBodyFields } from './body-types.js';
 import { handleError, handleNotFound } from './error-handler.js';
 import { createHttpLogger } from './logging.js';
 import { registerAccountRoutes } from './routes/accounts.js';
-import { registerAuditRoutes } from './routes/audit.js';
+import {
+  registerAuditChainRoute,
+  registerAuditRoutes,
+  type AuditChainVerifier,
+} from './routes/audit.js';
 import { registerLoginRoute, registerSessionRoutes } from './routes/auth.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerTargetRoutes } from './routes/targets.js';
@@ -35,6 +39,8 @@ export interface ServerDependencies {
   sessionTtlSeconds?: number;
   /** Clock for session expiry. Tests pass a frozen one. */
   now?: () => Date;
+  /** Verifies the audit chain for GET /api/v1/audit/chain; the route exists only when given. */
+  auditChain?: AuditChainVerifier;
 }
 
 /** PEM certificate chain and private key for HTTPS. */
@@ -109,6 +115,9 @@ async function registerAuthenticatedRoutes(
   registerTargetRoutes(app, deps.vault);
   registerAccountRoutes(app, deps.vault, deps.audit);
   registerAuditRoutes(app, deps.store.audit);
+  if (deps.auditChain !== undefined) {
+    registerAuditChainRoute(app, deps.auditChain);
+  }
 }
 
 /** Registers @fastify/swagger, which builds the OpenAPI 3 document from the route schemas, and GET /openapi.json. */

@@ -1,33 +1,39 @@
 import type { Kysely, Selectable } from 'kysely';
 
-import type { AuditEventInput, AuditEventRecord, AuditRepository } from './repositories.js';
-import type { AuditEventTable, Database } from './schema.js';
+import { appendChainedEvent, HEAD_ROW_ID, requireHead } from './audit-chain-append.js';
+import type {
+  AuditChainHead,
+  AuditCheckpointInput,
+  AuditCheckpointRecord,
+  AuditEventInput,
+  AuditEventRecord,
+  AuditRepository,
+  ChainedAuditEvent,
+  Store,
+} from './repositories.js';
+import type { AuditCheckpointTable, AuditEventTable, Database } from './schema.js';
 
-/** The audit events, in the order of their sequence numbers. */
+/** The audit events, in the order of their sequence numbers, with their hash chain. */
 export class KyselyAuditRepository implements AuditRepository {
   readonly #db: Kysely<Database>;
+  readonly #dialect: Store['dialect'];
 
-  constructor(db: Kysely<Database>) {
+  constructor(db: Kysely<Database>, dialect: Store['dialect']) {
     this.#db = db;
+    this.#dialect = dialect;
   }
 
   async appendEvent(event: AuditEventInput): Promise<number> {
+    return this.#db.transaction().execute((trx) => appendChainedEvent(trx, this.#dialect, event));
+  }
+
+  async readChainHead(): Promise<AuditChainHead> {
     const row = await this.#db
-      .insertInto('audit_events')
-      .values({
-        occurred_at: event.occurredAt,
-        actor: event.actor,
-        action: event.action,
-        object_type: event.objectType,
-        object_id: event.objectId,
-        outcome: event.outcome,
-        reason: event.reason,
-        client_address: event.clientAddress,
-        details: JSON.stringify(event.details),
-      })
-      .returning('seq')
-      .executeTakeFirstOrThrow();
-    return row.seq;
+      .selectFrom('audit_chain_head')
+      .select(['seq', 'hash'])
+      .where('id', '=', HEAD_ROW_ID)
+      .executeTakeFirst();
+    return requireHead(row);
   }
 
   /**
@@ -39,12 +45,7 @@ export class KyselyAuditRepository implements AuditRepository {
     limit: number;
     action?: string;
   }): Promise<AuditEventRecord[]> {
-    if (!Number.isSafeInteger(filter.limit) || filter.limit < 1) {
-      throw new RangeError(`limit must be a positive integer, got ${filter.limit}`);
-    }
-    if (filter.afterSeq !== undefined && !Number.isSafeInteger(filter.afterSeq)) {
-      throw new RangeError(`afterSeq must be an integer, got ${filter.afterSeq}`);
-    }
+    checkPage(filter.afterSeq, filter.limit);
 
     let query = this.#db.selectFrom('audit_events').selectAll();
     if (filter.afterSeq !== undefined) {
@@ -56,6 +57,69 @@ export class KyselyAuditRepository implements AuditRepository {
 
     const rows = await query.orderBy('seq').limit(filter.limit).execute();
     return rows.map(toAuditEventRecord);
+  }
+
+  async listChainedEvents(filter: {
+    afterSeq: number;
+    limit: number;
+    since?: string;
+  }): Promise<ChainedAuditEvent[]> {
+    checkPage(filter.afterSeq, filter.limit);
+
+    let query = this.#db.selectFrom('audit_events').selectAll().where('seq', '>', filter.afterSeq);
+    if (filter.since !== undefined) {
+      query = query.where('occurred_at', '>=', filter.since);
+    }
+    const rows = await query.orderBy('seq').limit(filter.limit).execute();
+    return rows.map(toChainedEvent);
+  }
+
+  async insertCheckpoint(checkpoint: AuditCheckpointInput): Promise<number> {
+    const row = await this.#db
+      .insertInto('audit_checkpoints')
+      .values({
+        event_seq: checkpoint.eventSeq,
+        head_hash: checkpoint.headHash,
+        created_at: checkpoint.createdAt,
+        provider: checkpoint.provider,
+        key_id: checkpoint.keyId,
+        algorithm: checkpoint.algorithm,
+        mac: checkpoint.mac,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return row.id;
+  }
+
+  async listCheckpoints(afterId: number, limit: number): Promise<AuditCheckpointRecord[]> {
+    checkPage(afterId, limit);
+    const rows = await this.#db
+      .selectFrom('audit_checkpoints')
+      .selectAll()
+      .where('id', '>', afterId)
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+    return rows.map(toCheckpointRecord);
+  }
+
+  async latestCheckpoint(): Promise<AuditCheckpointRecord | undefined> {
+    const row = await this.#db
+      .selectFrom('audit_checkpoints')
+      .selectAll()
+      .orderBy('id', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row === undefined ? undefined : toCheckpointRecord(row);
+  }
+}
+
+function checkPage(after: number | undefined, limit: number): void {
+  if (!Number.isSafeInteger(limit) || limit < 1) {
+    throw new RangeError(`limit must be a positive integer, got ${limit}`);
+  }
+  if (after !== undefined && !Number.isSafeInteger(after)) {
+    throw new RangeError(`afterSeq must be an integer, got ${after}`);
   }
 }
 
@@ -71,5 +135,35 @@ function toAuditEventRecord(row: Selectable<AuditEventTable>): AuditEventRecord 
     reason: row.reason,
     clientAddress: row.client_address,
     details: JSON.parse(row.details) as AuditEventRecord['details'],
+  };
+}
+
+/** Maps a row for verification. Details that are not valid JSON stay as text for the hash check. */
+function toChainedEvent(row: Selectable<AuditEventTable>): ChainedAuditEvent {
+  let details: AuditEventRecord['details'];
+  try {
+    details = JSON.parse(row.details) as AuditEventRecord['details'];
+  } catch {
+    details = {};
+  }
+  return {
+    ...toAuditEventRecord({ ...row, details: '{}' }),
+    details,
+    detailsJson: row.details,
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  };
+}
+
+function toCheckpointRecord(row: Selectable<AuditCheckpointTable>): AuditCheckpointRecord {
+  return {
+    id: row.id,
+    eventSeq: row.event_seq,
+    headHash: row.head_hash,
+    createdAt: row.created_at,
+    provider: row.provider,
+    keyId: row.key_id,
+    algorithm: row.algorithm,
+    mac: row.mac,
   };
 }

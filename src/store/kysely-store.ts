@@ -48,7 +48,7 @@ export class KyselyStore implements Store {
     this.keys = new KyselyKeyRepository(db);
     this.users = new KyselyUserRepository(db);
     this.vault = new KyselyVaultRepository(db);
-    this.audit = new KyselyAuditRepository(db);
+    this.audit = new KyselyAuditRepository(db, dialect);
     this.dekMigrations = new KyselyDekMigrationRepository(db, dialect);
   }
 

@@ -68,6 +68,35 @@ export interface AuditEventRecord extends AuditEventInput {
   seq: number;
 }
 
+/** An audit event with the stored columns that its hash covers, for verification and export. */
+export interface ChainedAuditEvent extends AuditEventRecord {
+  /** The details column exactly as stored. */
+  detailsJson: string;
+  prevHash: string;
+  hash: string;
+}
+
+/** The seq and hash of the last event of the chain; seq 0 and 64 zeros before the first event. */
+export interface AuditChainHead {
+  seq: number;
+  hash: string;
+}
+
+export interface AuditCheckpointInput {
+  eventSeq: number;
+  headHash: string;
+  createdAt: string;
+  provider: string;
+  keyId: string;
+  algorithm: string;
+  /** Lowercase hex. */
+  mac: string;
+}
+
+export interface AuditCheckpointRecord extends AuditCheckpointInput {
+  id: number;
+}
+
 /** Counts of DEK rows per master key, for the start-up check, /health and the doctor. */
 export interface DekCount {
   ref: MasterKeyRef;
@@ -203,13 +232,30 @@ export interface VaultRepository {
 }
 
 export interface AuditRepository {
-  /** Appends one event and returns its sequence number. Throws when the row cannot be written. */
+  /**
+   * Appends one event to the hash chain and returns its sequence number. The chain head row is
+   * locked for the transaction, so concurrent appends, also from other service nodes on the same
+   * database, get consecutive numbers and each links to the one before. Throws when the row cannot
+   * be written.
+   */
   appendEvent(event: AuditEventInput): Promise<number>;
   listEvents(filter: {
     afterSeq?: number;
     limit: number;
     action?: string;
   }): Promise<AuditEventRecord[]>;
+  /** Lists events after `afterSeq` with their hashes, oldest first; `since` keeps occurredAt >= it. */
+  listChainedEvents(filter: {
+    afterSeq: number;
+    limit: number;
+    since?: string;
+  }): Promise<ChainedAuditEvent[]>;
+  /** Reads the chain head row. Throws when the row is missing. */
+  readChainHead(): Promise<AuditChainHead>;
+  insertCheckpoint(checkpoint: AuditCheckpointInput): Promise<number>;
+  /** Lists checkpoints after the id `afterId`, oldest first. */
+  listCheckpoints(afterId: number, limit: number): Promise<AuditCheckpointRecord[]>;
+  latestCheckpoint(): Promise<AuditCheckpointRecord | undefined>;
 }
 
 /** The whole store: one object per database, opened from a URL and closed once. */

@@ -12,6 +12,8 @@ export interface Database {
   targets: TargetTable;
   accounts: AccountTable;
   audit_events: AuditEventTable;
+  audit_chain_head: AuditChainHeadTable;
+  audit_checkpoints: AuditCheckpointTable;
   dek_migration_runs: DekMigrationRunTable;
   dek_migration_lock: DekMigrationLockTable;
 }
@@ -90,7 +92,35 @@ export interface AuditEventTable {
   outcome: string;
   reason: string;
   client_address: string;
+  /** Canonical JSON: keys sorted, no whitespace. */
   details: string;
+  /** Lowercase hex SHA-256 of the event before, or 64 zeros for the first event. */
+  prev_hash: string;
+  /** Lowercase hex SHA-256 over the encoded fields and prev_hash (docs/audit.md). */
+  hash: string;
+}
+
+/** The one row (id 1) with the seq and hash of the last event; appends lock it. */
+export interface AuditChainHeadTable {
+  id: number;
+  seq: number;
+  hash: string;
+}
+
+/** A MAC'd record of the chain head at one moment. */
+export interface AuditCheckpointTable {
+  id: Generated<number>;
+  event_seq: number;
+  head_hash: string;
+  created_at: string;
+  /** `file` or `hsm`: the provider whose key made the MAC. */
+  provider: string;
+  /** The HSM key label, or the id of the key derived from the file key. */
+  key_id: string;
+  /** `hmac-sha256` or `aes-cmac`. */
+  algorithm: string;
+  /** The MAC in lowercase hex. */
+  mac: string;
 }
 
 /** One row per run of `strongroom dek migrate` or `dek renew`: the journal that `dek status` lists. */

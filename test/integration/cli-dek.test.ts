@@ -26,6 +26,8 @@ describe.runIf(softHsmAvailable())('dek commands', () => {
       fixture = await createSoftHsmFixture({ tokenLabel: `dek-${context.dialect}` });
       await fixture.generateKey(KEY_LABEL);
       await fixture.generateKey(RENEWED_LABEL);
+      await fixture.generateAuditKey(`${KEY_LABEL}-audit`);
+      await fixture.generateAuditKey(`${RENEWED_LABEL}-audit`);
       home = join(context.baseDir, 'home');
       const databaseUrl =
         context.dialect === 'sqlite' ? 'sqlite:data/strongroom.db' : await context.createDatabase();

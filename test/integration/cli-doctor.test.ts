@@ -203,6 +203,7 @@ describe.runIf(hsmReady)('doctor with SoftHSM', () => {
   beforeAll(async () => {
     fixture = await createSoftHsmFixture();
     await fixture.generateKey('doctor-key');
+    await fixture.generateAuditKey('doctor-key-audit');
   });
 
   afterAll(async () => {

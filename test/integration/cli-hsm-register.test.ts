@@ -19,6 +19,7 @@ describe.runIf(hsmReady)('hsm register on SoftHSM', () => {
     fixture = await createSoftHsmFixture({ tokenLabel: 'register' });
     root = await mkdtemp(join(tmpdir(), 'strongroom-register-'));
     await fixture.generateKey('pam-master-key');
+    await fixture.generateAuditKey('pam-master-key-audit');
     await fixture.generateKey('second-key');
     env = {
       SOFTHSM2_CONF: fixture.configPath,

@@ -32,6 +32,7 @@ describe.runIf(hsmReady)('hsm verify and keygen on SoftHSM', () => {
     fixture = await createSoftHsmFixture();
     root = await mkdtemp(join(tmpdir(), 'strongroom-cli-hsm-'));
     await fixture.generateKey('usable-key', { id: '01' });
+    await fixture.generateAuditKey('usable-key-audit');
     await fixture.generateKey('short-key', { bytes: 16 });
     await fixture.generateKey('open-key', { extractable: true });
     await fixture.generateKey('plain-key', { sensitive: false });
@@ -113,7 +114,7 @@ describe.runIf(hsmReady)('hsm verify and keygen on SoftHSM', () => {
     expect(output.keyLabel).toBe('usable-key');
     expect(output.masterKey.usable).toBe(true);
     expect(output.masterKey.kcv).toMatch(/^[0-9a-f]{6}$/);
-    expect(output.objects).toHaveLength(7);
+    expect(output.objects).toHaveLength(8);
 
     const key = output.objects.find((object) => object.label === 'usable-key');
     expect(key).toMatchObject({ class: 'CKO_SECRET_KEY', keyType: 'CKK_AES', bits: 256, id: '01' });
@@ -231,10 +232,43 @@ describe.runIf(hsmReady)('hsm verify and keygen on SoftHSM', () => {
     expect(key.id).toMatch(/^[0-9a-f]{32}$/);
     expectNoPin(keygen);
 
+    const withoutAuditKey = await hsmCli(['hsm', 'verify', '--home', home]);
+    expect(withoutAuditKey.code).toBe(1);
+    expect(withoutAuditKey.stdout).toContain(
+      "Audit checkpoint key 'generated-key-audit' is not usable (SR_AUDIT_KEY_NOT_FOUND).",
+    );
+    expect(withoutAuditKey.stderr).toContain(
+      "strongroom: SR_AUDIT_KEY_NOT_FOUND: no secret key is labelled 'generated-key-audit' on the token",
+    );
+    expect(withoutAuditKey.stderr).toContain("Create it with 'strongroom hsm keygen --audit'");
+
+    const auditKeygen = await hsmCli([
+      'hsm',
+      'keygen',
+      '--home',
+      home,
+      '--audit',
+      '--yes',
+      '--json',
+    ]);
+    expect(auditKeygen.stderr).not.toContain('strongroom: ');
+    expect(auditKeygen.code).toBe(0);
+    expect(JSON.parse(auditKeygen.stdout)).toMatchObject({
+      keyLabel: 'generated-key-audit',
+      algorithm: 'hmac-sha256',
+      id: expect.stringMatching(/^[0-9a-f]{32}$/),
+    });
+    expectNoPin(auditKeygen);
+
     const verify = await hsmCli(['hsm', 'verify', '--home', home, '--json']);
     expect(verify.code).toBe(0);
-    const output = JSON.parse(verify.stdout) as VerifyJson;
+    const output = JSON.parse(verify.stdout) as VerifyJson & { auditKey: unknown };
     expect(output.masterKey).toMatchObject({ usable: true, kcv: key.kcv });
+    expect(output.auditKey).toEqual({ usable: true, algorithm: 'hmac-sha256' });
+    const auditObject = output.objects.find((object) => object.label === 'generated-key-audit');
+    expect(auditObject).toMatchObject({ keyType: 'CKK_GENERIC_SECRET', bits: 256 });
+    expect(auditObject?.usage).toEqual(['sign', 'verify']);
+    expect(auditObject?.access).toEqual(expect.arrayContaining(['sensitive', 'never extractable']));
     const generated = output.objects.find((object) => object.label === 'generated-key');
     expect(generated).toMatchObject({ keyType: 'CKK_AES', bits: 256, id: key.id });
     expect(generated?.access).toEqual(
@@ -263,6 +297,36 @@ describe.runIf(hsmReady)('hsm verify and keygen on SoftHSM', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(
       "strongroom: SR_HSM_KEY_LABEL_IN_USE: 1 object(s) on the token 'pam' are labelled 'usable-key' already.",
+    );
+  });
+
+  it('keygen needs --label or --audit', async () => {
+    const home = await makeHome('usable-key');
+
+    const result = await hsmCli(['hsm', 'keygen', '--home', home, '--yes']);
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('--label is missing');
+    expect(result.stderr).toContain('add --audit');
+  });
+
+  it('keygen --audit rejects the master key label', async () => {
+    const home = await makeHome('usable-key');
+
+    const result = await hsmCli([
+      'hsm',
+      'keygen',
+      '--home',
+      home,
+      '--audit',
+      '--label',
+      'usable-key',
+      '--yes',
+    ]);
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      "SR_CONFIG_VALUE_INVALID: --label 'usable-key' is the label of the master key",
     );
   });
 

@@ -63,6 +63,7 @@ describe.runIf(softHsmAvailable())('dek migrate under reveal load', () => {
     beforeAll(async () => {
       fixture = await createSoftHsmFixture({ tokenLabel: `online-${context.dialect}` });
       await fixture.generateKey(KEY_LABEL);
+      await fixture.generateAuditKey(`${KEY_LABEL}-audit`);
       home = join(context.baseDir, 'home');
       databaseUrl =
         context.dialect === 'sqlite' ? 'sqlite:data/strongroom.db' : await context.createDatabase();

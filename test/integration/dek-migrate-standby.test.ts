@@ -156,6 +156,7 @@ describe.skipIf(binDir === undefined && !inCi)('dek migrate on a standby', () =>
     beforeAll(async () => {
       fixture = await createSoftHsmFixture({ tokenLabel: 'standby' });
       await fixture.generateKey(KEY_LABEL);
+      await fixture.generateAuditKey(`${KEY_LABEL}-audit`);
       home = path.join(root, 'home');
       const pinFile = path.join(root, 'hsm.pin');
       await fs.writeFile(pinFile, `${fixture.userPin}\n`, { mode: 0o600 });

@@ -82,6 +82,7 @@ describe.runIf(hsmReady)('service end to end on SoftHSM', () => {
     beforeAll(async () => {
       fixture = await createSoftHsmFixture({ tokenLabel: `e2e-${context.dialect}` });
       await fixture.generateKey(KEY_LABEL);
+      await fixture.generateAuditKey(`${KEY_LABEL}-audit`);
 
       home = join(context.baseDir, 'home');
       databaseUrl =

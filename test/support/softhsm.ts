@@ -10,6 +10,7 @@ import {
   writeSoftHsmConfig,
   type AesKeyOptions,
 } from '../../src/keys/hsm/softhsm-setup.js';
+import { generateAuditKeyDirect } from './softhsm-direct.js';
 
 /** The user PIN of fixture tokens. Tests check that it never reaches a log line. */
 export const FIXTURE_USER_PIN = 'fixture-pin-4711';
@@ -28,6 +29,11 @@ export interface SoftHsmFixture {
     keyLabel: string,
     options?: Pick<AesKeyOptions, 'bytes' | 'sensitive' | 'extractable' | 'id'>,
   ): Promise<void>;
+  /**
+   * Generates the audit checkpoint key that the service needs beside an HSM master key: a 256-bit
+   * generic secret for HMAC-SHA256, labelled `keyLabel` (by default '<master key label>-audit').
+   */
+  generateAuditKey(keyLabel: string): Promise<void>;
   /** Returns the ID of SoftHSM's free slot, whose token is not initialised. */
   uninitializedSlotId(): number;
   /** Removes the temporary folder. */
@@ -105,6 +111,14 @@ export async function createSoftHsmFixture(
         userPin: FIXTURE_USER_PIN,
         keyLabel,
         ...keyOptions,
+      }),
+    generateAuditKey: (keyLabel) =>
+      generateAuditKeyDirect({
+        library,
+        configPath,
+        tokenLabel,
+        userPin: FIXTURE_USER_PIN,
+        keyLabel,
       }),
     uninitializedSlotId: () => findUninitializedSlot(configPath),
     cleanup: () => rm(directory, { recursive: true, force: true }),

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { confirm } from '@inquirer/prompts';
 import pino from 'pino';
 import { resolveHome } from '../../config/home.js';
 import { loadConfig, type HsmConfig } from '../../config/load.js';
@@ -7,17 +6,13 @@ import { StrongroomError } from '../../errors.js';
 import { resolveHsmPin } from '../../keys/hsm-pin.js';
 import { runTokenTool, type TokenInspection, type TokenObject } from '../../keys/hsm/index.js';
 import { createLogger } from '../../logging.js';
+import { keygen, type KeygenFlags } from './hsm-keygen.js';
 import { registerHsmRegister } from './hsm-register.js';
 import { EXIT, printError, runCommand } from '../output.js';
 
-interface HsmFlags {
+export interface HsmFlags {
   home?: string;
   json?: boolean;
-}
-
-interface KeygenFlags extends HsmFlags {
-  label: string;
-  yes?: boolean;
 }
 
 const HOME_HELP = 'home folder (default: $STRONGROOM_HOME or the current directory)';
@@ -28,7 +23,7 @@ export function registerHsm(program: Command): void {
   hsm
     .command('verify')
     .description(
-      'log in to the configured token, list its objects and check the master key; exit 0 only when the key is usable, 1 otherwise',
+      'log in to the configured token, list its objects and check the master key and the audit checkpoint key; exit 0 only when both are usable, 1 otherwise',
     )
     .option('--home <dir>', HOME_HELP)
     .option('--json', 'print the result as JSON')
@@ -41,9 +36,13 @@ export function registerHsm(program: Command): void {
   hsm
     .command('keygen')
     .description(
-      'generate the AES-256 master key on the configured token (sensitive, never extractable); exit 0 when the new key is usable',
+      'generate the AES-256 master key, or with --audit the HMAC key of audit checkpoints, on the configured token (sensitive, never extractable); exit 0 when the new key is usable',
     )
-    .requiredOption('--label <label>', 'CKA_LABEL of the new key, the value of hsm.keystore.alias')
+    .option(
+      '--label <label>',
+      'CKA_LABEL of the new key: the value of hsm.keystore.alias, or with --audit of strongroom.audit.keyLabel (the default there)',
+    )
+    .option('--audit', 'generate the audit checkpoint key (CKK_GENERIC_SECRET for CKM_SHA256_HMAC)')
     .option('--home <dir>', HOME_HELP)
     .option('--yes', 'generate without asking for confirmation')
     .option('--json', 'print the result as JSON')
@@ -55,23 +54,35 @@ export function registerHsm(program: Command): void {
 async function verify(flags: HsmFlags): Promise<void> {
   const { hsm, pin } = await readHsmSettings(flags.home);
   const logger = createLogger('warn', pino.destination(2));
-  const { providerFile, keyLabel } = hsm;
+  const { providerFile, keyLabel, auditKeyLabel } = hsm;
+  const access = { library: providerFile.library, slot: providerFile.slot, pin };
 
-  const inspection = await runTokenTool(
-    'inspect',
-    { library: providerFile.library, slot: providerFile.slot, pin, keyLabel },
-    logger,
-  );
+  const inspection = await runTokenTool('inspect', { ...access, keyLabel }, logger);
+  const auditKey = await runTokenTool('macInspect', { ...access, keyLabel: auditKeyLabel }, logger);
 
   if (flags.json === true) {
-    const output = { library: providerFile.library, keyLabel, ...inspection };
+    const output = {
+      library: providerFile.library,
+      keyLabel,
+      ...inspection,
+      auditKeyLabel,
+      auditKey,
+    };
     process.stdout.write(`${JSON.stringify(output)}\n`);
   } else {
     process.stdout.write(describeInspection(inspection, providerFile.library, keyLabel));
+    process.stdout.write(
+      auditKey.usable
+        ? `Audit checkpoint key '${auditKeyLabel}' is usable: ${auditKey.algorithm}.\n`
+        : `Audit checkpoint key '${auditKeyLabel}' is not usable (${auditKey.error.code}).\n`,
+    );
   }
 
-  if (!inspection.masterKey.usable) {
-    const { code, message, details } = inspection.masterKey.error;
+  for (const key of [inspection.masterKey, auditKey]) {
+    if (key.usable) {
+      continue;
+    }
+    const { code, message, details } = key.error;
     if (flags.json !== true) {
       printError(new StrongroomError(code, message, { details }), false);
     }
@@ -79,61 +90,8 @@ async function verify(flags: HsmFlags): Promise<void> {
   }
 }
 
-async function keygen(flags: KeygenFlags): Promise<void> {
-  const label = flags.label;
-  if (label === '' || label.trim() !== label) {
-    throw new StrongroomError(
-      'SR_CONFIG_VALUE_INVALID',
-      `--label '${label}' is empty or starts or ends with a blank. Give the label without blanks around it.`,
-    );
-  }
-
-  const { hsm, pin } = await readHsmSettings(flags.home);
-  const { providerFile } = hsm;
-  if (flags.yes !== true && !(await confirmKeygen(label, providerFile.library))) {
-    process.exitCode = EXIT.usage;
-    return;
-  }
-
-  const logger = createLogger('warn', pino.destination(2));
-  const key = await runTokenTool(
-    'keygen',
-    { library: providerFile.library, slot: providerFile.slot, pin, keyLabel: label },
-    logger,
-  );
-
-  if (flags.json === true) {
-    process.stdout.write(
-      `${JSON.stringify({ library: providerFile.library, keyLabel: label, ...key })}\n`,
-    );
-    return;
-  }
-  process.stdout.write(
-    `Generated AES-256 key '${label}' (ID ${key.id}, check value ${key.kcv}) on the token '${key.tokenLabel}', slot ID ${key.slotId}.\n`,
-  );
-  if (hsm.keyLabel !== label) {
-    process.stdout.write(
-      `hsm.keystore.alias is '${hsm.keyLabel}'. Set it to '${label}' in security.properties to use the new key.\n`,
-    );
-  }
-}
-
-/** Asks for confirmation on a terminal. Without one, --yes is required, because no one can reply. */
-async function confirmKeygen(label: string, library: string): Promise<boolean> {
-  if (process.stdin.isTTY !== true) {
-    process.stderr.write(
-      'strongroom: hsm keygen changes the token and standard input is not a terminal. Add --yes to generate the key.\n',
-    );
-    return false;
-  }
-  return confirm({
-    message: `Generate AES-256 key '${label}' on the token of ${library}?`,
-    default: false,
-  });
-}
-
 /** Loads the HSM settings and the PIN the way the service does: STRONGROOM_HSM_PIN or STRONGROOM_HSM_PIN_FILE. */
-async function readHsmSettings(
+export async function readHsmSettings(
   homeOption: string | undefined,
 ): Promise<{ hsm: HsmConfig; pin: string }> {
   const config = await loadConfig(resolveHome(homeOption));

@@ -50,6 +50,7 @@ export { resolveWorkerPath } from './worker-path.js';
 export { runTokenTool } from './token-tools.js';
 export type { TokenObject } from './token-objects.js';
 export type { GeneratedKey, TokenInspection } from './token-inspection.js';
+export type { GeneratedMacKey, MacKeyInspection } from './mac-key-tools.js';
 export {
   findSoftHsmLibrary,
   writeSoftHsmConfig,

@@ -7,6 +7,8 @@ import { parentPort } from 'node:worker_threads';
 import { errorRegistry, isStrongroomError, StrongroomError } from '../../errors.js';
 import { unwrapDek, wrapDek } from './dek-operations.js';
 import type { HsmLog, LogFields, LogLevel } from './hsm-log.js';
+import { generateAuditKey, inspectMacKey } from './mac-key-tools.js';
+import { signWithTokenKey, verifyWithTokenKey } from './mac-operations.js';
 import {
   asBuffer,
   transferableCopy,
@@ -81,6 +83,22 @@ async function dispatch(
     case 'keygen': {
       const { keyLabel, ...access } = (request as RequestMessage<'keygen'>).params;
       return generateMasterKey(access, keyLabel, log);
+    }
+    case 'sign':
+      return signWithTokenKey(
+        requireConnection(),
+        (request as RequestMessage<'sign'>).params,
+        transfer,
+      );
+    case 'verify':
+      return verifyWithTokenKey(requireConnection(), (request as RequestMessage<'verify'>).params);
+    case 'macKeygen': {
+      const { keyLabel, ...access } = (request as RequestMessage<'macKeygen'>).params;
+      return generateAuditKey(access, keyLabel, log);
+    }
+    case 'macInspect': {
+      const { keyLabel, ...access } = (request as RequestMessage<'macInspect'>).params;
+      return inspectMacKey(access, keyLabel, log);
     }
     case 'close':
       await connection?.close((request as RequestMessage<'close'>).params);

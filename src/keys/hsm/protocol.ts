@@ -1,8 +1,10 @@
 import type { ErrorCode } from '../../errors.js';
+import type { MacAlgorithm } from '../mac-key.js';
 import type { WrapMechanism } from '../types.js';
 import type { LogFields, LogLevel } from './hsm-log.js';
 import type { KcvSource } from './key-check-value.js';
 import type { SlotSelector } from './slot-selection.js';
+import type { GeneratedMacKey, MacKeyInspection } from './mac-key-tools.js';
 import type { GeneratedKey, TokenAccess, TokenInspection } from './token-inspection.js';
 
 /**
@@ -40,6 +42,26 @@ export interface WorkerCalls {
   keygen: {
     params: TokenAccess & { keyLabel: string };
     result: GeneratedKey;
+  };
+  /** Computes a MAC over `data` with the audit checkpoint key labelled `keyLabel`, on the open token. */
+  sign: {
+    params: { keyLabel: string; data: Uint8Array };
+    result: { algorithm: MacAlgorithm; mac: Uint8Array };
+  };
+  /** Checks a MAC that `sign` made; a MAC that does not match gives `valid: false`. */
+  verify: {
+    params: { keyLabel: string; data: Uint8Array; mac: Uint8Array };
+    result: { algorithm: MacAlgorithm; valid: boolean };
+  };
+  /** `hsm keygen --audit`: generates the audit checkpoint key and checks it. */
+  macKeygen: {
+    params: TokenAccess & { keyLabel: string };
+    result: GeneratedMacKey;
+  };
+  /** `hsm verify` and the doctor: checks the audit checkpoint key. */
+  macInspect: {
+    params: TokenAccess & { keyLabel: string };
+    result: MacKeyInspection;
   };
   close: {
     /** Whether this is the last provider in the process on this token (log out) and on this module (finalise). */

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { isStrongroomError, StrongroomError } from '../../errors.js';
+import type { MacAlgorithm } from '../mac-key.js';
 import type { MasterKeyProvider, MasterKeyRef, ProviderStatus, WrappedKey } from '../types.js';
 import { hsmLogFromPino } from './hsm-log.js';
 import { isLibraryInUse, registerLibraryUse, type LibraryUse } from './library-users.js';
@@ -85,6 +86,35 @@ export class HsmProvider implements MasterKeyProvider {
     };
     const result = await client.call('unwrap', params, transfer);
     return asBuffer(result.dek);
+  }
+
+  /**
+   * Computes a MAC over `data` with the secret key labelled `keyLabel` on this provider's token,
+   * in a pooled session: the audit checkpoint key, never the master key.
+   */
+  async signWithKey(
+    keyLabel: string,
+    data: Buffer,
+  ): Promise<{ algorithm: MacAlgorithm; mac: Buffer }> {
+    const transfer: ArrayBuffer[] = [];
+    const params = { keyLabel, data: transferableCopy(data, transfer) };
+    const result = await this.requireClient().call('sign', params, transfer);
+    return { algorithm: result.algorithm, mac: asBuffer(result.mac) };
+  }
+
+  /** Checks a MAC that signWithKey made with the key labelled `keyLabel`. */
+  async verifyWithKey(
+    keyLabel: string,
+    data: Buffer,
+    mac: Buffer,
+  ): Promise<{ algorithm: MacAlgorithm; valid: boolean }> {
+    const transfer: ArrayBuffer[] = [];
+    const params = {
+      keyLabel,
+      data: transferableCopy(data, transfer),
+      mac: transferableCopy(mac, transfer),
+    };
+    return this.requireClient().call('verify', params, transfer);
   }
 
   status(): ProviderStatus {

@@ -45,7 +45,8 @@ export interface GeneratedKey extends TokenSummary {
   kcv: string;
 }
 
-interface LoggedIn extends TokenSummary {
+/** A logged-in session of a token tool. */
+export interface LoggedIn extends TokenSummary {
   pkcs11: PKCS11;
   session: Buffer;
   offered: number[];
@@ -160,7 +161,7 @@ function checkConfiguredKey(
  * once, runs `body`, then logs out, closes the session and finalises the module. The worker that
  * runs this serves one command, so nothing else in the process shares the login.
  */
-function withLogin<R>(access: TokenAccess, log: HsmLog, body: (token: LoggedIn) => R): R {
+export function withLogin<R>(access: TokenAccess, log: HsmLog, body: (token: LoggedIn) => R): R {
   const pkcs11 = loadModule(access.library);
   try {
     initializeModule(pkcs11, access.library, log);

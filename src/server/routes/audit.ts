@@ -5,6 +5,7 @@ import {
   AUDIT_LIST_MAX_LIMIT,
   listAuditEvents,
 } from '../../audit/query.js';
+import type { ChainReport } from '../../audit/chain/report.js';
 import type { AuditRepository } from '../../store/repositories.js';
 import { requirePermission } from '../authentication.js';
 import { bearerSecurity, errorResponses } from '../schemas.js';
@@ -63,5 +64,97 @@ export function registerAuditRoutes(
       },
     },
     async (request) => ({ events: await listAuditEvents(repository, request.query) }),
+  );
+}
+
+/** Verifies the audit chain; the service binds it to the store and the checkpoint keys. */
+export interface AuditChainVerifier {
+  verify(): Promise<ChainReport>;
+}
+
+const checkpointSchema = {
+  type: 'object',
+  nullable: true,
+  required: ['id', 'eventSeq', 'createdAt', 'provider', 'keyId', 'algorithm', 'macValid'],
+  properties: {
+    id: { type: 'integer' },
+    eventSeq: { type: 'integer', description: 'The last event that the checkpoint covers.' },
+    createdAt: { type: 'string', format: 'date-time' },
+    provider: { type: 'string', enum: ['file', 'hsm'] },
+    keyId: { type: 'string', description: 'The HSM key label, or the id of the derived file key.' },
+    algorithm: { type: 'string', enum: ['hmac-sha256', 'aes-cmac'] },
+    macValid: { type: 'boolean' },
+  },
+} as const;
+
+const findingSchema = {
+  type: 'object',
+  required: ['kind', 'seq', 'message'],
+  properties: {
+    kind: {
+      type: 'string',
+      enum: [
+        'changed',
+        'deleted',
+        'inserted',
+        'truncated',
+        'rewritten',
+        'checkpoint-forged',
+        'checkpoint-key-unavailable',
+      ],
+    },
+    seq: { type: 'integer', description: 'The first seq concerned.' },
+    lastSeq: { type: 'integer', description: 'The last seq of a range.' },
+    checkpointId: { type: 'integer' },
+    message: { type: 'string' },
+  },
+} as const;
+
+/**
+ * Registers GET /audit/chain: verifies the whole chain and every checkpoint and returns the status.
+ * NOTE: each request walks every event, so its time grows with the length of the trail.
+ */
+export function registerAuditChainRoute(app: FastifyInstance, chain: AuditChainVerifier): void {
+  app.get(
+    '/audit/chain',
+    {
+      onRequest: requirePermission('audit.read'),
+      schema: {
+        summary: 'Verify the audit hash chain and its checkpoints, and return its status',
+        tags: ['audit'],
+        security: bearerSecurity,
+        response: {
+          200: {
+            type: 'object',
+            required: [
+              'intact',
+              'eventCount',
+              'lastEventSeq',
+              'headSeq',
+              'verifiedThroughSeq',
+              'checkpointedThroughSeq',
+              'checkpointCount',
+              'lastCheckpoint',
+              'findings',
+              'findingsOmitted',
+            ],
+            properties: {
+              intact: { type: 'boolean' },
+              eventCount: { type: 'integer' },
+              lastEventSeq: { type: 'integer' },
+              headSeq: { type: 'integer' },
+              verifiedThroughSeq: { type: 'integer' },
+              checkpointedThroughSeq: { type: 'integer' },
+              checkpointCount: { type: 'integer' },
+              lastCheckpoint: checkpointSchema,
+              findings: { type: 'array', items: findingSchema },
+              findingsOmitted: { type: 'integer' },
+            },
+          },
+          ...errorResponses(401, 403, 500, 503),
+        },
+      },
+    },
+    async () => chain.verify(),
   );
 }

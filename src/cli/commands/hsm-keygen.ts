@@ -1,0 +1,128 @@
+import { confirm } from '@inquirer/prompts';
+import pino from 'pino';
+import { StrongroomError } from '../../errors.js';
+import { runTokenTool } from '../../keys/hsm/index.js';
+import { createLogger } from '../../logging.js';
+import { EXIT } from '../output.js';
+import { readHsmSettings, type HsmFlags } from './hsm.js';
+
+export interface KeygenFlags extends HsmFlags {
+  label?: string;
+  audit?: boolean;
+  yes?: boolean;
+}
+
+/** Runs `hsm keygen`: the master key, or with --audit the audit checkpoint key. */
+export async function keygen(flags: KeygenFlags): Promise<void> {
+  if (flags.audit === true) {
+    await keygenAudit(flags);
+    return;
+  }
+  const label = flags.label;
+  if (label === undefined) {
+    process.stderr.write(
+      'strongroom: --label is missing. Give the label of the new master key, or add --audit to generate the audit checkpoint key.\n',
+    );
+    process.exitCode = EXIT.usage;
+    return;
+  }
+  checkLabel(label);
+
+  const { hsm, pin } = await readHsmSettings(flags.home);
+  const { providerFile } = hsm;
+  if (
+    flags.yes !== true &&
+    !(await confirmKeygen(`AES-256 key '${label}'`, providerFile.library))
+  ) {
+    process.exitCode = EXIT.usage;
+    return;
+  }
+
+  const logger = createLogger('warn', pino.destination(2));
+  const key = await runTokenTool(
+    'keygen',
+    { library: providerFile.library, slot: providerFile.slot, pin, keyLabel: label },
+    logger,
+  );
+
+  if (flags.json === true) {
+    process.stdout.write(
+      `${JSON.stringify({ library: providerFile.library, keyLabel: label, ...key })}\n`,
+    );
+    return;
+  }
+  process.stdout.write(
+    `Generated AES-256 key '${label}' (ID ${key.id}, check value ${key.kcv}) on the token '${key.tokenLabel}', slot ID ${key.slotId}.\n`,
+  );
+  if (hsm.keyLabel !== label) {
+    process.stdout.write(
+      `hsm.keystore.alias is '${hsm.keyLabel}'. Set it to '${label}' in security.properties to use the new key.\n`,
+    );
+  }
+}
+
+/** Generates the audit checkpoint key, labelled --label or strongroom.audit.keyLabel. */
+async function keygenAudit(flags: KeygenFlags): Promise<void> {
+  const { hsm, pin } = await readHsmSettings(flags.home);
+  const label = flags.label ?? hsm.auditKeyLabel;
+  checkLabel(label);
+  if (label === hsm.keyLabel) {
+    throw new StrongroomError(
+      'SR_CONFIG_VALUE_INVALID',
+      `--label '${label}' is the label of the master key. The audit checkpoint key must be a key of its own; choose another label.`,
+    );
+  }
+
+  const { providerFile } = hsm;
+  if (
+    flags.yes !== true &&
+    !(await confirmKeygen(`audit checkpoint key '${label}'`, providerFile.library))
+  ) {
+    process.exitCode = EXIT.usage;
+    return;
+  }
+  const logger = createLogger('warn', pino.destination(2));
+  const key = await runTokenTool(
+    'macKeygen',
+    { library: providerFile.library, slot: providerFile.slot, pin, keyLabel: label },
+    logger,
+  );
+
+  if (flags.json === true) {
+    process.stdout.write(
+      `${JSON.stringify({ library: providerFile.library, keyLabel: label, ...key })}\n`,
+    );
+    return;
+  }
+  process.stdout.write(
+    `Generated audit checkpoint key '${label}' (ID ${key.id}, ${key.algorithm}) on the token '${key.tokenLabel}', slot ID ${key.slotId}.\n`,
+  );
+  if (hsm.auditKeyLabel !== label) {
+    process.stdout.write(
+      `strongroom.audit.keyLabel is '${hsm.auditKeyLabel}'. Set it to '${label}' in security.properties to use the new key.\n`,
+    );
+  }
+}
+
+function checkLabel(label: string): void {
+  if (label === '' || label.trim() !== label) {
+    throw new StrongroomError(
+      'SR_CONFIG_VALUE_INVALID',
+      `--label '${label}' is empty or starts or ends with a blank. Give the label without blanks around it.`,
+    );
+  }
+}
+
+/** Asks for confirmation on a terminal. Without one, --yes is required, because no one can reply. */
+async function confirmKeygen(keyDescription: string, library: string): Promise<boolean> {
+  if (process.stdin.isTTY !== true) {
+    process.stderr.write(
+      'strongroom: hsm keygen changes the token and standard input is not a terminal. Add --yes to generate the key.\n',
+    );
+    return false;
+  }
+  return confirm({
+    message: `Generate ${keyDescription} on the token of ${library}?`,
+    default: false,
+  });
+}

@@ -10,8 +10,11 @@ import { parseDatabaseUrl } from '../../src/store/url.js';
 import { describeEachDialect, silentLogger, type DialectContext } from '../support/databases.js';
 
 const TABLES = [
+  'account_secret_versions',
   'accounts',
   'api_sessions',
+  'api_token_accounts',
+  'api_tokens',
   'audit_events',
   'dek_migration_lock',
   'dek_migration_runs',
@@ -150,8 +153,7 @@ describeEachDialect('store migrations', (context) => {
     expect(message).toMatch(/^Schema migration 9002_broken failed: .*no_such_table/);
     expect(details.results).toBe(
       [
-        '0001_initial rolled back',
-        '0002_dek_migration_runs rolled back',
+        ...migrations.map((migration) => `${migration.name} rolled back`),
         '9001_add_notes rolled back',
         '9002_broken failed',
         '9003_never not run',

@@ -22,6 +22,8 @@ export interface ExistingVault {
   accountsOf(targetId: string): Promise<AccountRecord[]>;
 }
 
+/** Rejects C0 control characters and DEL, as the REST routes do for names and addresses. */
+// eslint-disable-next-line no-control-regex -- the control characters are what it rejects
 const PRINTABLE = /^[^\u0000-\u001f\u007f]*$/;
 
 /** Limits on the fields, the same as those of the REST routes that create targets and accounts. */

@@ -6,6 +6,7 @@ import { registerUser } from './commands/user.js';
 import { registerQuickstart } from './commands/quickstart.js';
 import { registerHsm } from './commands/hsm.js';
 import { registerDoctor } from './commands/doctor.js';
+import { registerImport } from './commands/import.js';
 import { EXIT } from './output.js';
 
 const program = new Command();
@@ -24,5 +25,6 @@ registerQuickstart(program);
 registerDek(program);
 registerHsm(program);
 registerDoctor(program);
+registerImport(program);
 
 await program.parseAsync(process.argv);

@@ -19,6 +19,11 @@ import { validateRows, type ExistingVault, type ValidRow } from './rows.js';
 export interface ImportOptions {
   /** Imports the valid rows of a file that has invalid ones; otherwise such a file imports nothing. */
   skipInvalid: boolean;
+  /**
+   * Called after the checks and before anything is written, with what the import would do. When it
+   * resolves false, nothing is written or audited and the report says imported: false.
+   */
+  confirm?: (preview: ImportReport) => Promise<boolean>;
 }
 
 /** The outcome of an import. Errors name lines and columns, never a field value. */
@@ -94,16 +99,22 @@ export function createVaultImporter(deps: ImportDependencies): VaultImporter {
         return report;
       }
 
-      const batch = await buildBatch(deps.keyring, valid, actor, now().toISOString());
-      await deps.imports.insertBatch(batch);
       const report: ImportReport = {
         imported: true,
         rows: parsed.rows.length,
-        targetsCreated: batch.targets.length,
-        accountsCreated: batch.accounts.length,
+        targetsCreated: new Set(
+          valid.filter((row) => row.existingTargetId === undefined).map((row) => row.targetName),
+        ).size,
+        accountsCreated: valid.length,
         rowsSkipped: errors.length,
         errors,
       };
+      if (options.confirm !== undefined && !(await options.confirm(report))) {
+        return { ...report, imported: false, targetsCreated: 0, accountsCreated: 0 };
+      }
+
+      const batch = await buildBatch(deps.keyring, valid, actor, now().toISOString());
+      await deps.imports.insertBatch(batch);
 
       try {
         await audit(report, options, actor);

@@ -1,7 +1,7 @@
 import { generateToken, isWellFormedToken } from '../auth/tokens.js';
 
 /**
- * The prefix that tells an application API token from a login session token at a glance, in a
+ * The prefix that distinguishes an application API token from a login session token at a glance, in a
  * header, a secret scanner or a support ticket. The rest is a session-style token: 32 random bytes
  * in unpadded base64url.
  */

@@ -48,7 +48,7 @@ export interface RetrievalDependencies {
   now?: () => Date;
 }
 
-/** Why a retrieval was refused; kept in the audit event and the log, never a token. */
+/** The cause of a rejected retrieval, kept in the audit event and the log. It never contains a token. */
 type Refusal =
   | 'missing token'
   | 'session token'

@@ -55,7 +55,7 @@ export interface AccountRecord {
   updatedAt: string;
 }
 
-/** Who stored a secret version and why. */
+/** The user who stored a secret version, and the reason they gave. */
 export interface SecretVersionOrigin {
   createdBy: string;
   reason: string;

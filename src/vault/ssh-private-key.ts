@@ -99,7 +99,7 @@ function findOpenSshProblem(body: string): string | undefined {
   }
 }
 
-/** An unencrypted private section starts with the same 32-bit check number twice. */
+/** Checks that an unencrypted private section starts with the same 32-bit check number twice. */
 function checkPlainSection(section: Buffer): string | undefined {
   const reader = new SshReader(section);
   const first = reader.uint32();

@@ -8,7 +8,7 @@ import type { ServerDependencies } from '../server.js';
 
 /**
  * Maximum size of an import request in bytes. A row with a 4096-bit RSA key in PEM takes about
- * 3.5 KB, so 8 MiB holds the maximum 5000 rows of passwords or about 2000 rows of such keys.
+ * 3.5 KB, so 8 MiB fits the maximum 5000 rows of passwords or about 2000 rows of such keys.
  */
 export const IMPORT_BODY_LIMIT_BYTES = 8 * 1024 * 1024;
 

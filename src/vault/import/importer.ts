@@ -21,7 +21,7 @@ export interface ImportOptions {
   skipInvalid: boolean;
   /**
    * Called after the checks and before anything is written, with what the import would do. When it
-   * resolves false, nothing is written or audited and the report says imported: false.
+   * resolves false, nothing is written or audited and the report has imported: false.
    */
   confirm?: (preview: ImportReport) => Promise<boolean>;
 }
@@ -41,8 +41,9 @@ export interface VaultImporter {
   /**
    * Imports targets and accounts from CSV text in one transaction. A file with any error imports
    * nothing unless `skipInvalid` is set, and a file that cannot be parsed imports nothing at all.
-   * Every call writes a `vault.import` audit event with the counts; when a successful import
-   * cannot be audited, its rows are deleted again and SR_AUDIT_WRITE_FAILED is thrown.
+   * Every call that `confirm` does not cancel writes a `vault.import` audit event with the counts.
+   * When a successful import cannot be audited, its rows are deleted again and
+   * SR_AUDIT_WRITE_FAILED is thrown.
    */
   importCsv(text: string, options: ImportOptions, actor: Actor): Promise<ImportReport>;
 }

@@ -16,7 +16,7 @@ export interface ValidRow {
   existingTargetId: string | undefined;
 }
 
-/** What the database holds already, for the checks against existing targets and accounts. */
+/** What the database contains already, for the checks against existing targets and accounts. */
 export interface ExistingVault {
   targetsByName: ReadonlyMap<string, TargetRecord>;
   accountsOf(targetId: string): Promise<AccountRecord[]>;

@@ -209,6 +209,20 @@ describeEachDialect('CSV import API', (context) => {
     ]);
   });
 
+  it('stores SQL text as plain names', async () => {
+    const name = "x'); drop table targets; --";
+    const csv = [HEADER, `"${name}",10.7.0.1,,"root' or '1'='1",password,${SECRETS.web},`].join(
+      '\n',
+    );
+
+    const response = await importCsv(csv);
+
+    expect(response.statusCode).toBe(201);
+    const target = (await store.vault.listTargets()).find((entry) => entry.name === name);
+    expect(target).toBeDefined();
+    expect((await store.vault.listAccounts(target?.id ?? ''))[0]?.username).toBe("root' or '1'='1");
+  });
+
   it('adds accounts to an existing target', async () => {
     const csv = [HEADER, `db01,10.1.0.2,,replica,password,${SECRETS.db},`].join('\n');
 

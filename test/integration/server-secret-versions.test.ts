@@ -169,6 +169,29 @@ describeEachDialect('secret versions API', (context) => {
     }
   });
 
+  it('account creation checks the key', async () => {
+    const targetId = (await store.vault.listTargets())[0]?.id ?? '';
+    const create = (username: string, secret: string) =>
+      server.as('administrator', {
+        method: 'POST',
+        url: `/api/v1/targets/${targetId}/accounts`,
+        payload: { username, secret, secretType: 'ssh-private-key' },
+      });
+
+    const valid = await create('deploy', SSH_KEY);
+    const invalid = await create('broken', 'password-Jy66-is-not-a-key');
+
+    expect(valid.statusCode).toBe(201);
+    expect(valid.json()).toMatchObject({ secretType: 'ssh-private-key', secretVersion: 1 });
+    expect(invalid.statusCode).toBe(400);
+    expect(errorOf(invalid).code).toBe('SR_SECRET_INVALID');
+    expect(invalid.body).not.toContain('password-Jy66-is-not-a-key');
+    expect((await store.vault.listAccounts(targetId)).map((account) => account.username)).toEqual([
+      'deploy',
+      'root',
+    ]);
+  });
+
   it('unknown account is not found', async () => {
     const response = await server.as('administrator', {
       method: 'POST',

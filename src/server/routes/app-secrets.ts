@@ -23,6 +23,8 @@ export function registerAppSecretRoutes(app: FastifyInstance, deps: ServerDepend
     ...(deps.now === undefined ? {} : { now: deps.now }),
   });
 
+  // NOTE: the route has no rate limit yet, so a client that retries a rejected token writes one
+  // audit event and one log line per request.
   app.get<{ Params: { accountId: string } }>(
     '/app/accounts/:accountId/secret',
     {

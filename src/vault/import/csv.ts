@@ -36,9 +36,11 @@ export interface RowError {
 
 interface CsvRecord {
   record: string[];
-  info: { lines: number };
-  raw: string;
+  info: { bytes: number };
 }
+
+const CR = 0x0d;
+const LF = 0x0a;
 
 export type ParsedCsv =
   { ok: true; columns: ImportColumn[]; rows: CsvRow[] } | { ok: false; error: RowError };
@@ -51,11 +53,10 @@ export type ParsedCsv =
 export function parseImportCsv(text: string): ParsedCsv {
   let records: CsvRecord[];
   try {
-    // With `info` and `raw` set, csv-parse returns each record with its position and source text.
+    // With `info` set, csv-parse returns each record with the bytes read up to its end.
     records = parse(text, {
       bom: true,
       info: true,
-      raw: true,
       relax_column_count: true,
       skip_empty_lines: true,
     }) as unknown as CsvRecord[];
@@ -66,19 +67,21 @@ export function parseImportCsv(text: string): ParsedCsv {
     throw error;
   }
 
+  const startLine = createLineCounter(text);
   const [header, ...data] = records;
   if (header === undefined) {
     return { ok: false, error: { line: 1, message: 'the file is empty; it needs a header row' } };
   }
+  const headerLine = startLine(header);
   const columns = checkHeader(header.record);
   if (typeof columns === 'string') {
-    return { ok: false, error: { line: startLine(header), message: columns } };
+    return { ok: false, error: { line: headerLine, message: columns } };
   }
   if (data.length > IMPORT_MAX_ROWS) {
     return {
       ok: false,
       error: {
-        line: startLine(data[IMPORT_MAX_ROWS] ?? header),
+        line: headerLine,
         message: `the file has ${data.length} rows, more than the maximum ${IMPORT_MAX_ROWS}; split it into several files`,
       },
     };
@@ -114,17 +117,41 @@ function checkHeader(names: string[]): ImportColumn[] | string {
 }
 
 /**
- * Returns the line on which a record starts. csv-parse reports the line on which it ends, and its
- * raw text includes the empty lines skipped before it and the line break after it.
+ * Returns a function that gives the line on which each record starts, called once per record in
+ * order. csv-parse reports the bytes read up to the end of each record, and this counts the line
+ * breaks (CRLF, LF or a lone CR) before the start of the next one, after the empty lines that
+ * csv-parse skips. Its own line counter is not used because it counts a skipped empty CRLF line
+ * twice (csv-parse 6.2).
  */
-function startLine(entry: CsvRecord): number {
-  const body = entry.raw.replace(/^(\r?\n)+/, '').replace(/\r?\n$/, '');
-  const breaks = body.match(/\n/g)?.length ?? 0;
-  return entry.info.lines - breaks;
+function createLineCounter(text: string): (record: CsvRecord) => number {
+  const bytes = Buffer.from(text, 'utf8');
+  let offset = 0;
+  let line = 1;
+
+  const advance = (end: number) => {
+    for (; offset < end; offset += 1) {
+      if (bytes[offset] === LF || (bytes[offset] === CR && bytes[offset + 1] !== LF)) {
+        line += 1;
+      }
+    }
+  };
+
+  return (record) => {
+    let start = offset;
+    while (bytes[start] === CR || bytes[start] === LF) {
+      start += 1;
+    }
+    advance(start);
+    const startLine = line;
+    advance(record.info.bytes);
+    return startLine;
+  };
 }
 
 /** Describes a csv-parse error by its code; its own message may quote a field, so it is dropped. */
 function describeCsvError(error: CsvError): RowError {
+  // NOTE: this line comes from csv-parse's own counter, which is one too high after each skipped
+  // empty CRLF line.
   const line = typeof error.lines === 'number' ? error.lines : 1;
   switch (error.code) {
     case 'CSV_QUOTE_NOT_CLOSED':

@@ -70,6 +70,7 @@ export async function startService(
         vault,
         health,
         audit,
+        keyring,
         logger,
         sessionTtlSeconds: config.sessionTtlSeconds,
         auditChain: { verify: () => verifyAuditChain(store.audit, checkpointKeys) },

@@ -157,6 +157,30 @@ export const errorRegistry = {
     summary: 'Audit events could not be written to the export file or socket.',
   },
   SR_INTERNAL: { status: 500, summary: 'An unexpected error occurred.' },
+
+  // Secrets, imports and application access.
+  SR_SECRET_INVALID: {
+    status: 400,
+    summary:
+      'A secret does not match its secret type, such as an SSH private key that cannot be parsed.',
+  },
+  SR_SECRET_VERSION_CONFLICT: {
+    status: 409,
+    summary: 'The secret of the account changed while a new version was being stored.',
+  },
+  SR_IMPORT_ROWS_INVALID: {
+    status: 400,
+    summary: 'A CSV import has invalid rows, so nothing was imported.',
+  },
+  SR_API_TOKEN_REJECTED: {
+    status: 401,
+    summary: 'The API token is missing, unknown, expired, revoked or of the wrong kind.',
+  },
+  SR_API_TOKEN_SCOPE: { status: 403, summary: 'The API token is not scoped to the account.' },
+  SR_API_TOKEN_ADDRESS: {
+    status: 403,
+    summary: 'The client address is outside the allow-list of the API token.',
+  },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 export type ErrorCode = keyof typeof errorRegistry;

@@ -3,7 +3,13 @@ import type { Role } from './users.js';
 
 /** An action that the role policy allows or denies. */
 export type Permission =
-  'targets.read' | 'targets.create' | 'accounts.create' | 'secrets.reveal' | 'audit.read';
+  | 'targets.read'
+  | 'targets.create'
+  | 'accounts.create'
+  | 'secrets.reveal'
+  | 'secrets.update'
+  | 'api-tokens.manage'
+  | 'audit.read';
 
 /**
  * Role-based grants. Every role may read targets and account metadata. Reveal is not yet gated by
@@ -16,6 +22,8 @@ const GRANTS: Record<Role, readonly Permission[]> = {
     'targets.create',
     'accounts.create',
     'secrets.reveal',
+    'secrets.update',
+    'api-tokens.manage',
     'audit.read',
   ],
   operator: ['targets.read', 'secrets.reveal'],
@@ -29,6 +37,8 @@ const ACTION_PHRASES: Record<Permission, string> = {
   'targets.create': 'creating targets',
   'accounts.create': 'creating accounts',
   'secrets.reveal': 'revealing secrets',
+  'secrets.update': 'changing secrets',
+  'api-tokens.manage': 'managing API tokens',
   'audit.read': 'reading audit events',
 };
 

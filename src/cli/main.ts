@@ -7,6 +7,7 @@ import { registerQuickstart } from './commands/quickstart.js';
 import { registerHsm } from './commands/hsm.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerAudit } from './commands/audit.js';
+import { registerImport } from './commands/import.js';
 import { EXIT } from './output.js';
 
 const program = new Command();
@@ -26,5 +27,6 @@ registerDek(program);
 registerHsm(program);
 registerDoctor(program);
 registerAudit(program);
+registerImport(program);
 
 await program.parseAsync(process.argv);

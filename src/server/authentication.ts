@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 
+import { isApiTokenShaped } from '../apps/api-token-format.js';
 import type { AuthenticatedUser, AuthService } from '../auth/service.js';
 import { assertAllowed, type Permission } from '../auth/policy.js';
 import { StrongroomError } from '../errors.js';
@@ -21,6 +22,12 @@ export function createAuthenticationHook(
 ): (request: FastifyRequest) => Promise<void> {
   return async function authenticateRequest(request: FastifyRequest): Promise<void> {
     const token = readBearerToken(request.headers.authorization);
+    if (isApiTokenShaped(token)) {
+      throw new StrongroomError(
+        'SR_API_TOKEN_REJECTED',
+        'Application API tokens are accepted only under /api/v1/app/. Log in with POST /api/v1/auth/login and send the session token.',
+      );
+    }
     const user = await auth.authenticate(token);
     principals.set(request, { user, token });
   };

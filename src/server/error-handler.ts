@@ -48,7 +48,7 @@ function sendError(
     request.log.info({ code: mapped.code, details: mapped.details }, 'request rejected');
   }
 
-  if (mapped.code === 'SR_AUTH_REQUIRED') {
+  if (mapped.code === 'SR_AUTH_REQUIRED' || mapped.code === 'SR_API_TOKEN_REJECTED') {
     // RFC 6750 section 3: a 401 from a bearer-protected resource names the scheme.
     void reply.header('WWW-Authenticate', 'Bearer realm="strongroom"');
   }

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 
 import type { AuditLog } from '../audit/types.js';
 import { createAuthService, type AuthService } from '../auth/service.js';
+import type { Keyring } from '../keys/keyring.js';
 import type { Store } from '../store/repositories.js';
 import type { HealthService, VaultService } from '../vault/types.js';
 import { createAuthenticationHook } from './authentication.js';
@@ -16,8 +17,13 @@ import {
   registerAuditRoutes,
   type AuditChainVerifier,
 } from './routes/audit.js';
+import { registerApiTokenRoutes } from './routes/api-tokens.js';
+import { registerAppSecretRoutes } from './routes/app-secrets.js';
+import { registerAuditRoutes } from './routes/audit.js';
 import { registerLoginRoute, registerSessionRoutes } from './routes/auth.js';
 import { registerHealthRoutes } from './routes/health.js';
+import { registerImportRoutes } from './routes/import.js';
+import { registerSecretVersionRoutes } from './routes/secret-versions.js';
 import { registerTargetRoutes } from './routes/targets.js';
 import { addSharedSchemas } from './schemas.js';
 
@@ -34,6 +40,8 @@ export interface ServerDependencies {
   vault: VaultService;
   health: HealthService;
   audit: AuditLog;
+  /** Seals new secret versions and opens secrets for application retrieval. */
+  keyring: Keyring;
   logger: Logger;
   /** Lifetime of a bearer token in seconds, 8 hours by default. */
   sessionTtlSeconds?: number;
@@ -94,6 +102,7 @@ export async function buildServer(
     async (api) => {
       api.addHook('onSend', preventCaching);
       registerLoginRoute(api, auth);
+      await api.register(async (applications) => registerAppSecretRoutes(applications, deps));
       await api.register(async (authenticated) =>
         registerAuthenticatedRoutes(authenticated, deps, auth),
       );
@@ -118,6 +127,9 @@ async function registerAuthenticatedRoutes(
   if (deps.auditChain !== undefined) {
     registerAuditChainRoute(app, deps.auditChain);
   }
+  registerSecretVersionRoutes(app, deps);
+  registerImportRoutes(app, deps);
+  registerApiTokenRoutes(app, deps);
 }
 
 /** Registers @fastify/swagger, which builds the OpenAPI 3 document from the route schemas, and GET /openapi.json. */
@@ -136,6 +148,11 @@ async function registerOpenApi(app: FastifyInstance): Promise<void> {
             type: 'http',
             scheme: 'bearer',
             description: 'The token from POST /api/v1/auth/login.',
+          },
+          apiTokenAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'An application API token from POST /api/v1/api-tokens.',
           },
         },
       },

@@ -33,6 +33,47 @@ export const constraints = {
   },
   accountsTarget: { name: 'accounts_target_id_fkey', table: 'accounts', columns: ['target_id'] },
   accountsDek: { name: 'accounts_dek_id_fkey', table: 'accounts', columns: ['dek_id'] },
+  secretVersionsPrimaryKey: {
+    name: 'account_secret_versions_pkey',
+    table: 'account_secret_versions',
+    columns: ['account_id', 'version'],
+  },
+  secretVersionsDek: {
+    name: 'account_secret_versions_dek_id_key',
+    table: 'account_secret_versions',
+    columns: ['dek_id'],
+  },
+  secretVersionsAccount: {
+    name: 'account_secret_versions_account_id_fkey',
+    table: 'account_secret_versions',
+    columns: ['account_id'],
+  },
+  secretVersionsDekForeignKey: {
+    name: 'account_secret_versions_dek_id_fkey',
+    table: 'account_secret_versions',
+    columns: ['dek_id'],
+  },
+  apiTokensPrimaryKey: { name: 'api_tokens_pkey', table: 'api_tokens', columns: ['id'] },
+  apiTokensHash: {
+    name: 'api_tokens_token_hash_key',
+    table: 'api_tokens',
+    columns: ['token_hash'],
+  },
+  apiTokenAccountsPrimaryKey: {
+    name: 'api_token_accounts_pkey',
+    table: 'api_token_accounts',
+    columns: ['token_id', 'account_id'],
+  },
+  apiTokenAccountsToken: {
+    name: 'api_token_accounts_token_id_fkey',
+    table: 'api_token_accounts',
+    columns: ['token_id'],
+  },
+  apiTokenAccountsAccount: {
+    name: 'api_token_accounts_account_id_fkey',
+    table: 'api_token_accounts',
+    columns: ['account_id'],
+  },
 } as const satisfies Record<string, Constraint>;
 
 export interface Constraint {

@@ -2,19 +2,25 @@ import { sql, type Kysely } from 'kysely';
 import type { Logger } from 'pino';
 
 import { StrongroomError } from '../errors.js';
+import { KyselyApiTokenRepository } from './api-token-repository.js';
 import { KyselyAuditRepository } from './audit-repository.js';
 import { describeCause } from './causes.js';
 import { KyselyKeyRepository } from './key-repository.js';
 import { KyselyDekMigrationRepository } from './dek-migration-repository.js';
+import { KyselyImportRepository } from './import-repository.js';
 import type {
+  ApiTokenRepository,
   AuditRepository,
   DekMigrationRepository,
+  ImportRepository,
   KeyRepository,
+  SecretVersionRepository,
   Store,
   UserRepository,
   VaultRepository,
 } from './repositories.js';
 import type { Database } from './schema.js';
+import { KyselySecretVersionRepository } from './secret-version-repository.js';
 import { KyselyUserRepository } from './user-repository.js';
 import { KyselyVaultRepository } from './vault-repository.js';
 
@@ -24,6 +30,9 @@ export class KyselyStore implements Store {
   readonly keys: KeyRepository;
   readonly users: UserRepository;
   readonly vault: VaultRepository;
+  readonly secretVersions: SecretVersionRepository;
+  readonly imports: ImportRepository;
+  readonly apiTokens: ApiTokenRepository;
   readonly audit: AuditRepository;
   readonly dekMigrations: DekMigrationRepository;
 
@@ -49,6 +58,9 @@ export class KyselyStore implements Store {
     this.users = new KyselyUserRepository(db);
     this.vault = new KyselyVaultRepository(db);
     this.audit = new KyselyAuditRepository(db, dialect);
+    this.secretVersions = new KyselySecretVersionRepository(db);
+    this.imports = new KyselyImportRepository(db);
+    this.apiTokens = new KyselyApiTokenRepository(db);
     this.dekMigrations = new KyselyDekMigrationRepository(db, dialect);
   }
 

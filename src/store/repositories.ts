@@ -40,6 +40,7 @@ export interface TargetRecord {
   createdAt: string;
 }
 
+/** An account with its current secret version: the version's type, DEK and ciphertext. */
 export interface AccountRecord {
   id: string;
   targetId: string;
@@ -48,8 +49,53 @@ export interface AccountRecord {
   dekId: string;
   secretCiphertext: Buffer;
   secretVersion: number;
+  /** `password` or `ssh-private-key`; the vault validates it, the store keeps it as given. */
+  secretType: string;
   createdAt: string;
   updatedAt: string;
+}
+
+/** The user who stored a secret version, and the reason they gave. */
+export interface SecretVersionOrigin {
+  createdBy: string;
+  reason: string;
+}
+
+/** A secret version without its ciphertext, as listed. */
+export interface SecretVersionMetadata extends SecretVersionOrigin {
+  accountId: string;
+  version: number;
+  secretType: string;
+  dekId: string;
+  createdAt: string;
+}
+
+/** A secret version with its ciphertext, as stored. */
+export interface SecretVersionRecord extends SecretVersionMetadata {
+  secretCiphertext: Buffer;
+}
+
+/** An API token of an application. The token itself is never stored, only its SHA-256 hash. */
+export interface ApiTokenRecord {
+  id: string;
+  name: string;
+  tokenHash: string;
+  createdBy: string;
+  createdAt: string;
+  expiresAt: string;
+  /** CIDR blocks, IPv4 or IPv6, from which the token may be used. */
+  allowedNetworks: string[];
+  /** The accounts whose secrets the token may retrieve, sorted. */
+  accountIds: string[];
+  revokedAt: string | undefined;
+  revokedBy: string | undefined;
+}
+
+/** The rows of one CSV import: new targets and new accounts, each account with its first DEK. */
+export interface ImportBatch {
+  targets: TargetRecord[];
+  accounts: Array<{ account: AccountRecord; dek: DekRecord }>;
+  origin: SecretVersionOrigin;
 }
 
 export interface AuditEventInput {
@@ -226,9 +272,59 @@ export interface VaultRepository {
    * Inserts the account and its DEK in one transaction, so that no account points at a missing DEK
    * and no DEK is left without its account. Throws SR_CONFLICT when the target has the user name.
    */
-  insertAccountWithDek(account: AccountRecord, dek: DekRecord): Promise<void>;
+  insertAccountWithDek(
+    account: AccountRecord,
+    dek: DekRecord,
+    origin?: SecretVersionOrigin,
+  ): Promise<void>;
+  /** Returns the account with its current secret version. */
   findAccount(id: string): Promise<AccountRecord | undefined>;
   listAccounts(targetId: string): Promise<AccountRecord[]>;
+}
+
+/** The version history of account secrets. Every version has a DEK of its own in `deks`. */
+export interface SecretVersionRepository {
+  /**
+   * Inserts the DEK and the version and makes the version current, in one transaction, only while
+   * the account's current version is `version.version - 1`. Throws SR_SECRET_VERSION_CONFLICT when
+   * another version was stored first, and SR_NOT_FOUND when the account does not exist.
+   */
+  addVersion(version: SecretVersionRecord, dek: DekRecord): Promise<void>;
+  /**
+   * Deletes a version that addVersion stored and makes `previous` current again, in one
+   * transaction, only while `version` is still current. Returns whether it did.
+   */
+  removeLatestVersion(
+    version: SecretVersionMetadata,
+    previous: { version: number; dekId: string; updatedAt: string },
+  ): Promise<boolean>;
+  /** Lists the versions of an account, newest first, without ciphertexts. */
+  listVersions(accountId: string): Promise<SecretVersionMetadata[]>;
+}
+
+/** Writes the rows of a CSV import. */
+export interface ImportRepository {
+  /**
+   * Inserts every target, DEK, account and first secret version of the batch in one transaction,
+   * so that either all rows are stored or none. Throws SR_CONFLICT on a taken name.
+   */
+  insertBatch(batch: ImportBatch): Promise<void>;
+  /** Deletes the rows of a batch that insertBatch stored, in one transaction. */
+  deleteBatch(batch: ImportBatch): Promise<void>;
+}
+
+/** API tokens of applications and the accounts each may read. */
+export interface ApiTokenRepository {
+  /** Inserts the token and its account scope in one transaction. */
+  insertToken(record: ApiTokenRecord): Promise<void>;
+  findTokenByHash(tokenHash: string): Promise<ApiTokenRecord | undefined>;
+  findToken(id: string): Promise<ApiTokenRecord | undefined>;
+  /** Lists every token, the newest first. */
+  listTokens(): Promise<ApiTokenRecord[]>;
+  /** Marks a token revoked. Returns false, changing nothing, when it is missing or already revoked. */
+  revokeToken(id: string, revokedAt: string, revokedBy: string): Promise<boolean>;
+  /** Deletes a token and its scope; used only to undo a creation whose audit event failed. */
+  deleteToken(id: string): Promise<void>;
 }
 
 export interface AuditRepository {
@@ -264,6 +360,9 @@ export interface Store {
   readonly keys: KeyRepository;
   readonly users: UserRepository;
   readonly vault: VaultRepository;
+  readonly secretVersions: SecretVersionRepository;
+  readonly imports: ImportRepository;
+  readonly apiTokens: ApiTokenRepository;
   readonly audit: AuditRepository;
   readonly dekMigrations: DekMigrationRepository;
   /** Runs a trivial query; throws SR_DB_UNREACHABLE when the database does not respond. */

@@ -11,6 +11,9 @@ export interface Database {
   api_sessions: ApiSessionTable;
   targets: TargetTable;
   accounts: AccountTable;
+  account_secret_versions: AccountSecretVersionTable;
+  api_tokens: ApiTokenTable;
+  api_token_accounts: ApiTokenAccountTable;
   audit_events: AuditEventTable;
   audit_chain_head: AuditChainHeadTable;
   audit_checkpoints: AuditCheckpointTable;
@@ -67,18 +70,58 @@ export interface TargetTable {
   created_at: string;
 }
 
-/** A privileged account on a target with its secret, encrypted under its own DEK. */
+/**
+ * A privileged account on a target. Its secrets are rows of account_secret_versions, and
+ * `secret_version` names the current one.
+ */
 export interface AccountTable {
   id: string;
   target_id: string;
   username: string;
   description: string;
+  /**
+   * The DEK of the current secret version, equal to that version's dek_id. The column stays
+   * because SQLite cannot drop a column that a foreign key uses without rebuilding the table.
+   */
   dek_id: string;
-  /** 12-byte IV, ciphertext and 16-byte GCM tag. */
-  secret_ciphertext: Buffer;
   secret_version: number;
   created_at: string;
   updated_at: string;
+}
+
+/** One version of the secret of an account, encrypted under a DEK of its own. */
+export interface AccountSecretVersionTable {
+  account_id: string;
+  version: number;
+  /** `password` or `ssh-private-key`. */
+  secret_type: string;
+  dek_id: string;
+  /** 12-byte IV, ciphertext and 16-byte GCM tag. */
+  secret_ciphertext: Buffer;
+  created_at: string;
+  /** The user who stored the version; empty for secrets stored before versions were kept. */
+  created_by: string;
+  reason: string;
+}
+
+/** An API token of an application, stored only as its SHA-256 hash. */
+export interface ApiTokenTable {
+  id: string;
+  name: string;
+  token_hash: string;
+  created_by: string;
+  created_at: string;
+  expires_at: string;
+  /** JSON array of CIDR blocks, IPv4 or IPv6, from which the token may be used. */
+  allowed_networks: string;
+  revoked_at: string | null;
+  revoked_by: string | null;
+}
+
+/** The accounts whose secrets an API token may retrieve. */
+export interface ApiTokenAccountTable {
+  token_id: string;
+  account_id: string;
 }
 
 /** An audit event: actor, action, time, reason and client address. Never contains a secret. */

@@ -5,6 +5,7 @@ import { openGcm, sealGcm } from '../crypto/aes-gcm.js';
 import { secretAssociatedData } from '../crypto/associated-data.js';
 import type { AuditLog } from '../audit/types.js';
 import { isDatabaseUnavailable } from '../store/availability.js';
+import { assertValidSecret } from './secret-types.js';
 import type { Keyring } from '../keys/keyring.js';
 import type {
   AccountRecord,
@@ -76,6 +77,8 @@ export function createVaultService(deps: VaultDependencies): VaultService {
     },
 
     async createAccount(targetId: string, input: NewAccount, actor: Actor): Promise<AccountView> {
+      const secretType = input.secretType ?? 'password';
+      assertValidSecret(secretType, input.secret);
       await requireTarget(targetId);
 
       const id = randomUUID();
@@ -98,10 +101,14 @@ export function createVaultService(deps: VaultDependencies): VaultService {
         dekId: dekRecord.id,
         secretCiphertext: ciphertext,
         secretVersion: 1,
+        secretType,
         createdAt: timestamp,
         updatedAt: timestamp,
       };
-      await deps.vault.insertAccountWithDek(account, dekRecord);
+      await deps.vault.insertAccountWithDek(account, dekRecord, {
+        createdBy: actor.username,
+        reason: 'Account created.',
+      });
       await deps.audit.record({
         ...auditActor(actor),
         action: 'account.create',
@@ -109,7 +116,7 @@ export function createVaultService(deps: VaultDependencies): VaultService {
         objectId: id,
         outcome: 'success',
         reason: '',
-        details: { targetId, username: input.username, dekId: dekRecord.id },
+        details: { targetId, username: input.username, dekId: dekRecord.id, secretType },
       });
       return toView(account);
     },
@@ -161,7 +168,11 @@ export function createVaultService(deps: VaultDependencies): VaultService {
   };
 }
 
-async function decryptSecret(deps: VaultDependencies, account: AccountRecord): Promise<string> {
+/** Decrypts the current secret of an account. Throws SR_DECRYPT_FAILED when its DEK is missing. */
+export async function decryptSecret(
+  deps: Pick<VaultDependencies, 'keys' | 'keyring'>,
+  account: AccountRecord,
+): Promise<string> {
   const dekRecord = await deps.keys.findDek(account.dekId);
   if (dekRecord === undefined) {
     throw new StrongroomError(
@@ -196,6 +207,7 @@ function toView(account: AccountRecord): AccountView {
     username: account.username,
     description: account.description,
     secretVersion: account.secretVersion,
+    secretType: account.secretType,
     createdAt: account.createdAt,
     updatedAt: account.updatedAt,
   };

@@ -1,4 +1,5 @@
 import type { ProviderStatus } from '../keys/types.js';
+import type { SecretType } from './secret-types.js';
 
 /** The acting user and where the request came from, recorded in every audit event. */
 export interface Actor {
@@ -23,6 +24,8 @@ export interface AccountView {
   username: string;
   description: string;
   secretVersion: number;
+  /** The type of the current secret version. */
+  secretType: string;
   createdAt: string;
   updatedAt: string;
 }
@@ -37,6 +40,8 @@ export interface NewAccount {
   username: string;
   description: string;
   secret: string;
+  /** `password` when missing. */
+  secretType?: SecretType;
 }
 
 /** A decrypted secret and the version that was decrypted. */

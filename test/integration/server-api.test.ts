@@ -48,6 +48,7 @@ function createLogCapture(): { lines: string[]; logger: Logger } {
 interface Harness {
   app: FastifyInstance;
   store: Store;
+  keyring: Keyring;
   vault: VaultService;
   health: HealthService;
   audit: AuditLog;
@@ -95,6 +96,7 @@ async function startHarness(store: Store): Promise<Harness> {
     vault,
     health,
     audit,
+    keyring,
     logger,
     sessionTtlSeconds: SESSION_TTL_SECONDS,
     now,
@@ -119,6 +121,7 @@ async function startHarness(store: Store): Promise<Harness> {
   return {
     app,
     store,
+    keyring,
     vault,
     health,
     audit,
@@ -372,10 +375,12 @@ describeEachDialect('REST API', (database) => {
           };
           const response = await h.app.inject(request);
 
+          // Application routes take API tokens, and name their own code for a missing or bad one.
+          const expectedCode = operation.url.startsWith('/api/v1/app/')
+            ? 'SR_API_TOKEN_REJECTED'
+            : 'SR_AUTH_REQUIRED';
           expect(response.statusCode, `${operation.method} ${operation.url}`).toBe(401);
-          expect(errorOf(response).code, `${operation.method} ${operation.url}`).toBe(
-            'SR_AUTH_REQUIRED',
-          );
+          expect(errorOf(response).code, `${operation.method} ${operation.url}`).toBe(expectedCode);
         }
       });
     }

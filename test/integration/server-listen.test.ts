@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { createAuditLog } from '../../src/audit/log.js';
 import { StrongroomError } from '../../src/errors.js';
+import type { Keyring } from '../../src/keys/keyring.js';
 import { assertListenAllowed, isLoopbackHost, listen } from '../../src/server/listen.js';
 import { buildServer, type ServerOptions } from '../../src/server/server.js';
 import { readTlsFiles } from '../../src/server/tls.js';
@@ -24,6 +25,7 @@ const execFileAsync = promisify(execFile);
 
 // Listening does not use the vault, and this stand-in returns the /health report.
 const vault = {} as VaultService;
+const keyring = {} as Keyring;
 const health: HealthService = {
   check: async () => ({
     healthy: true,
@@ -109,7 +111,7 @@ describeEachDialect('listen', (database) => {
 
   async function build(options: ServerOptions = {}): Promise<FastifyInstance> {
     app = await buildServer(
-      { store, vault, health, audit: createAuditLog(store, logger), logger },
+      { store, vault, health, audit: createAuditLog(store, logger), keyring, logger },
       options,
     );
     return app;

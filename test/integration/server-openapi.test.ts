@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
 import { createAuditLog } from '../../src/audit/log.js';
+import type { Keyring } from '../../src/keys/keyring.js';
 import { buildServer } from '../../src/server/server.js';
 import type { HealthService, VaultService } from '../../src/vault/types.js';
 import { describeEachDialect } from '../support/databases.js';
@@ -36,9 +37,19 @@ const EXPECTED_OPERATIONS = [
   'GET /api/v1/accounts/{accountId}',
   'POST /api/v1/accounts/{accountId}/reveal',
   'GET /api/v1/audit/events',
+  'GET /api/v1/accounts/{accountId}/secret-versions',
+  'POST /api/v1/accounts/{accountId}/secret-versions',
+  'POST /api/v1/import',
+  'POST /api/v1/api-tokens',
+  'GET /api/v1/api-tokens',
+  'POST /api/v1/api-tokens/{tokenId}/revoke',
+  'GET /api/v1/app/accounts/{accountId}/secret',
 ];
 
 const PUBLIC_OPERATIONS = new Set(['GET /health', 'POST /api/v1/auth/login']);
+
+/** Routes for applications, which take an API token rather than a login session token. */
+const API_TOKEN_OPERATIONS = new Set(['GET /api/v1/app/accounts/{accountId}/secret']);
 
 /** Collects every `$ref` and every schema object under `value`, with its JSON pointer. */
 function walk(
@@ -75,6 +86,7 @@ describeEachDialect('OpenAPI document', (database) => {
 
   // The document depends only on the routes, so stand-ins for the services are enough here.
   const vault = {} as VaultService;
+  const keyring = {} as Keyring;
   const health: HealthService = {
     check: async () => ({
       healthy: true,
@@ -87,7 +99,7 @@ describeEachDialect('OpenAPI document', (database) => {
   beforeAll(async () => {
     const store = await database.openStore();
     const audit = createAuditLog(store, database.logger);
-    app = await buildServer({ store, vault, health, audit, logger: database.logger });
+    app = await buildServer({ store, vault, health, audit, keyring, logger: database.logger });
 
     const response = await app.inject({ method: 'GET', url: '/openapi.json' });
     expect(response.statusCode).toBe(200);
@@ -135,6 +147,9 @@ describeEachDialect('OpenAPI document', (database) => {
         const name = `${method.toUpperCase()} ${path}`;
         if (PUBLIC_OPERATIONS.has(name)) {
           expect(operation.security, name).toBeUndefined();
+        } else if (API_TOKEN_OPERATIONS.has(name)) {
+          expect(operation.security, name).toEqual([{ apiTokenAuth: [] }]);
+          expect(operation.responses['401'], name).toBeDefined();
         } else {
           expect(operation.security, name).toEqual([{ bearerAuth: [] }]);
           expect(operation.responses['401'], name).toBeDefined();

@@ -177,6 +177,7 @@ describeEachDialect('store with hostile values', (context) => {
           dekId: `bin-dek-${index}`,
           secretCiphertext: value,
           secretVersion: index,
+          secretType: 'password',
           createdAt: '',
           updatedAt: '',
         },

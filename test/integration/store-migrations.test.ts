@@ -10,8 +10,11 @@ import { parseDatabaseUrl } from '../../src/store/url.js';
 import { describeEachDialect, silentLogger, type DialectContext } from '../support/databases.js';
 
 const TABLES = [
+  'account_secret_versions',
   'accounts',
   'api_sessions',
+  'api_token_accounts',
+  'api_tokens',
   'audit_events',
   'dek_migration_lock',
   'dek_migration_runs',

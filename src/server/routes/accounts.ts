@@ -2,13 +2,11 @@ import type { FastifyInstance } from 'fastify';
 
 import { StrongroomError } from '../../errors.js';
 import type { AuditLog } from '../../audit/types.js';
+import { SECRET_MAX_LENGTH, SECRET_TYPES, type SecretType } from '../../vault/secret-types.js';
 import type { VaultService } from '../../vault/types.js';
 import { auditRefusedReveal } from '../refused-reveal.js';
 import { getActor, requirePermission } from '../authentication.js';
 import { bearerSecurity, errorResponses, printableText, uuidParams } from '../schemas.js';
-
-/** Maximum length of a secret in characters. A 4096-bit RSA private key in PEM takes about 3.3 KB. */
-export const SECRET_MAX_LENGTH = 16_384;
 
 const REASON_MIN_LENGTH = 3;
 const REASON_MAX_LENGTH = 500;
@@ -17,6 +15,7 @@ interface AccountBody {
   username: string;
   description?: string;
   secret: string;
+  secretType?: SecretType;
 }
 
 interface RevealBody {
@@ -49,6 +48,11 @@ export function registerAccountRoutes(
             },
             description: { type: 'string', maxLength: 2000 },
             secret: { type: 'string', minLength: 1, maxLength: SECRET_MAX_LENGTH },
+            secretType: {
+              type: 'string',
+              enum: [...SECRET_TYPES],
+              description: 'password (the default) or ssh-private-key (OpenSSH format or PEM).',
+            },
           },
         },
         response: {
@@ -58,10 +62,10 @@ export function registerAccountRoutes(
       },
     },
     async (request, reply) => {
-      const { username, description = '', secret } = request.body;
+      const { username, description = '', secret, secretType } = request.body;
       const account = await vault.createAccount(
         request.params.targetId,
-        { username, description, secret },
+        { username, description, secret, ...(secretType === undefined ? {} : { secretType }) },
         getActor(request),
       );
       return reply.status(201).send(account);

@@ -8,6 +8,7 @@ import { createAuditLog } from './audit/index.js';
 import { createVaultService } from './vault/service.js';
 import { createHealthService } from './vault/health.js';
 import { assertListenAllowed, buildServer, listen, readTlsFiles } from './server/index.js';
+import { createServiceMetrics, loadMetricsAccess } from './observability/index.js';
 
 /** A running service and the way to stop it. */
 export interface RunningService {
@@ -26,12 +27,15 @@ export async function startService(
   logger: Logger,
 ): Promise<RunningService> {
   assertListenAllowed(config.listen.host, config.tls !== undefined);
+  const metricsAccess = await loadMetricsAccess(config.metrics);
+  const metrics = createServiceMetrics(logger);
   const store = await openStore(config.databaseUrl, { baseDir: config.layout.home, logger });
-  const closers: Array<() => Promise<void>> = [() => store.close()];
+  const closers: Array<() => Promise<void>> = [() => store.close(), async () => metrics.stop()];
 
   try {
-    const keyring = await openKeyring(config, store.keys, logger);
+    const keyring = await openKeyring(config, store.keys, logger, metrics.instrument);
     closers.unshift(() => keyring.close());
+    metrics.observeKeyring(keyring);
 
     const audit = createAuditLog(store, logger);
     const vault = createVaultService({
@@ -44,7 +48,15 @@ export async function startService(
     const health = createHealthService(keyring, store, logger);
     const tls = config.tls === undefined ? undefined : await readTlsFiles(config.tls);
     const server = await buildServer(
-      { store, vault, health, audit, logger, sessionTtlSeconds: config.sessionTtlSeconds },
+      {
+        store,
+        vault,
+        health,
+        audit,
+        logger,
+        sessionTtlSeconds: config.sessionTtlSeconds,
+        metrics: { registry: metrics.registry, access: metricsAccess },
+      },
       tls === undefined ? {} : { tls },
     ).catch((error: unknown) => {
       // Fastify creates the HTTPS server here, so a certificate or key it cannot use fails now.

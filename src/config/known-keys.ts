@@ -8,6 +8,8 @@ export const SERVICE_KEYS = new Set([
   'server.tls.keyFile',
   'server.sessionTtlSeconds',
   'log.level',
+  'metrics.access',
+  'metrics.tokenFile',
 ]);
 
 /** Keys of security.properties: the integration guide's, then Strongroom's own additions. */

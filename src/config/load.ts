@@ -33,6 +33,11 @@ export interface StrongroomConfig {
   keyFile: string;
   hsm: HsmConfig | undefined;
   dekCache: { maxEntries: number; maxAgeSeconds: number };
+  /**
+   * Who may read GET /metrics (metrics.access): loopback clients only, clients with the bearer
+   * token in `tokenFile` (metrics.tokenFile), or nobody (the route is not registered).
+   */
+  metrics: { access: 'loopback' | 'token' | 'off'; tokenFile: string | undefined };
 }
 
 /** Reads strongroom.properties, security/security.properties and the PKCS#11 provider file. */
@@ -91,6 +96,7 @@ export async function loadConfig(home: string): Promise<StrongroomConfig> {
       optional(security, 'strongroom.keyFile') ?? 'master.key',
     ),
     hsm,
+    metrics: readMetricsConfig(server, home),
     dekCache: {
       maxEntries: readInteger(security, 'strongroom.dekCache.maxEntries', 10_000, 0, 10_000_000),
       maxAgeSeconds: readInteger(security, 'strongroom.dekCache.maxAgeSeconds', 300, 0, 86_400),
@@ -142,6 +148,18 @@ async function readHsmConfig(
     sealedPin: optional(security, 'hsm.keystore.load.password'),
     sealKeyFile: resolve(layout.securityDir, 'pin-seal.key'),
   };
+}
+
+function readMetricsConfig(server: PropertiesFile, home: string): StrongroomConfig['metrics'] {
+  const access = readChoice(server, 'metrics.access', ['loopback', 'token', 'off'], 'loopback');
+  const tokenFile = optional(server, 'metrics.tokenFile');
+  if (access === 'token' && tokenFile === undefined) {
+    throw new StrongroomError(
+      'SR_CONFIG_KEY_MISSING',
+      `${server.path}: metrics.access is token but metrics.tokenFile is not set. Point it at a file that contains the bearer token for GET /metrics.`,
+    );
+  }
+  return { access, tokenFile: tokenFile === undefined ? undefined : resolveIn(home, tokenFile) };
 }
 
 async function readPropertiesFile(path: string, fix: string): Promise<PropertiesFile> {

@@ -14,6 +14,7 @@ import { registerAccountRoutes } from './routes/accounts.js';
 import { registerAuditRoutes } from './routes/audit.js';
 import { registerLoginRoute, registerSessionRoutes } from './routes/auth.js';
 import { registerHealthRoutes } from './routes/health.js';
+import { registerMetricsRoute, type MetricsEndpoint } from './routes/metrics.js';
 import { registerTargetRoutes } from './routes/targets.js';
 import { addSharedSchemas } from './schemas.js';
 
@@ -35,6 +36,8 @@ export interface ServerDependencies {
   sessionTtlSeconds?: number;
   /** Clock for session expiry. Tests pass a frozen one. */
   now?: () => Date;
+  /** The metrics registry for GET /metrics and who may read it. Without it there is no route. */
+  metrics?: MetricsEndpoint;
 }
 
 /** PEM certificate chain and private key for HTTPS. */
@@ -84,6 +87,9 @@ export async function buildServer(
   await registerOpenApi(app);
 
   registerHealthRoutes(app, deps.health);
+  if (deps.metrics !== undefined) {
+    registerMetricsRoute(app, deps.metrics);
+  }
   await app.register(
     async (api) => {
       api.addHook('onSend', preventCaching);

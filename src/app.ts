@@ -18,6 +18,12 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
+/** Options for embedding the service, used by the benchmarks. */
+export interface StartOptions {
+  /** Adds routes to the server before it listens, such as a benchmark's constant route. */
+  extendServer?: (server: FastifyInstance) => void;
+}
+
 /**
  * Starts the service from its configuration: database, master keys (with the start-up
  * check), then the HTTP server. Whatever was opened is closed again if a later step fails.
@@ -25,6 +31,7 @@ export interface RunningService {
 export async function startService(
   config: StrongroomConfig,
   logger: Logger,
+  options: StartOptions = {},
 ): Promise<RunningService> {
   assertListenAllowed(config.listen.host, config.tls !== undefined);
   const metricsAccess = await loadMetricsAccess(config.metrics);
@@ -70,6 +77,7 @@ export async function startService(
       );
     });
     closers.unshift(() => server.close());
+    options.extendServer?.(server);
 
     const url = await listen(server, config.listen);
     logger.info(

@@ -8,6 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { dekMigrationBenchmark } from './dek-migration.js';
 import { envelopeBenchmark } from './envelope.js';
+import { serviceBenchmark } from './service.js';
 import { hsmWrapBenchmark } from './hsm-wrap.js';
 import { describeMachine } from './machine.js';
 import { renderBenchmarkPage } from './markdown.js';
@@ -17,6 +18,7 @@ const benchmarks: readonly Benchmark[] = [
   hsmWrapBenchmark,
   dekMigrationBenchmark,
   envelopeBenchmark,
+  serviceBenchmark,
 ];
 
 const PAGE_PATH = fileURLToPath(new URL('../../docs/benchmarks.md', import.meta.url));

@@ -34,8 +34,8 @@ export interface StrongroomConfig {
   hsm: HsmConfig | undefined;
   dekCache: { maxEntries: number; maxAgeSeconds: number };
   /**
-   * Who may read GET /metrics (metrics.access): loopback clients only, clients with the bearer
-   * token in `tokenFile` (metrics.tokenFile), or nobody (the route is not registered).
+   * Access rule of GET /metrics (metrics.access): loopback clients only, clients with the bearer
+   * token in `tokenFile` (metrics.tokenFile), or `off`, where the route is not registered.
    */
   metrics: { access: 'loopback' | 'token' | 'off'; tokenFile: string | undefined };
 }

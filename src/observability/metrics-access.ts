@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { StrongroomError } from '../errors.js';
 
-/** Who may read GET /metrics. The token is kept only as its SHA-256 digest. */
+/** Access rule of GET /metrics. The token is kept only as its SHA-256 digest. */
 export type MetricsAccess =
   { kind: 'loopback' } | { kind: 'token'; tokenDigest: Buffer } | { kind: 'off' };
 

@@ -10,7 +10,7 @@ import {
   type DekCacheStats,
 } from './state-metrics.js';
 
-/** What the service exports at /metrics, in its own prom-client registry. */
+/** The service metrics for /metrics, in their own prom-client registry. */
 export interface ServiceMetrics {
   readonly registry: Registry;
   /** Wraps a provider so that its operations update the metrics and the debug log. */

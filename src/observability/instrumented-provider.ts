@@ -29,11 +29,14 @@ export function instrumentProvider(
 
       const method = value as (...args: unknown[]) => unknown;
       return (...args: unknown[]) => {
+        // An async method runs synchronously up to its first await, so the clock starts first.
+        const started = process.hrtime.bigint();
+        const labels = labelsOf(target, String(property));
         const result = method.apply(target, args);
         if (!(result instanceof Promise)) {
           return result;
         }
-        return measure(result, labelsOf(target, String(property)), metrics, log);
+        return measure(result, started, labels, metrics, log);
       };
     },
   });
@@ -41,12 +44,12 @@ export function instrumentProvider(
 
 async function measure<T>(
   pending: Promise<T>,
+  started: bigint,
   labels: OperationLabels,
   metrics: ProviderMetrics,
   log: Logger,
 ): Promise<T> {
   const gaugeLabels = { provider: labels.provider, slot: labels.slot };
-  const started = process.hrtime.bigint();
   metrics.inFlight.inc(gaugeLabels);
 
   try {

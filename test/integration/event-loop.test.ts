@@ -14,8 +14,13 @@ const PASSWORD = `admin-${randomBytes(9).toString('base64url')}`;
 
 /** Delay in ms that the slow module adds to each encryption and decryption. */
 const HSM_DELAY_MS = 200;
-/** The bound on the event-loop delay while HSM calls run. */
-const MAX_EVENT_LOOP_DELAY_SECONDS = 0.02;
+/**
+ * Bound on the 99th percentile of the event-loop delay while HSM calls run. The maximum is held
+ * only below HSM_DELAY_MS, which one PKCS#11 call on the main thread would reach: on a machine
+ * with more runnable processes than CPUs, single samples of 20 to 70 ms were seen that include
+ * time the service waited for a CPU.
+ */
+const P99_EVENT_LOOP_DELAY_SECONDS = 0.02;
 /** Length of the load phase in ms. */
 const LOAD_MS = 3_000;
 
@@ -146,8 +151,11 @@ describe.runIf(ready)('event loop with a slow HSM', () => {
     expect(count).toBeGreaterThanOrEqual(revealStatuses.length);
     expect(sum / count).toBeGreaterThanOrEqual(HSM_DELAY_MS / 1000);
     expect(sampleValue(text, 'strongroom_event_loop_delay_samples')).toBeGreaterThan(100);
+    expect(sampleValue(text, 'strongroom_event_loop_delay_p99_seconds')).toBeLessThan(
+      P99_EVENT_LOOP_DELAY_SECONDS,
+    );
     expect(sampleValue(text, 'strongroom_event_loop_delay_max_seconds')).toBeLessThan(
-      MAX_EVENT_LOOP_DELAY_SECONDS,
+      HSM_DELAY_MS / 1000,
     );
   });
 });

@@ -35,8 +35,8 @@ export async function startService(
 ): Promise<RunningService> {
   assertListenAllowed(config.listen.host, config.tls !== undefined);
   const metricsAccess = await loadMetricsAccess(config.metrics);
-  const metrics = createServiceMetrics(logger);
   const store = await openStore(config.databaseUrl, { baseDir: config.layout.home, logger });
+  const metrics = createServiceMetrics(logger);
   const closers: Array<() => Promise<void>> = [() => store.close(), async () => metrics.stop()];
 
   try {

@@ -8,10 +8,10 @@ import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { dekMigrationBenchmark } from './dek-migration.js';
 import { envelopeBenchmark } from './envelope.js';
-import { serviceBenchmark } from './service.js';
 import { hsmWrapBenchmark } from './hsm-wrap.js';
 import { describeMachine } from './machine.js';
 import { renderBenchmarkPage } from './markdown.js';
+import { serviceBenchmark } from './service.js';
 import type { Benchmark, BenchmarkReport } from './types.js';
 
 const benchmarks: readonly Benchmark[] = [

@@ -11,6 +11,7 @@ import { verifyAuditChain } from './audit/chain/verify.js';
 import { createVaultService } from './vault/service.js';
 import { createHealthService } from './vault/health.js';
 import { assertListenAllowed, buildServer, listen, readTlsFiles } from './server/index.js';
+import { createServiceMetrics, loadMetricsAccess } from './observability/index.js';
 
 /** A running service and the way to stop it. */
 export interface RunningService {
@@ -20,6 +21,12 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
+/** Options for embedding the service, used by the benchmarks. */
+export interface StartOptions {
+  /** Adds routes to the server before it listens, such as a benchmark's constant route. */
+  extendServer?: (server: FastifyInstance) => void;
+}
+
 /**
  * Starts the service from its configuration: database, master keys (with the start-up
  * check), then the HTTP server. Whatever was opened is closed again if a later step fails.
@@ -27,14 +34,18 @@ export interface RunningService {
 export async function startService(
   config: StrongroomConfig,
   logger: Logger,
+  options: StartOptions = {},
 ): Promise<RunningService> {
   assertListenAllowed(config.listen.host, config.tls !== undefined);
+  const metricsAccess = await loadMetricsAccess(config.metrics);
   const store = await openStore(config.databaseUrl, { baseDir: config.layout.home, logger });
-  const closers: Array<() => Promise<void>> = [() => store.close()];
+  const metrics = createServiceMetrics(logger);
+  const closers: Array<() => Promise<void>> = [() => store.close(), async () => metrics.stop()];
 
   try {
-    const keyring = await openKeyring(config, store.keys, logger);
+    const keyring = await openKeyring(config, store.keys, logger, metrics.instrument);
     closers.unshift(() => keyring.close());
+    metrics.observeKeyring(keyring);
 
     // The service does not start without its checkpoint key: a missing HSM key is
     // SR_AUDIT_KEY_NOT_FOUND, which names the label and the command that creates it.
@@ -74,6 +85,7 @@ export async function startService(
         logger,
         sessionTtlSeconds: config.sessionTtlSeconds,
         auditChain: { verify: () => verifyAuditChain(store.audit, checkpointKeys) },
+        metrics: { registry: metrics.registry, access: metricsAccess },
       },
       tls === undefined ? {} : { tls },
     ).catch((error: unknown) => {
@@ -88,6 +100,7 @@ export async function startService(
       );
     });
     closers.unshift(() => server.close());
+    options.extendServer?.(server);
 
     const url = await listen(server, config.listen);
     logger.info(

@@ -10,6 +10,8 @@ export const SERVICE_KEYS = new Set([
   'log.level',
   'audit.checkpoint.events',
   'audit.checkpoint.seconds',
+  'metrics.access',
+  'metrics.tokenFile',
 ]);
 
 /** Keys of security.properties: the integration guide's, then Strongroom's own additions. */

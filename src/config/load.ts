@@ -40,6 +40,11 @@ export interface StrongroomConfig {
    * every `seconds` seconds when events were added since (0 turns the timer off).
    */
   auditCheckpoint: { events: number; seconds: number };
+  /**
+   * Access rule of GET /metrics (metrics.access): loopback clients only, clients with the bearer
+   * token in `tokenFile` (metrics.tokenFile), or `off`, where the route is not registered.
+   */
+  metrics: { access: 'loopback' | 'token' | 'off'; tokenFile: string | undefined };
 }
 
 /** Events between two audit checkpoints at most, unless audit.checkpoint.events sets another count. */
@@ -103,6 +108,7 @@ export async function loadConfig(home: string): Promise<StrongroomConfig> {
       optional(security, 'strongroom.keyFile') ?? 'master.key',
     ),
     hsm,
+    metrics: readMetricsConfig(server, home),
     dekCache: {
       maxEntries: readInteger(security, 'strongroom.dekCache.maxEntries', 10_000, 0, 10_000_000),
       maxAgeSeconds: readInteger(security, 'strongroom.dekCache.maxAgeSeconds', 300, 0, 86_400),
@@ -180,6 +186,18 @@ async function readHsmConfig(
     sealedPin: optional(security, 'hsm.keystore.load.password'),
     sealKeyFile: resolve(layout.securityDir, 'pin-seal.key'),
   };
+}
+
+function readMetricsConfig(server: PropertiesFile, home: string): StrongroomConfig['metrics'] {
+  const access = readChoice(server, 'metrics.access', ['loopback', 'token', 'off'], 'loopback');
+  const tokenFile = optional(server, 'metrics.tokenFile');
+  if (access === 'token' && tokenFile === undefined) {
+    throw new StrongroomError(
+      'SR_CONFIG_KEY_MISSING',
+      `${server.path}: metrics.access is token but metrics.tokenFile is not set. Point it at a file that contains the bearer token for GET /metrics.`,
+    );
+  }
+  return { access, tokenFile: tokenFile === undefined ? undefined : resolveIn(home, tokenFile) };
 }
 
 async function readPropertiesFile(path: string, fix: string): Promise<PropertiesFile> {

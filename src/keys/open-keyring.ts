@@ -19,8 +19,9 @@ export async function openKeyring(
   config: StrongroomConfig,
   keys: KeyRepository,
   logger: Logger,
+  instrument: (provider: MasterKeyProvider) => MasterKeyProvider = (provider) => provider,
 ): Promise<Keyring> {
-  const active = await buildProvider(config.activeProvider, config, logger);
+  const active = instrument(await buildProvider(config.activeProvider, config, logger));
   await active.open();
   logger.info({ provider: active.kind, keyId: active.ref().keyId }, 'active master key opened');
 
@@ -32,7 +33,7 @@ export async function openKeyring(
   );
   // The other provider is opened whenever it is configured, not only when DEKs need it now: a
   // migration may move DEKs under its key while this service runs.
-  const secondary = await openSecondary(otherKind, config, logger, needed);
+  const secondary = await openSecondary(otherKind, config, logger, needed, instrument);
 
   const keyring = new Keyring({
     active,
@@ -88,6 +89,7 @@ async function openSecondary(
   config: StrongroomConfig,
   logger: Logger,
   needed: boolean,
+  instrument: (provider: MasterKeyProvider) => MasterKeyProvider,
 ): Promise<MasterKeyProvider | undefined> {
   const configured = kind === 'hsm' ? config.hsm !== undefined : existsSync(config.keyFile);
   if (!configured) {
@@ -95,7 +97,7 @@ async function openSecondary(
   }
 
   try {
-    const provider = await buildProvider(kind, config, logger);
+    const provider = instrument(await buildProvider(kind, config, logger));
     await provider.open();
     logger.info({ provider: kind, keyId: provider.ref().keyId }, 'secondary master key opened');
     return provider;

@@ -19,11 +19,11 @@ import {
 } from './routes/audit.js';
 import { registerApiTokenRoutes } from './routes/api-tokens.js';
 import { registerAppSecretRoutes } from './routes/app-secrets.js';
-import { registerAuditRoutes } from './routes/audit.js';
 import { registerLoginRoute, registerSessionRoutes } from './routes/auth.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerImportRoutes } from './routes/import.js';
 import { registerSecretVersionRoutes } from './routes/secret-versions.js';
+import { registerMetricsRoute, type MetricsEndpoint } from './routes/metrics.js';
 import { registerTargetRoutes } from './routes/targets.js';
 import { addSharedSchemas } from './schemas.js';
 
@@ -49,6 +49,8 @@ export interface ServerDependencies {
   now?: () => Date;
   /** Verifies the audit chain for GET /api/v1/audit/chain; the route exists only when given. */
   auditChain?: AuditChainVerifier;
+  /** The metrics registry for GET /metrics and who may read it. Without it there is no route. */
+  metrics?: MetricsEndpoint;
 }
 
 /** PEM certificate chain and private key for HTTPS. */
@@ -98,6 +100,9 @@ export async function buildServer(
   await registerOpenApi(app);
 
   registerHealthRoutes(app, deps.health);
+  if (deps.metrics !== undefined) {
+    registerMetricsRoute(app, deps.metrics);
+  }
   await app.register(
     async (api) => {
       api.addHook('onSend', preventCaching);

@@ -88,6 +88,7 @@ describeEachDialect('reveal with an unwritable audit table', (context) => {
       vault,
       health: createHealthService(keyring, store, context.logger),
       audit,
+      keyring,
       logger: context.logger,
       auditChain: { verify: () => verifyAuditChain(store.audit, [checkpointKey]) },
     });

@@ -52,3 +52,43 @@ describe('DEK cache', () => {
     expect(cache.size).toBe(0);
   });
 });
+
+describe('DEK cache eviction', () => {
+  function storedBuffer(cache: DekCache, id: string): Buffer | undefined {
+    return (cache as unknown as { entries: Map<string, { key: Buffer }> }).entries.get(id)?.key;
+  }
+
+  it('zeroes the least recently used buffer', () => {
+    const cache = new DekCache(1, 1000, () => 0);
+    cache.set('a', Buffer.alloc(32, 1));
+    const evicted = storedBuffer(cache, 'a');
+
+    cache.set('b', Buffer.alloc(32, 2));
+
+    expect(evicted).toEqual(Buffer.alloc(32, 0));
+    expect(storedBuffer(cache, 'b')).toEqual(Buffer.alloc(32, 2));
+  });
+
+  it('zeroes an expired buffer', () => {
+    let now = 0;
+    const cache = new DekCache(10, 1000, () => now);
+    cache.set('a', Buffer.alloc(32, 1));
+    const expired = storedBuffer(cache, 'a');
+
+    now = 1001;
+    cache.get('a');
+
+    expect(expired).toEqual(Buffer.alloc(32, 0));
+  });
+
+  it('zeroes a replaced buffer', () => {
+    const cache = new DekCache(10, 1000, () => 0);
+    cache.set('a', Buffer.alloc(32, 1));
+    const replaced = storedBuffer(cache, 'a');
+
+    cache.set('a', Buffer.alloc(32, 3));
+
+    expect(replaced).toEqual(Buffer.alloc(32, 0));
+    expect(cache.get('a')).toEqual(Buffer.alloc(32, 3));
+  });
+});

@@ -44,7 +44,19 @@ export async function startService(
     const health = createHealthService(keyring, store, logger);
     const tls = config.tls === undefined ? undefined : await readTlsFiles(config.tls);
     const server = await buildServer(
-      { store, vault, health, audit, logger, sessionTtlSeconds: config.sessionTtlSeconds },
+      {
+        store,
+        vault,
+        health,
+        audit,
+        logger,
+        keyring,
+        sessionTtlSeconds: config.sessionTtlSeconds,
+        lockout: config.lockout,
+        loginRateLimit: config.loginRateLimit,
+        access: { breakGlassMaxSeconds: config.access.breakGlassMaxSeconds },
+        sweepIntervalSeconds: config.access.sweepIntervalSeconds,
+      },
       tls === undefined ? {} : { tls },
     ).catch((error: unknown) => {
       // Fastify creates the HTTPS server here, so a certificate or key it cannot use fails now.

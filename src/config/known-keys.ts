@@ -8,6 +8,13 @@ export const SERVICE_KEYS = new Set([
   'server.tls.keyFile',
   'server.sessionTtlSeconds',
   'log.level',
+  'auth.lockout.maxFailures',
+  'auth.lockout.windowSeconds',
+  'auth.lockout.lockSeconds',
+  'auth.login.rateLimit.max',
+  'auth.login.rateLimit.windowSeconds',
+  'access.breakGlass.maxSeconds',
+  'access.sweepIntervalSeconds',
 ]);
 
 /** Keys of security.properties: the integration guide's, then Strongroom's own additions. */

@@ -2,8 +2,11 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditLog } from '../audit/types.js';
 import { getActor } from './authentication.js';
 
-/** Statuses of reveals refused before the vault saw them: invalid request, forbidden, not found. */
-const REFUSED_STATUSES = new Set([400, 403, 404]);
+/**
+ * Statuses of reveals refused before the vault saw them: invalid request, forbidden (by role or
+ * for want of a grant), not found, and checked out by another user.
+ */
+const REFUSED_STATUSES = new Set([400, 403, 404, 409]);
 
 /**
  * Builds an onResponse hook that audits a reveal refused before it reached the vault, so that an

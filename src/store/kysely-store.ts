@@ -2,10 +2,13 @@ import { sql, type Kysely } from 'kysely';
 import type { Logger } from 'pino';
 
 import { StrongroomError } from '../errors.js';
+import type { AccessRepository, GroupRepository } from './access-records.js';
+import { KyselyAccessRepository } from './access-repository.js';
 import { KyselyAuditRepository } from './audit-repository.js';
 import { describeCause } from './causes.js';
 import { KyselyKeyRepository } from './key-repository.js';
 import { KyselyDekMigrationRepository } from './dek-migration-repository.js';
+import { KyselyGroupRepository } from './group-repository.js';
 import type {
   AuditRepository,
   DekMigrationRepository,
@@ -25,6 +28,8 @@ export class KyselyStore implements Store {
   readonly users: UserRepository;
   readonly vault: VaultRepository;
   readonly audit: AuditRepository;
+  readonly groups: GroupRepository;
+  readonly access: AccessRepository;
   readonly dekMigrations: DekMigrationRepository;
 
   readonly #db: Kysely<Database>;
@@ -49,6 +54,8 @@ export class KyselyStore implements Store {
     this.users = new KyselyUserRepository(db);
     this.vault = new KyselyVaultRepository(db);
     this.audit = new KyselyAuditRepository(db);
+    this.groups = new KyselyGroupRepository(db);
+    this.access = new KyselyAccessRepository(db);
     this.dekMigrations = new KyselyDekMigrationRepository(db, dialect);
   }
 

@@ -165,5 +165,6 @@ function toAccountRecord(row: Selectable<AccountTable>): AccountRecord {
     secretVersion: row.secret_version,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    rotationRequired: row.rotation_required !== 0,
   };
 }

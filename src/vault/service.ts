@@ -123,7 +123,12 @@ export function createVaultService(deps: VaultDependencies): VaultService {
       return toView(await requireAccount(id));
     },
 
-    async revealSecret(accountId: string, reason: string, actor: Actor): Promise<RevealedSecret> {
+    async revealSecret(
+      accountId: string,
+      reason: string,
+      actor: Actor,
+      details: Record<string, string | number | boolean> = {},
+    ): Promise<RevealedSecret> {
       const account = await requireAccount(accountId);
       const event = {
         ...auditActor(actor),
@@ -131,7 +136,7 @@ export function createVaultService(deps: VaultDependencies): VaultService {
         objectType: 'account',
         objectId: account.id,
         reason,
-        details: { targetId: account.targetId, secretVersion: account.secretVersion },
+        details: { ...details, targetId: account.targetId, secretVersion: account.secretVersion },
       };
 
       let secret: string;
@@ -198,5 +203,6 @@ function toView(account: AccountRecord): AccountView {
     secretVersion: account.secretVersion,
     createdAt: account.createdAt,
     updatedAt: account.updatedAt,
+    rotationRequired: account.rotationRequired ?? false,
   };
 }

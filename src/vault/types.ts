@@ -25,6 +25,8 @@ export interface AccountView {
   secretVersion: number;
   createdAt: string;
   updatedAt: string;
+  /** True once a checkout of the account ended, until the secret is replaced. */
+  rotationRequired: boolean;
 }
 
 export interface NewTarget {
@@ -56,7 +58,16 @@ export interface VaultService {
   createAccount(targetId: string, input: NewAccount, actor: Actor): Promise<AccountView>;
   listAccounts(targetId: string): Promise<AccountView[]>;
   getAccount(id: string): Promise<AccountView>;
-  revealSecret(accountId: string, reason: string, actor: Actor): Promise<RevealedSecret>;
+  /**
+   * Decrypts the secret and records `secret.reveal` with `details` added. Callers check the access
+   * grant first: the vault itself decides no access.
+   */
+  revealSecret(
+    accountId: string,
+    reason: string,
+    actor: Actor,
+    details?: Record<string, string | number | boolean>,
+  ): Promise<RevealedSecret>;
 }
 
 /** The body of GET /health: the providers and whether the master key is usable. */

@@ -8,6 +8,7 @@ import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 
 import type { FastifyInstance } from 'fastify';
+import type { Keyring } from '../../src/keys/keyring.js';
 import pino, { type Logger } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
@@ -109,7 +110,15 @@ describeEachDialect('listen', (database) => {
 
   async function build(options: ServerOptions = {}): Promise<FastifyInstance> {
     app = await buildServer(
-      { store, vault, health, audit: createAuditLog(store, logger), logger },
+      // No test here logs in, so the TOTP keyring is never used.
+      {
+        store,
+        vault,
+        health,
+        audit: createAuditLog(store, logger),
+        logger,
+        keyring: {} as Keyring,
+      },
       options,
     );
     return app;

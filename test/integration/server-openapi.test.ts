@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
 import { createAuditLog } from '../../src/audit/log.js';
+import type { Keyring } from '../../src/keys/keyring.js';
 import { buildServer } from '../../src/server/server.js';
 import type { HealthService, VaultService } from '../../src/vault/types.js';
 import { describeEachDialect } from '../support/databases.js';
@@ -35,7 +36,33 @@ const EXPECTED_OPERATIONS = [
   'GET /api/v1/targets/{targetId}/accounts',
   'GET /api/v1/accounts/{accountId}',
   'POST /api/v1/accounts/{accountId}/reveal',
+  'POST /api/v1/accounts/{accountId}/checkout',
+  'POST /api/v1/accounts/{accountId}/checkin',
   'GET /api/v1/audit/events',
+  'POST /api/v1/auth/totp/enrol',
+  'POST /api/v1/auth/totp/confirm',
+  'GET /api/v1/users',
+  'POST /api/v1/users',
+  'GET /api/v1/users/{userId}',
+  'POST /api/v1/users/{userId}/unlock',
+  'POST /api/v1/users/{userId}/reset-totp',
+  'GET /api/v1/groups',
+  'POST /api/v1/groups',
+  'GET /api/v1/groups/{groupId}',
+  'PUT /api/v1/groups/{groupId}/members/{userId}',
+  'DELETE /api/v1/groups/{groupId}/members/{userId}',
+  'GET /api/v1/targets/{targetId}/grants',
+  'PUT /api/v1/targets/{targetId}/grants/{groupId}',
+  'DELETE /api/v1/targets/{targetId}/grants/{groupId}',
+  'GET /api/v1/targets/{targetId}/policy',
+  'PUT /api/v1/targets/{targetId}/policy',
+  'POST /api/v1/access-requests',
+  'GET /api/v1/access-requests',
+  'GET /api/v1/access-requests/{requestId}',
+  'POST /api/v1/access-requests/{requestId}/approve',
+  'POST /api/v1/access-requests/{requestId}/reject',
+  'POST /api/v1/break-glass',
+  'POST /api/v1/break-glass/{requestId}/confirm',
 ];
 
 const PUBLIC_OPERATIONS = new Set(['GET /health', 'POST /api/v1/auth/login']);
@@ -87,7 +114,14 @@ describeEachDialect('OpenAPI document', (database) => {
   beforeAll(async () => {
     const store = await database.openStore();
     const audit = createAuditLog(store, database.logger);
-    app = await buildServer({ store, vault, health, audit, logger: database.logger });
+    app = await buildServer({
+      store,
+      vault,
+      health,
+      audit,
+      logger: database.logger,
+      keyring: {} as Keyring,
+    });
 
     const response = await app.inject({ method: 'GET', url: '/openapi.json' });
     expect(response.statusCode).toBe(200);

@@ -189,11 +189,14 @@ function toUserRecord(row: Selectable<UserTable>): UserRecord {
             confirmedAt: row.totp_confirmed_at ?? undefined,
             lastStep: row.totp_last_step === null ? undefined : Number(row.totp_last_step),
           },
-    loginFailures: {
-      count: Number(row.failed_login_count),
-      windowStart: row.failed_login_window_start ?? undefined,
-      lockedUntil: row.locked_until ?? undefined,
-    },
+    loginFailures:
+      Number(row.failed_login_count) === 0 && row.locked_until === null
+        ? undefined
+        : {
+            count: Number(row.failed_login_count),
+            windowStart: row.failed_login_window_start ?? undefined,
+            lockedUntil: row.locked_until ?? undefined,
+          },
   };
 }
 

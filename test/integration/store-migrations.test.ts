@@ -152,6 +152,7 @@ describeEachDialect('store migrations', (context) => {
       [
         '0001_initial rolled back',
         '0002_dek_migration_runs rolled back',
+        '0005_access_workflow rolled back',
         '9001_add_notes rolled back',
         '9002_broken failed',
         '9003_never not run',

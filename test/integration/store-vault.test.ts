@@ -167,6 +167,7 @@ function account(id: string, targetId: string, username: string, dekId: string):
     secretVersion: 1,
     createdAt: '2026-01-01T00:00:00.000Z',
     updatedAt: '2026-01-02T00:00:00.000Z',
+    rotationRequired: false,
   };
 }
 

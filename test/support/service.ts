@@ -5,6 +5,11 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 
+import {
+  createAccessWorkflow,
+  DEFAULT_ACCESS_SETTINGS,
+  type SweepResult,
+} from '../../src/access/index.js';
 import { createAuditLog } from '../../src/audit/log.js';
 import type { LockoutSettings } from '../../src/auth/lockout.js';
 import { createUser, type Role } from '../../src/auth/users.js';
@@ -41,6 +46,8 @@ export interface TestNode {
   app: FastifyInstance;
   call: ApiCall;
   keyring: Keyring;
+  /** Runs one expiry sweep, as the service timer does, over the same store. */
+  sweep(): Promise<SweepResult>;
   close(): Promise<void>;
 }
 
@@ -93,10 +100,23 @@ export async function startTestNode(options: TestNodeOptions): Promise<TestNode>
     now,
   });
 
+  const workflow = createAccessWorkflow({
+    groups: store.groups,
+    access: store.access,
+    users: store.users,
+    vault: store.vault,
+    secrets: vault,
+    audit,
+    logger,
+    settings: DEFAULT_ACCESS_SETTINGS,
+    now,
+  });
+
   return {
     app,
     call: injectClient(app),
     keyring,
+    sweep: () => workflow.sweeper.sweep(),
     close: async () => {
       await app.close();
       await keyring.close();

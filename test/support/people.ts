@@ -13,7 +13,7 @@ export interface ApiReply<T = Record<string, unknown>> {
 export type ApiCall = (
   method: string,
   url: string,
-  options?: { body?: unknown; token?: string },
+  options?: { body?: unknown; token?: string | undefined },
 ) => Promise<ApiReply<any>>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** A client over Fastify's inject, for tests without a listening server. */

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import { StrongroomError } from '../errors.js';
 import type { AccessPolicyRecord, AccessRequestRecord } from '../store/repositories.js';
+import { filterApprovable } from './approvers.js';
 import {
   addSeconds,
   assertInRange,
@@ -95,7 +96,7 @@ export class AccessRequestService {
         : await this.#deps.access.listRequests({});
 
     const visible =
-      actor.role === 'approver' ? await this.#filterApprovable(records, actor) : records;
+      actor.role === 'approver' ? await filterApprovable(this.#deps, records, actor) : records;
     return Promise.all(visible.map((record) => this.#toView(record)));
   }
 
@@ -106,7 +107,7 @@ export class AccessRequestService {
       actor.role === 'operator'
         ? record.requesterId === actor.userId
         : actor.role === 'approver'
-          ? (await this.#filterApprovable([record], actor)).length === 1
+          ? (await filterApprovable(this.#deps, [record], actor)).length === 1
           : true;
     if (!visible) {
       throw new StrongroomError('SR_NOT_FOUND', `Access request ${requestId} does not exist.`, {
@@ -213,7 +214,7 @@ export class AccessRequestService {
         { details: { requestId: record.id } },
       );
     }
-    if ((await this.#filterApprovable([record], actor)).length === 0) {
+    if ((await filterApprovable(this.#deps, [record], actor)).length === 0) {
       throw new StrongroomError(
         'SR_FORBIDDEN',
         `User ${actor.username} is not in the approver group of target ${record.targetId}, so cannot decide on access request ${record.id}.`,
@@ -227,32 +228,6 @@ export class AccessRequestService {
         { details: { requestId: record.id, status: record.status } },
       );
     }
-  }
-
-  /** Keeps the standard requests whose target's approver group has the actor as a member. */
-  async #filterApprovable(
-    records: AccessRequestRecord[],
-    actor: Actor,
-  ): Promise<AccessRequestRecord[]> {
-    const approverOf = new Map<string, boolean>();
-    const result: AccessRequestRecord[] = [];
-    for (const record of records) {
-      if (record.kind !== 'standard') {
-        continue;
-      }
-      let allowed = approverOf.get(record.targetId);
-      if (allowed === undefined) {
-        const policy = await this.#deps.groups.findPolicy(record.targetId);
-        allowed =
-          policy !== undefined &&
-          (await this.#deps.groups.isMember(policy.approverGroupId, actor.userId));
-        approverOf.set(record.targetId, allowed);
-      }
-      if (allowed) {
-        result.push(record);
-      }
-    }
-    return result;
   }
 
   async #requirePolicy(targetId: string): Promise<AccessPolicyRecord> {

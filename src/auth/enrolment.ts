@@ -4,7 +4,7 @@ import type { UserRecord, UserRepository } from '../store/repositories.js';
 import { openTotpSecret, sealTotpSecret, type TotpSecretKeys } from './totp-secrets.js';
 import { generateTotpSecret, matchTotpCode, TOTP_PERIOD_SECONDS, totpUri } from './totp.js';
 
-/** What a user needs to set up an authenticator app. Shown once, never stored in plain text. */
+/** The secret and URI that set up an authenticator app, shown once and never stored in plain text. */
 export interface TotpEnrolment {
   otpauthUri: string;
   secret: string;
@@ -20,7 +20,7 @@ export interface EnrolmentOptions {
   now?: () => Date;
 }
 
-/** Who enrols and from where, for the audit events. */
+/** The enrolling user and their client address, for the audit events. */
 export interface EnrolmentActor {
   userId: string;
   username: string;
@@ -123,8 +123,8 @@ export class TotpEnrolmentService {
 
 /**
  * Enrols a new TOTP secret for a user at once, without a confirming code, and returns it. Only for
- * the quick start, where the person at the terminal is the new administrator and sees the secret
- * printed. The last accepted step is set two steps back, so that every code of the skew window
+ * the quick start, where the person at the terminal is the new administrator and reads the secret
+ * from the output. The last accepted step is set two steps back, so that every code of the skew window
  * works at the first login.
  */
 export async function enrolTotpDirectly(

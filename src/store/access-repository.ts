@@ -9,7 +9,8 @@ import type {
   CheckoutRecord,
 } from './access-records.js';
 import { constraints, isUniqueViolation } from './constraints.js';
-import type { AccessRequestTable, AccountCheckoutTable, Database } from './schema.js';
+import * as checkouts from './checkout-statements.js';
+import type { AccessRequestTable, Database } from './schema.js';
 
 /**
  * Access requests, decisions and checkouts. The state changes that several service nodes may race
@@ -172,70 +173,28 @@ export class KyselyAccessRepository implements AccessRepository {
       .execute();
   }
 
-  async insertCheckout(record: CheckoutRecord): Promise<boolean> {
-    try {
-      await this.#db.insertInto('account_checkouts').values(toCheckoutRow(record)).execute();
-      return true;
-    } catch (error) {
-      if (isUniqueViolation(error, constraints.accountCheckoutsPrimaryKey)) {
-        return false;
-      }
-      throw error;
-    }
+  insertCheckout(record: CheckoutRecord): Promise<boolean> {
+    return checkouts.insertCheckout(this.#db, record);
   }
 
-  async findCheckout(accountId: string): Promise<CheckoutRecord | undefined> {
-    const row = await this.#db
-      .selectFrom('account_checkouts')
-      .selectAll()
-      .where('account_id', '=', accountId)
-      .executeTakeFirst();
-    return row === undefined ? undefined : toCheckoutRecord(row);
+  findCheckout(accountId: string): Promise<CheckoutRecord | undefined> {
+    return checkouts.findCheckout(this.#db, accountId);
   }
 
-  async listExpiredCheckouts(now: string): Promise<CheckoutRecord[]> {
-    const rows = await this.#db
-      .selectFrom('account_checkouts')
-      .selectAll()
-      .where('expires_at', '<=', now)
-      .orderBy('expires_at')
-      .limit(500)
-      .execute();
-    return rows.map(toCheckoutRecord);
+  listExpiredCheckouts(now: string): Promise<CheckoutRecord[]> {
+    return checkouts.listExpiredCheckouts(this.#db, now);
   }
 
-  async endCheckout(record: CheckoutRecord): Promise<boolean> {
-    return this.#db.transaction().execute(async (transaction) => {
-      const result = await transaction
-        .deleteFrom('account_checkouts')
-        .where('account_id', '=', record.accountId)
-        .where('user_id', '=', record.userId)
-        .where('expires_at', '=', record.expiresAt)
-        .executeTakeFirst();
-      if (Number(result.numDeletedRows) !== 1) {
-        return false;
-      }
-
-      await transaction
-        .updateTable('accounts')
-        .set({ rotation_required: 1 })
-        .where('id', '=', record.accountId)
-        .execute();
-      return true;
-    });
+  endCheckout(record: CheckoutRecord): Promise<boolean> {
+    return checkouts.endCheckout(this.#db, record);
   }
 
   async restoreCheckout(record: CheckoutRecord): Promise<void> {
-    await this.insertCheckout(record);
+    await checkouts.insertCheckout(this.#db, record);
   }
 
-  async deleteCheckout(record: CheckoutRecord): Promise<void> {
-    await this.#db
-      .deleteFrom('account_checkouts')
-      .where('account_id', '=', record.accountId)
-      .where('user_id', '=', record.userId)
-      .where('expires_at', '=', record.expiresAt)
-      .execute();
+  deleteCheckout(record: CheckoutRecord): Promise<void> {
+    return checkouts.deleteCheckout(this.#db, record);
   }
 }
 
@@ -254,25 +213,5 @@ function toRequestRecord(row: Selectable<AccessRequestTable>): AccessRequestReco
     decidedAt: row.decided_at ?? undefined,
     expiresAt: row.expires_at ?? undefined,
     expiryRecordedAt: row.expiry_recorded_at ?? undefined,
-  };
-}
-
-function toCheckoutRow(record: CheckoutRecord): AccountCheckoutTable {
-  return {
-    account_id: record.accountId,
-    user_id: record.userId,
-    request_id: record.requestId,
-    checked_out_at: record.checkedOutAt,
-    expires_at: record.expiresAt,
-  };
-}
-
-function toCheckoutRecord(row: Selectable<AccountCheckoutTable>): CheckoutRecord {
-  return {
-    accountId: row.account_id,
-    userId: row.user_id,
-    requestId: row.request_id,
-    checkedOutAt: row.checked_out_at,
-    expiresAt: row.expires_at,
   };
 }

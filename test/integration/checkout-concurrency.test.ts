@@ -113,7 +113,7 @@ describeEachDialect('concurrent checkout on two nodes', (database) => {
       const winner = replies[0]!.status === 200 ? 'olga' : 'oscar';
       expect(holder?.userId).toBe(ids[winner]);
 
-      // Check in through the other node, so that each node sees the other's writes.
+      // Check in through the other node, so that each node reads the other's writes.
       const checkinNode = winner === 'olga' ? second : first;
       const checkin = await checkinNode.call('POST', `/api/v1/accounts/${accountId}/checkin`, {
         token: tokens[winner],

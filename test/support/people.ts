@@ -16,7 +16,7 @@ export type ApiCall = (
   options?: { body?: unknown; token?: string | undefined },
 ) => Promise<ApiReply<any>>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-/** A client over Fastify's inject, for tests without a listening server. */
+/** Creates a client over Fastify's inject, for tests without a listening server. */
 export function injectClient(app: FastifyInstance): ApiCall {
   return async (method, url, options = {}) => {
     const response = await app.inject({
@@ -29,7 +29,7 @@ export function injectClient(app: FastifyInstance): ApiCall {
   };
 }
 
-/** A client over fetch, for a service listening at `baseUrl`. */
+/** Creates a client over fetch, for a service listening at `baseUrl`. */
 export function fetchClient(baseUrl: string): ApiCall {
   return async (method, url, options = {}) => {
     const response = await fetch(`${baseUrl}${url}`, {

@@ -13,8 +13,8 @@ import {
 } from './people.js';
 
 /**
- * The people a service test needs for the access workflow: an administrator, an operator who
- * reveals and an approver. Each enrols TOTP once; their sessions are rows in the database, so the
+ * The users a service test needs for the access workflow: an administrator, an operator who
+ * reveals and an approver. Each enrols TOTP once. Their sessions are rows in the database, so the
  * tokens stay valid across restarts of the service for 8 hours.
  */
 export const WORKFLOW_USERS = {

@@ -109,7 +109,8 @@ export function registerTargetAccessRoutes(app: FastifyInstance, groups: GroupAd
             maxDurationSeconds: {
               type: 'integer',
               minimum: 60,
-              description: 'Longest access a request may ask for; 28800 (8 hours) by default.',
+              description:
+                'Maximum access period of a request in seconds, 28800 (8 hours) by default.',
             },
           },
         },

@@ -3,6 +3,8 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, expect, it, onTestFinished } from 'vitest';
 
+import { createAccessWorkflow, DEFAULT_ACCESS_SETTINGS } from '../../src/access/index.js';
+import { StrongroomError } from '../../src/errors.js';
 import type { Store } from '../../src/store/repositories.js';
 import { describeEachDialect } from '../support/databases.js';
 import {
@@ -395,6 +397,39 @@ describeEachDialect('access workflow', (database) => {
       [50, 'break-glass confirmed'],
       [50, 'break-glass reveal'],
     ]);
+  });
+
+  it('refuses a checkout it cannot audit', async () => {
+    const accountId = await newAccount('unaudited');
+    await grantAccess(call, parties(), accountId);
+    const failingAudit = {
+      record: () =>
+        Promise.reject(new StrongroomError('SR_AUDIT_WRITE_FAILED', 'The audit table is full.')),
+    };
+    const workflow = createAccessWorkflow({
+      groups: store.groups,
+      access: store.access,
+      users: store.users,
+      vault: store.vault,
+      secrets: { revealSecret: () => Promise.reject(new Error('no reveal without an event')) },
+      audit: failingAudit,
+      logger: pino({ level: 'silent' }),
+      settings: DEFAULT_ACCESS_SETTINGS,
+      now: () => clock.now,
+    });
+    const actor = {
+      userId: ids['olga']!,
+      username: 'olga',
+      role: 'operator',
+      clientAddress: '127.0.0.1',
+    };
+
+    const error = await workflow.use
+      .checkout(accountId, 'audit is down', actor)
+      .catch((caught: unknown) => caught);
+
+    expect((error as StrongroomError).code).toBe('SR_AUDIT_WRITE_FAILED');
+    expect(await store.access.findCheckout(accountId)).toBeUndefined();
   });
 
   it('audits administrative changes', async () => {

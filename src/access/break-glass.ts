@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import { StrongroomError } from '../errors.js';
 import type { AccessRequestRecord } from '../store/repositories.js';
+import { undoUnlessAudited } from './audit-undo.js';
 import {
   addSeconds,
   assertInRange,
@@ -60,7 +61,9 @@ export class BreakGlassService {
       expiryRecordedAt: undefined,
     };
     await this.#deps.access.insertRequest(record);
-    await this.#alert('breakglass.request', record, reason, actor);
+    await undoUnlessAudited(this.#alert('breakglass.request', record, reason, actor), () =>
+      this.#deps.access.deleteRequest(record.id),
+    );
     return toRequestView(record, [], this.#deps.now());
   }
 
@@ -108,7 +111,9 @@ export class BreakGlassService {
     });
 
     const confirmed = { ...record, status: 'approved' as const, expiresAt };
-    await this.#alert('breakglass.confirm', confirmed, '', actor);
+    await undoUnlessAudited(this.#alert('breakglass.confirm', confirmed, '', actor), () =>
+      this.#deps.access.undoDecision(requestId, actor.userId, true),
+    );
     const decisions = await this.#deps.access.listDecisions(requestId);
     return toRequestView(
       { ...confirmed, decidedAt: decidedAt.toISOString() },

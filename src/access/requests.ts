@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { StrongroomError } from '../errors.js';
 import type { AccessPolicyRecord, AccessRequestRecord } from '../store/repositories.js';
 import { filterApprovable } from './approvers.js';
+import { undoUnlessAudited } from './audit-undo.js';
 import {
   addSeconds,
   assertInRange,
@@ -69,19 +70,22 @@ export class AccessRequestService {
       expiryRecordedAt: undefined,
     };
     await this.#deps.access.insertRequest(record);
-    await this.#deps.audit.record({
-      ...auditActor(actor),
-      action: 'access.request',
-      objectType: 'access-request',
-      objectId: record.id,
-      outcome: 'success',
-      reason,
-      details: {
-        accountId: account.id,
-        targetId: account.targetId,
-        durationSeconds: record.durationSeconds,
-      },
-    });
+    await undoUnlessAudited(
+      this.#deps.audit.record({
+        ...auditActor(actor),
+        action: 'access.request',
+        objectType: 'access-request',
+        objectId: record.id,
+        outcome: 'success',
+        reason,
+        details: {
+          accountId: account.id,
+          targetId: account.targetId,
+          durationSeconds: record.durationSeconds,
+        },
+      }),
+      () => this.#deps.access.deleteRequest(record.id),
+    );
     return toRequestView(record, [], this.#deps.now());
   }
 
@@ -153,20 +157,23 @@ export class AccessRequestService {
     }
 
     const outcome = await this.#settle(record, decision, decidedAt);
-    await this.#deps.audit.record({
-      ...auditActor(actor),
-      action: decision === 'approve' ? 'access.approve' : 'access.reject',
-      objectType: 'access-request',
-      objectId: requestId,
-      outcome: 'success',
-      reason: comment,
-      details: {
-        accountId: record.accountId,
-        requesterId: record.requesterId,
-        status: outcome.status,
-        ...(outcome.expiresAt === undefined ? {} : { expiresAt: outcome.expiresAt }),
-      },
-    });
+    await undoUnlessAudited(
+      this.#deps.audit.record({
+        ...auditActor(actor),
+        action: decision === 'approve' ? 'access.approve' : 'access.reject',
+        objectType: 'access-request',
+        objectId: requestId,
+        outcome: 'success',
+        reason: comment,
+        details: {
+          accountId: record.accountId,
+          requesterId: record.requesterId,
+          status: outcome.status,
+          ...(outcome.expiresAt === undefined ? {} : { expiresAt: outcome.expiresAt }),
+        },
+      }),
+      () => this.#deps.access.undoDecision(requestId, actor.userId, outcome.status !== 'pending'),
+    );
     return this.#toView(await requireRequest(this.#deps, requestId));
   }
 

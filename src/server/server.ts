@@ -196,7 +196,7 @@ async function registerRateLimit(app: FastifyInstance): Promise<void> {
     errorResponseBuilder: (request, context) =>
       new StrongroomError(
         'SR_RATE_LIMITED',
-        `Client ${request.ip} sent more than ${context.max} login requests in ${context.after}. Wait ${context.after} and try again.`,
+        `Client ${request.ip} sent more than ${context.max} login requests within the rate-limit window. Wait ${context.after} and try again.`,
         { details: { max: context.max } },
       ),
   });

@@ -115,6 +115,13 @@ export interface AccessRepository {
     id: string,
     outcome: { status: 'approved' | 'rejected'; decidedAt: string; expiresAt?: string },
   ): Promise<boolean>;
+  /**
+   * Takes back a decision whose audit event could not be written: deletes the decision row and,
+   * when `reopen` is set, puts the request back to pending. Both happen in one transaction.
+   */
+  undoDecision(requestId: string, approverId: string, reopen: boolean): Promise<void>;
+  /** Deletes a request and its decisions, when the audit event of its creation failed. */
+  deleteRequest(id: string): Promise<void>;
   /** The latest approved request of the user for the account that has not expired at `now`. */
   findActiveGrant(
     accountId: string,

@@ -125,6 +125,30 @@ export class KyselyAccessRepository implements AccessRepository {
     return Number(result.numUpdatedRows) === 1;
   }
 
+  async undoDecision(requestId: string, approverId: string, reopen: boolean): Promise<void> {
+    await this.#db.transaction().execute(async (transaction) => {
+      await transaction
+        .deleteFrom('access_decisions')
+        .where('request_id', '=', requestId)
+        .where('approver_id', '=', approverId)
+        .execute();
+      if (reopen) {
+        await transaction
+          .updateTable('access_requests')
+          .set({ status: 'pending', decided_at: null, expires_at: null })
+          .where('id', '=', requestId)
+          .execute();
+      }
+    });
+  }
+
+  async deleteRequest(id: string): Promise<void> {
+    await this.#db.transaction().execute(async (transaction) => {
+      await transaction.deleteFrom('access_decisions').where('request_id', '=', id).execute();
+      await transaction.deleteFrom('access_requests').where('id', '=', id).execute();
+    });
+  }
+
   async findActiveGrant(
     accountId: string,
     userId: string,

@@ -399,37 +399,75 @@ describeEachDialect('access workflow', (database) => {
     ]);
   });
 
-  it('refuses a checkout it cannot audit', async () => {
-    const accountId = await newAccount('unaudited');
-    await grantAccess(call, parties(), accountId);
-    const failingAudit = {
-      record: () =>
-        Promise.reject(new StrongroomError('SR_AUDIT_WRITE_FAILED', 'The audit table is full.')),
-    };
-    const workflow = createAccessWorkflow({
+  /** Builds the workflow over the suite's store with an audit log that cannot write. */
+  const unauditedWorkflow = () =>
+    createAccessWorkflow({
       groups: store.groups,
       access: store.access,
       users: store.users,
       vault: store.vault,
       secrets: { revealSecret: () => Promise.reject(new Error('no reveal without an event')) },
-      audit: failingAudit,
+      audit: {
+        record: () =>
+          Promise.reject(new StrongroomError('SR_AUDIT_WRITE_FAILED', 'The audit table is full.')),
+      },
       logger: pino({ level: 'silent' }),
       settings: DEFAULT_ACCESS_SETTINGS,
       now: () => clock.now,
     });
-    const actor = {
-      userId: ids['olga']!,
-      username: 'olga',
-      role: 'operator',
-      clientAddress: '127.0.0.1',
-    };
 
-    const error = await workflow.use
-      .checkout(accountId, 'audit is down', actor)
+  const actorOf = (username: string, role: string) => ({
+    userId: ids[username]!,
+    username,
+    role,
+    clientAddress: '127.0.0.1',
+  });
+
+  it('refuses a checkout it cannot audit', async () => {
+    const accountId = await newAccount('unaudited');
+    await grantAccess(call, parties(), accountId);
+
+    const error = await unauditedWorkflow()
+      .use.checkout(accountId, 'audit is down', actorOf('olga', 'operator'))
       .catch((caught: unknown) => caught);
 
     expect((error as StrongroomError).code).toBe('SR_AUDIT_WRITE_FAILED');
     expect(await store.access.findCheckout(accountId)).toBeUndefined();
+  });
+
+  it('refuses an approval it cannot audit', async () => {
+    const accountId = await newAccount('unapproved');
+    const request = await call('POST', '/api/v1/access-requests', {
+      token: tokens['olga'],
+      body: { accountId, reason: 'audit will fail', durationSeconds: 600 },
+    });
+    const requestId = request.json.id as string;
+
+    const error = await unauditedWorkflow()
+      .requests.approve(requestId, 'fine', actorOf('abel', 'approver'))
+      .catch((caught: unknown) => caught);
+
+    expect((error as StrongroomError).code).toBe('SR_AUDIT_WRITE_FAILED');
+    expect((await store.access.findRequest(requestId))?.status).toBe('pending');
+    expect(await store.access.listDecisions(requestId)).toEqual([]);
+    expect((await reveal(accountId, 'olga')).status).toBe(403);
+  });
+
+  it('refuses a break-glass confirmation it cannot audit', async () => {
+    const accountId = await newAccount('unconfirmed');
+    const request = await call('POST', '/api/v1/break-glass', {
+      token: tokens['admin'],
+      body: { accountId, reason: 'audit will fail', durationSeconds: 600 },
+    });
+    const requestId = request.json.id as string;
+
+    const error = await unauditedWorkflow()
+      .breakGlass.confirm(requestId, actorOf('admin2', 'administrator'))
+      .catch((caught: unknown) => caught);
+
+    expect((error as StrongroomError).code).toBe('SR_AUDIT_WRITE_FAILED');
+    expect((await store.access.findRequest(requestId))?.status).toBe('pending');
+    expect((await reveal(accountId, 'admin')).status).toBe(403);
   });
 
   it('audits administrative changes', async () => {

@@ -12,8 +12,9 @@ const REFUSED_STATUSES = new Set([400, 403, 404, 409]);
  * Builds an onResponse hook that audits a reveal refused before it reached the vault, so that an
  * auditor finds attempts as well as reveals. The vault itself records reveals that it handles,
  * and a request without a valid token has no actor to record (logins are audited separately).
+ * `action` is `secret.reveal` or, for the checkout route, `account.checkout`.
  */
-export function auditRefusedReveal(audit: AuditLog) {
+export function auditRefusedReveal(audit: AuditLog, action = 'secret.reveal') {
   return async (
     request: FastifyRequest<{ Params: { accountId: string }; Body: { reason?: unknown } }>,
     reply: FastifyReply,
@@ -29,7 +30,7 @@ export function auditRefusedReveal(audit: AuditLog) {
       await audit.record({
         actor: actor.username,
         clientAddress: actor.clientAddress,
-        action: 'secret.reveal',
+        action,
         objectType: 'account',
         objectId: String(request.params.accountId ?? ''),
         outcome: 'failure',

@@ -132,6 +132,7 @@ export function registerAccountRoutes(
     '/accounts/:accountId/checkout',
     {
       onRequest: requirePermission('secrets.checkout'),
+      onResponse: auditRefusedReveal(audit, 'account.checkout'),
       schema: {
         summary: 'Check an account out exclusively within an active grant and get its secret',
         tags: ['accounts'],

@@ -21,7 +21,7 @@ import {
 } from './types.js';
 
 /**
- * Break-glass access: one administrator asks for reveal access to an account without the normal
+ * Break-glass access: one administrator requests reveal access to an account without the normal
  * approval, and a different administrator confirms it. Both steps raise an alert: an audit event
  * with `alert: true` in its details and an error-level log line.
  */

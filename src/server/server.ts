@@ -60,7 +60,7 @@ export interface ServerDependencies {
   lockout?: LockoutSettings;
   loginRateLimit?: LoginRateLimit;
   access?: AccessSettings;
-  /** Seconds between sweeps that record expired grants and checkouts; 0 turns the timer off. */
+  /** Seconds between sweeps that record expired grants and checkouts, or 0 to turn the timer off. */
   sweepIntervalSeconds?: number;
   /** Clock for sessions, TOTP and grant expiry. Tests pass a frozen one. */
   now?: () => Date;

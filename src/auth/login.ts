@@ -79,6 +79,8 @@ export class LoginChecker {
       throw new StrongroomError('SR_AUTH_FAILED', LOGIN_FAILED_MESSAGE);
     }
 
+    // NOTE: SR_TOTP_REQUIRED tells the client that the password was right, as any two-step login
+    // does. The lockout bounds how many passwords a client can try this way.
     const totpFailure = await this.#checkTotp(user, request.totpCode);
     if (totpFailure !== undefined) {
       await this.#recordFailure(request, user, totpFailure);

@@ -86,6 +86,10 @@ export async function startService(
         sessionTtlSeconds: config.sessionTtlSeconds,
         auditChain: { verify: () => verifyAuditChain(store.audit, checkpointKeys) },
         metrics: { registry: metrics.registry, access: metricsAccess },
+        lockout: config.lockout,
+        loginRateLimit: config.loginRateLimit,
+        access: { breakGlassMaxSeconds: config.access.breakGlassMaxSeconds },
+        sweepIntervalSeconds: config.access.sweepIntervalSeconds,
       },
       tls === undefined ? {} : { tls },
     ).catch((error: unknown) => {

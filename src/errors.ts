@@ -140,6 +140,61 @@ export const errorRegistry = {
   SR_NOT_FOUND: { status: 404, summary: 'The requested object does not exist.' },
   SR_CONFLICT: { status: 409, summary: 'An object with the same name exists.' },
   SR_VALIDATION_FAILED: { status: 400, summary: 'The request body or parameters are invalid.' },
+  SR_USER_LOCKED: {
+    status: 401,
+    summary: 'The user is locked after repeated failed logins until the lock ends or is cleared.',
+  },
+  SR_RATE_LIMITED: { status: 429, summary: 'The client sent too many login requests.' },
+  SR_TOTP_REQUIRED: {
+    status: 401,
+    summary: 'The user has a TOTP second factor and the login has no code.',
+  },
+  SR_TOTP_ENROLMENT_REQUIRED: {
+    status: 403,
+    summary: 'The session may only enrol a TOTP second factor.',
+  },
+  SR_TOTP_ALREADY_ENROLLED: {
+    status: 409,
+    summary: 'The user has a confirmed TOTP second factor.',
+  },
+  SR_TOTP_NOT_ENROLLING: {
+    status: 409,
+    summary: 'The user has no TOTP enrolment waiting for confirmation.',
+  },
+  SR_TOTP_CODE_INVALID: {
+    status: 400,
+    summary: 'The TOTP code does not match the secret being enrolled.',
+  },
+
+  // The access workflow.
+  SR_ACCESS_NOT_GRANTED: {
+    status: 403,
+    summary: 'The user has no active access grant for the account.',
+  },
+  SR_ACCESS_POLICY_MISSING: {
+    status: 409,
+    summary: 'The target has no access policy, so access to its accounts cannot be requested.',
+  },
+  SR_ACCESS_SELF_APPROVAL: {
+    status: 403,
+    summary: 'A user cannot approve or confirm their own request.',
+  },
+  SR_ACCESS_REQUEST_NOT_PENDING: {
+    status: 409,
+    summary: 'The access request was decided already.',
+  },
+  SR_ACCESS_ALREADY_DECIDED: {
+    status: 409,
+    summary: 'The approver has decided on the access request already.',
+  },
+  SR_ACCOUNT_CHECKED_OUT: {
+    status: 409,
+    summary: 'The account is checked out by another user.',
+  },
+  SR_ACCOUNT_NOT_CHECKED_OUT: {
+    status: 409,
+    summary: 'The account is not checked out by the user.',
+  },
   SR_AUDIT_WRITE_FAILED: {
     status: 503,
     summary: 'The audit event could not be written, so the action was refused.',

@@ -16,9 +16,12 @@ export {
   type LoginResult,
   type SessionRepository,
 } from './service.js';
+export { enrolTotpDirectly, TotpEnrolmentService, type TotpEnrolment } from './enrolment.js';
+export { generateTotpCode, matchTotpCode } from './totp.js';
 export {
   createUser,
   isRole,
+  requiresTotp,
   ROLES,
   USERNAME_MAX_LENGTH,
   validateRole,

@@ -6,29 +6,41 @@ export type Permission =
   | 'targets.read'
   | 'targets.create'
   | 'accounts.create'
+  | 'audit.read'
+  | 'people.read'
+  | 'people.manage'
+  | 'access.read'
+  | 'access.request'
+  | 'access.approve'
   | 'secrets.reveal'
+  | 'secrets.checkout'
   | 'secrets.update'
   | 'api-tokens.manage'
-  | 'audit.read';
+  | 'breakglass';
 
 /**
- * Role-based grants. Every role may read targets and account metadata. Reveal is not yet gated by
- * approved, time-limited access requests.
- * TODO: replace this table with the access-request workflow once approvals exist.
+ * What each role may do. The role is only the first check: `secrets.reveal` and
+ * `secrets.checkout` also need an active grant for the account, which the access workflow checks.
+ * Operators get one from an approved access request, administrators only from a break-glass
+ * request that a second administrator confirmed. No role reads a secret on its role alone.
  */
 const GRANTS: Record<Role, readonly Permission[]> = {
   administrator: [
     'targets.read',
     'targets.create',
     'accounts.create',
+    'audit.read',
+    'people.read',
+    'people.manage',
+    'access.read',
     'secrets.reveal',
     'secrets.update',
     'api-tokens.manage',
-    'audit.read',
+    'breakglass',
   ],
-  operator: ['targets.read', 'secrets.reveal'],
-  auditor: ['targets.read', 'audit.read'],
-  approver: ['targets.read'],
+  operator: ['targets.read', 'access.read', 'access.request', 'secrets.reveal', 'secrets.checkout'],
+  auditor: ['targets.read', 'audit.read', 'people.read', 'access.read'],
+  approver: ['targets.read', 'access.read', 'access.approve'],
 };
 
 /** Descriptions that complete "The role X does not allow ...". */
@@ -36,10 +48,17 @@ const ACTION_PHRASES: Record<Permission, string> = {
   'targets.read': 'reading targets and accounts',
   'targets.create': 'creating targets',
   'accounts.create': 'creating accounts',
+  'audit.read': 'reading audit events',
+  'people.read': 'reading users, groups, grants and policies',
+  'people.manage': 'changing users, groups, grants and policies',
+  'access.read': 'reading access requests',
+  'access.request': 'requesting access to accounts',
+  'access.approve': 'approving or rejecting access requests',
   'secrets.reveal': 'revealing secrets',
+  'secrets.checkout': 'checking accounts out and in',
   'secrets.update': 'changing secrets',
   'api-tokens.manage': 'managing API tokens',
-  'audit.read': 'reading audit events',
+  breakglass: 'break-glass access',
 };
 
 export function isAllowed(role: Role, permission: Permission): boolean {

@@ -2,12 +2,24 @@ import type { Logger } from 'pino';
 
 import type { AuditLog } from '../audit/types.js';
 import { StrongroomError } from '../errors.js';
-import type { UserRecord, UserRepository } from '../store/repositories.js';
-import { getDummyPasswordHash, verifyPassword } from './passwords.js';
+import type { SessionScope, UserRecord, UserRepository } from '../store/repositories.js';
+import {
+  DEFAULT_LOCKOUT,
+  LoginGuard,
+  validateLockoutSettings,
+  type LockoutSettings,
+} from './lockout.js';
+import { LoginChecker, type LoginRequest } from './login.js';
+import type { TotpSecretKeys } from './totp-secrets.js';
 import { generateToken, hashToken, isWellFormedToken } from './tokens.js';
-import { isRole, type Role } from './users.js';
+import { isRole, requiresTotp, type Role } from './users.js';
+
+export type { LoginRequest } from './login.js';
 
 export const DEFAULT_SESSION_TTL_SECONDS = 8 * 60 * 60;
+
+/** Lifetime of a session that may only enrol TOTP: long enough to scan a QR code and type a code. */
+export const ENROLMENT_SESSION_TTL_SECONDS = 10 * 60;
 
 /** The user behind a valid bearer token. */
 export interface AuthenticatedUser {
@@ -15,23 +27,24 @@ export interface AuthenticatedUser {
   username: string;
   role: Role;
   sessionExpiresAt: string;
-}
-
-export interface LoginRequest {
-  username: string;
-  password: string;
-  clientAddress: string;
+  /** `enrolment` until a user whose role requires TOTP has enrolled it. */
+  sessionScope: SessionScope;
 }
 
 export interface LoginResult {
   token: string;
   expiresAt: string;
+  scope: SessionScope;
   user: AuthenticatedUser;
 }
 
-/** Password login and bearer-token sessions. */
+/** Password and TOTP login and bearer-token sessions. */
 export interface AuthService {
-  /** Verifies the password and issues a token. Throws SR_AUTH_FAILED for any wrong credential. */
+  /**
+   * Verifies the password and, once enrolled, the TOTP code, and issues a token. A user whose role
+   * requires TOTP and who has not enrolled it gets an `enrolment` session. Throws SR_AUTH_FAILED for
+   * any wrong credential, SR_TOTP_REQUIRED without a code and SR_USER_LOCKED while locked.
+   */
   login(request: LoginRequest): Promise<LoginResult>;
   /** Returns the user of a token. Throws SR_AUTH_REQUIRED for a malformed, unknown or expired token. */
   authenticate(token: string): Promise<AuthenticatedUser>;
@@ -47,27 +60,27 @@ export type SessionRepository = Pick<
   | 'findSession'
   | 'deleteSession'
   | 'deleteExpiredSessions'
+  | 'claimTotpStep'
+  | 'recordLoginFailure'
+  | 'lockUser'
+  | 'clearLoginFailures'
 >;
 
 export interface AuthServiceOptions {
   users: SessionRepository;
   audit: AuditLog;
   logger: Logger;
+  /** Opens the sealed TOTP secrets of enrolled users. */
+  totpKeys: TotpSecretKeys;
   /** Lifetime of a bearer token in seconds, 8 hours by default. */
   sessionTtlSeconds?: number;
+  lockout?: LockoutSettings;
   now?: () => Date;
 }
 
-/** Cause of a failed login, kept in the audit event and the log but never sent to the client. */
-type LoginFailure = 'unknown user' | 'wrong password' | 'user disabled' | 'unknown role';
-
-type LoginCheck = { user: UserRecord & { role: Role } } | { failure: LoginFailure };
-
-const LOGIN_FAILED_MESSAGE = 'The user name or password is wrong. Check both and log in again.';
-
 /**
- * Creates the login service. Throws SR_CONFIG_VALUE_INVALID for a session lifetime that is not a
- * positive whole number of seconds.
+ * Creates the login service. Throws SR_CONFIG_VALUE_INVALID for a session lifetime or a lockout
+ * setting that is not a positive whole number.
  */
 export function createAuthService(options: AuthServiceOptions): AuthService {
   const ttlSeconds = options.sessionTtlSeconds ?? DEFAULT_SESSION_TTL_SECONDS;
@@ -79,6 +92,7 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
       { details: { sessionTtlSeconds: ttlSeconds } },
     );
   }
+  validateLockoutSettings(options.lockout ?? DEFAULT_LOCKOUT);
 
   return new SessionAuthService(options, ttlSeconds);
 }
@@ -89,6 +103,7 @@ class SessionAuthService implements AuthService {
   readonly #logger: Logger;
   readonly #ttlSeconds: number;
   readonly #now: () => Date;
+  readonly #checker: LoginChecker;
 
   constructor(options: AuthServiceOptions, ttlSeconds: number) {
     this.#users = options.users;
@@ -96,21 +111,29 @@ class SessionAuthService implements AuthService {
     this.#logger = options.logger;
     this.#ttlSeconds = ttlSeconds;
     this.#now = options.now ?? (() => new Date());
+    const guard = new LoginGuard({
+      users: options.users,
+      audit: options.audit,
+      logger: options.logger,
+      settings: options.lockout ?? DEFAULT_LOCKOUT,
+      now: this.#now,
+    });
+    this.#checker = new LoginChecker({
+      users: options.users,
+      audit: options.audit,
+      logger: options.logger,
+      guard,
+      totpKeys: options.totpKeys,
+      now: this.#now,
+    });
   }
 
   async login(request: LoginRequest): Promise<LoginResult> {
-    const user = await this.#users.findUserByName(request.username);
-    const passwordMatches = await this.#checkPassword(user, request.password);
-
-    const check = checkLogin(user, passwordMatches);
-    if ('failure' in check) {
-      await this.#recordLoginFailure(request, user, check.failure);
-      throw new StrongroomError('SR_AUTH_FAILED', LOGIN_FAILED_MESSAGE);
-    }
-
-    return this.#startSession(request, check.user);
+    const user = await this.#checker.check(request);
+    const enrolled = user.totp?.confirmedAt !== undefined;
+    const scope: SessionScope = !enrolled && requiresTotp(user.role) ? 'enrolment' : 'full';
+    return this.#startSession(request, user, scope);
   }
-
   async authenticate(token: string): Promise<AuthenticatedUser> {
     if (!isWellFormedToken(token)) {
       throw new StrongroomError(
@@ -150,6 +173,7 @@ class SessionAuthService implements AuthService {
       username: user.username,
       role: user.role,
       sessionExpiresAt: session.expiresAt,
+      sessionScope: session.scope ?? 'full',
     };
   }
 
@@ -168,46 +192,17 @@ class SessionAuthService implements AuthService {
     });
   }
 
-  async #checkPassword(user: UserRecord | undefined, password: string): Promise<boolean> {
-    // An unknown user is checked against the dummy hash so that the argon2 work is the same.
-    const passwordHash = user?.passwordHash ?? (await getDummyPasswordHash());
-
-    try {
-      return await verifyPassword(passwordHash, password);
-    } catch (error) {
-      this.#logger.error({ err: error, userId: user?.id }, 'stored password hash is malformed');
-      return false;
-    }
-  }
-
-  async #recordLoginFailure(
-    request: LoginRequest,
-    user: UserRecord | undefined,
-    failure: LoginFailure,
-  ): Promise<void> {
-    this.#logger.info(
-      { username: request.username, clientAddress: request.clientAddress, failure },
-      'login failed',
-    );
-
-    await this.#audit.record({
-      actor: request.username,
-      action: 'auth.login',
-      objectType: 'user',
-      objectId: user?.id ?? '',
-      outcome: 'failure',
-      reason: '',
-      clientAddress: request.clientAddress,
-      details: { failure },
-    });
-  }
-
   async #startSession(
     request: LoginRequest,
     user: UserRecord & { role: Role },
+    scope: SessionScope,
   ): Promise<LoginResult> {
     const issuedAt = this.#now();
-    const expiresAt = new Date(issuedAt.getTime() + this.#ttlSeconds * 1000).toISOString();
+    const ttlSeconds =
+      scope === 'enrolment'
+        ? Math.min(this.#ttlSeconds, ENROLMENT_SESSION_TTL_SECONDS)
+        : this.#ttlSeconds;
+    const expiresAt = new Date(issuedAt.getTime() + ttlSeconds * 1000).toISOString();
     const token = generateToken();
     const tokenHash = hashToken(token);
 
@@ -217,6 +212,7 @@ class SessionAuthService implements AuthService {
       createdAt: issuedAt.toISOString(),
       expiresAt,
       clientAddress: request.clientAddress,
+      scope,
     });
 
     // The session is stored first so that the audit event records a login that happened. If the
@@ -230,7 +226,7 @@ class SessionAuthService implements AuthService {
         outcome: 'success',
         reason: '',
         clientAddress: request.clientAddress,
-        details: { role: user.role, expiresAt },
+        details: { role: user.role, expiresAt, scope },
       });
     } catch (error) {
       await this.#users.deleteSession(tokenHash).catch((deleteError: unknown) => {
@@ -244,14 +240,21 @@ class SessionAuthService implements AuthService {
 
     await this.#deleteExpiredSessions(issuedAt);
     this.#logger.info(
-      { userId: user.id, username: user.username, clientAddress: request.clientAddress },
+      { userId: user.id, username: user.username, clientAddress: request.clientAddress, scope },
       'login succeeded',
     );
 
     return {
       token,
       expiresAt,
-      user: { id: user.id, username: user.username, role: user.role, sessionExpiresAt: expiresAt },
+      scope,
+      user: {
+        id: user.id,
+        username: user.username,
+        role: user.role,
+        sessionExpiresAt: expiresAt,
+        sessionScope: scope,
+      },
     };
   }
 
@@ -262,29 +265,4 @@ class SessionAuthService implements AuthService {
       this.#logger.warn({ err: error }, 'expired sessions could not be deleted');
     }
   }
-}
-
-/**
- * Returns the user when the login may proceed, or why it fails. The state of the user is checked
- * only after the password has been verified, so that every outcome costs the same argon2 work.
- */
-function checkLogin(user: UserRecord | undefined, passwordMatches: boolean): LoginCheck {
-  if (user === undefined) {
-    return { failure: 'unknown user' };
-  }
-
-  if (!passwordMatches) {
-    return { failure: 'wrong password' };
-  }
-
-  if (user.disabled) {
-    return { failure: 'user disabled' };
-  }
-
-  const role = user.role;
-  if (!isRole(role)) {
-    return { failure: 'unknown role' };
-  }
-
-  return { user: { ...user, role } };
 }

@@ -9,6 +9,16 @@ export const ROLES = ['administrator', 'auditor', 'operator', 'approver'] as con
 
 export type Role = (typeof ROLES)[number];
 
+/**
+ * Roles that can reveal, approve or break glass, and so must log in with a TOTP second factor.
+ * Auditors may enrol one and then must use it.
+ */
+const TOTP_REQUIRED_ROLES: ReadonlySet<Role> = new Set(['administrator', 'operator', 'approver']);
+
+export function requiresTotp(role: Role): boolean {
+  return TOTP_REQUIRED_ROLES.has(role);
+}
+
 export const USERNAME_MAX_LENGTH = 64;
 
 /** ASCII letters, digits and `.`, `_`, `-`, `@`, so that names read the same in every log and shell. */

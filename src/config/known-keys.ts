@@ -12,6 +12,13 @@ export const SERVICE_KEYS = new Set([
   'audit.checkpoint.seconds',
   'metrics.access',
   'metrics.tokenFile',
+  'auth.lockout.maxFailures',
+  'auth.lockout.windowSeconds',
+  'auth.lockout.lockSeconds',
+  'auth.login.rateLimit.max',
+  'auth.login.rateLimit.windowSeconds',
+  'access.breakGlass.maxSeconds',
+  'access.sweepIntervalSeconds',
 ]);
 
 /** Keys of security.properties: the integration guide's, then Strongroom's own additions. */

@@ -30,6 +30,11 @@ export interface StrongroomConfig {
   tls: { certFile: string; keyFile: string } | undefined;
   logLevel: string;
   sessionTtlSeconds: number;
+  /** Failed logins that lock a user, in what window, and for how long (seconds). */
+  lockout: { maxFailures: number; windowSeconds: number; lockSeconds: number };
+  /** Logins per client address per window (seconds), per service node. */
+  loginRateLimit: { max: number; windowSeconds: number };
+  access: { breakGlassMaxSeconds: number; sweepIntervalSeconds: number };
   /** The provider that wraps new DEKs and that the service requires (kron.crypto.keyProvider). */
   activeProvider: 'file' | 'hsm';
   keyFile: string;
@@ -102,6 +107,19 @@ export async function loadConfig(home: string): Promise<StrongroomConfig> {
       'info',
     ),
     sessionTtlSeconds: readInteger(server, 'server.sessionTtlSeconds', 8 * 3600, 60, 7 * 24 * 3600),
+    lockout: {
+      maxFailures: readInteger(server, 'auth.lockout.maxFailures', 5, 1, 1000),
+      windowSeconds: readInteger(server, 'auth.lockout.windowSeconds', 900, 1, 7 * 24 * 3600),
+      lockSeconds: readInteger(server, 'auth.lockout.lockSeconds', 900, 1, 7 * 24 * 3600),
+    },
+    loginRateLimit: {
+      max: readInteger(server, 'auth.login.rateLimit.max', 10, 1, 100_000),
+      windowSeconds: readInteger(server, 'auth.login.rateLimit.windowSeconds', 60, 1, 86_400),
+    },
+    access: {
+      breakGlassMaxSeconds: readInteger(server, 'access.breakGlass.maxSeconds', 3600, 60, 86_400),
+      sweepIntervalSeconds: readInteger(server, 'access.sweepIntervalSeconds', 60, 0, 3600),
+    },
     activeProvider,
     keyFile: resolveIn(
       layout.securityDir,

@@ -29,3 +29,8 @@ function encodeFields(purpose: string, fields: string[]): Buffer {
   }
   return Buffer.concat(parts);
 }
+
+/** Binds a sealed TOTP secret to its user and DEK, so that it cannot be moved to another user. */
+export function totpAssociatedData(userId: string, dekId: string): Buffer {
+  return encodeFields('strongroom/totp/v1', [userId, dekId]);
+}

@@ -6,6 +6,13 @@ import { assertAllowed, type Permission } from '../auth/policy.js';
 import { StrongroomError } from '../errors.js';
 import type { Actor } from '../vault/types.js';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** True on the routes that a session limited to TOTP enrolment may call. */
+    allowEnrolmentSession?: boolean;
+  }
+}
+
 /** The user and token of an authenticated request. */
 interface Principal {
   user: AuthenticatedUser;
@@ -16,7 +23,11 @@ const principals = new WeakMap<FastifyRequest, Principal>();
 
 const BEARER_PREFIX = /^Bearer +/i;
 
-/** Returns an onRequest hook that resolves the bearer token of the request or throws SR_AUTH_REQUIRED. */
+/**
+ * Returns an onRequest hook that resolves the bearer token of the request or throws
+ * SR_AUTH_REQUIRED. A session limited to TOTP enrolment gets SR_TOTP_ENROLMENT_REQUIRED on every
+ * route but those marked with `config: { allowEnrolmentSession: true }`.
+ */
 export function createAuthenticationHook(
   auth: AuthService,
 ): (request: FastifyRequest) => Promise<void> {
@@ -30,6 +41,16 @@ export function createAuthenticationHook(
     }
     const user = await auth.authenticate(token);
     principals.set(request, { user, token });
+
+    if (
+      user.sessionScope === 'enrolment' &&
+      request.routeOptions.config.allowEnrolmentSession !== true
+    ) {
+      throw new StrongroomError(
+        'SR_TOTP_ENROLMENT_REQUIRED',
+        `User ${user.username} must enrol a TOTP second factor before using the API: POST /api/v1/auth/totp/enrol, then POST /api/v1/auth/totp/confirm with a code, then log in again.`,
+      );
+    }
   };
 }
 

@@ -66,6 +66,10 @@ const account = {
     secretType: { type: 'string', enum: ['password', 'ssh-private-key'] },
     createdAt: { type: 'string', format: 'date-time' },
     updatedAt: { type: 'string', format: 'date-time' },
+    rotationRequired: {
+      type: 'boolean',
+      description: 'True once a checkout of the account ended, until the secret is replaced.',
+    },
   },
 };
 
@@ -142,9 +146,10 @@ export function addSharedSchemas(app: FastifyInstance): void {
 const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'SR_VALIDATION_FAILED or SR_USER_INVALID: the request is invalid; the message names the field.',
   401: 'SR_AUTH_REQUIRED or SR_AUTH_FAILED: no valid bearer token, or wrong credentials.',
-  403: 'SR_FORBIDDEN: the role of the user does not allow the action.',
+  403: 'SR_FORBIDDEN, SR_TOTP_ENROLMENT_REQUIRED or SR_ACCESS_NOT_GRANTED: the role, the session or the missing grant does not allow the action.',
   404: 'SR_NOT_FOUND: the object does not exist.',
-  409: 'SR_CONFLICT: an object with the same name exists.',
+  409: 'SR_CONFLICT or a state conflict such as SR_ACCOUNT_CHECKED_OUT: the message names it.',
+  429: 'SR_RATE_LIMITED: too many requests from this client; retry after the Retry-After header.',
   500: 'SR_INTERNAL or another server-side error; the service log has the details.',
   503: 'SR_AUDIT_WRITE_FAILED, a database or an HSM error: the action was not done.',
 };
@@ -156,6 +161,16 @@ export function errorResponses(...statuses: number[]): Record<number, object> {
     responses[status] = { description: ERROR_DESCRIPTIONS[status] ?? 'Error.', $ref: 'ErrorBody#' };
   }
   return responses;
+}
+
+/** Path parameters of a route whose parameters are all UUIDs. */
+export function uuidPairParams(...names: string[]): object {
+  return {
+    type: 'object',
+    required: names,
+    additionalProperties: false,
+    properties: Object.fromEntries(names.map((name) => [name, { type: 'string', format: 'uuid' }])),
+  };
 }
 
 /** Path parameters of a route with a single UUID parameter. */

@@ -1,16 +1,28 @@
+import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 
+import {
+  createAccessWorkflow,
+  DEFAULT_ACCESS_SETTINGS,
+  type AccessSettings,
+} from '../access/index.js';
 import type { AuditLog } from '../audit/types.js';
-import { createAuthService, type AuthService } from '../auth/service.js';
+import { TotpEnrolmentService } from '../auth/enrolment.js';
+import type { LockoutSettings } from '../auth/lockout.js';
+import { createAuthService } from '../auth/service.js';
+import { UserAdminService } from '../auth/user-admin.js';
+import { StrongroomError } from '../errors.js';
 import type { Keyring } from '../keys/keyring.js';
 import type { Store } from '../store/repositories.js';
 import type { HealthService, VaultService } from '../vault/types.js';
+import { addAccessSchemas } from './access-schemas.js';
 import { createAuthenticationHook } from './authentication.js';
 import { rejectMistypedBodyFields } from './body-types.js';
 import { handleError, handleNotFound } from './error-handler.js';
 import { createHttpLogger } from './logging.js';
+import { registerAccessRequestRoutes, registerBreakGlassRoutes } from './routes/access-requests.js';
 import { registerAccountRoutes } from './routes/accounts.js';
 import {
   registerAuditChainRoute,
@@ -19,13 +31,22 @@ import {
 } from './routes/audit.js';
 import { registerApiTokenRoutes } from './routes/api-tokens.js';
 import { registerAppSecretRoutes } from './routes/app-secrets.js';
-import { registerLoginRoute, registerSessionRoutes } from './routes/auth.js';
+import {
+  DEFAULT_LOGIN_RATE_LIMIT,
+  registerLoginRoute,
+  registerSessionRoutes,
+  type LoginRateLimit,
+} from './routes/auth.js';
+import { registerGroupRoutes } from './routes/groups.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerImportRoutes } from './routes/import.js';
-import { registerSecretVersionRoutes } from './routes/secret-versions.js';
 import { registerMetricsRoute, type MetricsEndpoint } from './routes/metrics.js';
+import { registerSecretVersionRoutes } from './routes/secret-versions.js';
+import { registerTargetAccessRoutes } from './routes/target-access.js';
 import { registerTargetRoutes } from './routes/targets.js';
+import { registerUserRoutes } from './routes/users.js';
 import { addSharedSchemas } from './schemas.js';
+import { startExpirySweep } from './sweep-timer.js';
 
 /**
  * Maximum request body in bytes. A secret of the maximum 16384 characters takes at most 96 KiB of
@@ -40,18 +61,29 @@ export interface ServerDependencies {
   vault: VaultService;
   health: HealthService;
   audit: AuditLog;
-  /** Seals new secret versions and opens secrets for application retrieval. */
+  /**
+   * Seals new secret versions and the TOTP secrets of users, each under a DEK of its own, and opens
+   * secrets for application retrieval.
+   */
   keyring: Keyring;
   logger: Logger;
   /** Lifetime of a bearer token in seconds, 8 hours by default. */
   sessionTtlSeconds?: number;
-  /** Clock for session expiry. Tests pass a frozen one. */
+  lockout?: LockoutSettings;
+  loginRateLimit?: LoginRateLimit;
+  access?: AccessSettings;
+  /** Seconds between sweeps that record expired grants and checkouts, or 0 to turn the timer off. */
+  sweepIntervalSeconds?: number;
+  /** Clock for sessions, TOTP and grant expiry. Tests pass a frozen one. */
   now?: () => Date;
   /** Verifies the audit chain for GET /api/v1/audit/chain; the route exists only when given. */
   auditChain?: AuditChainVerifier;
   /** The metrics registry for GET /metrics and who may read it. Without it there is no route. */
   metrics?: MetricsEndpoint;
 }
+
+/** One minute: an expiry is recorded at most about a minute late. Access ends on time regardless. */
+export const DEFAULT_SWEEP_INTERVAL_SECONDS = 60;
 
 /** PEM certificate chain and private key for HTTPS. */
 export interface TlsMaterial {
@@ -72,13 +104,7 @@ export async function buildServer(
   deps: ServerDependencies,
   options: ServerOptions = {},
 ): Promise<FastifyInstance> {
-  const auth = createAuthService({
-    users: deps.store.users,
-    audit: deps.audit,
-    logger: deps.logger.child({ component: 'auth' }),
-    ...(deps.sessionTtlSeconds === undefined ? {} : { sessionTtlSeconds: deps.sessionTtlSeconds }),
-    ...(deps.now === undefined ? {} : { now: deps.now }),
-  });
+  const services = createServices(deps);
 
   // Typed as the default instance: the pino Logger type and an HTTPS raw server differ from the
   // defaults only in ways that no route or hook here relies on.
@@ -97,7 +123,9 @@ export async function buildServer(
   app.setNotFoundHandler(handleNotFound);
   app.addHook('preValidation', rejectMistypedBodyFields);
   addSharedSchemas(app);
+  addAccessSchemas(app);
   await registerOpenApi(app);
+  await registerRateLimit(app);
 
   registerHealthRoutes(app, deps.health);
   if (deps.metrics !== undefined) {
@@ -106,28 +134,75 @@ export async function buildServer(
   await app.register(
     async (api) => {
       api.addHook('onSend', preventCaching);
-      registerLoginRoute(api, auth);
+      registerLoginRoute(api, services.auth, deps.loginRateLimit ?? DEFAULT_LOGIN_RATE_LIMIT);
       await api.register(async (applications) => registerAppSecretRoutes(applications, deps));
       await api.register(async (authenticated) =>
-        registerAuthenticatedRoutes(authenticated, deps, auth),
+        registerAuthenticatedRoutes(authenticated, deps, services),
       );
     },
     { prefix: API_PREFIX },
   );
 
+  startExpirySweep(
+    app,
+    services.access.sweeper,
+    deps.sweepIntervalSeconds ?? DEFAULT_SWEEP_INTERVAL_SECONDS,
+    deps.logger,
+  );
   return app;
+}
+
+type Services = ReturnType<typeof createServices>;
+
+/** Creates the login, user, enrolment and access workflow services over the store. */
+function createServices(deps: ServerDependencies) {
+  const now = deps.now ?? (() => new Date());
+  const totpKeys = { keyring: deps.keyring, keys: deps.store.keys };
+  const auth = createAuthService({
+    users: deps.store.users,
+    audit: deps.audit,
+    logger: deps.logger.child({ component: 'auth' }),
+    totpKeys,
+    now,
+    ...(deps.sessionTtlSeconds === undefined ? {} : { sessionTtlSeconds: deps.sessionTtlSeconds }),
+    ...(deps.lockout === undefined ? {} : { lockout: deps.lockout }),
+  });
+  const enrolment = new TotpEnrolmentService({
+    users: deps.store.users,
+    audit: deps.audit,
+    totpKeys,
+    now,
+  });
+  const users = new UserAdminService(deps.store.users, deps.audit, now);
+  const access = createAccessWorkflow({
+    groups: deps.store.groups,
+    access: deps.store.access,
+    users: deps.store.users,
+    vault: deps.store.vault,
+    secrets: deps.vault,
+    audit: deps.audit,
+    logger: deps.logger.child({ component: 'access' }),
+    settings: deps.access ?? DEFAULT_ACCESS_SETTINGS,
+    now,
+  });
+  return { auth, enrolment, users, access };
 }
 
 async function registerAuthenticatedRoutes(
   app: FastifyInstance,
   deps: ServerDependencies,
-  auth: AuthService,
+  services: Services,
 ) {
-  app.addHook('onRequest', createAuthenticationHook(auth));
+  app.addHook('onRequest', createAuthenticationHook(services.auth));
 
-  registerSessionRoutes(app, auth);
+  registerSessionRoutes(app, services.auth, services.enrolment);
+  registerUserRoutes(app, services.users);
+  registerGroupRoutes(app, services.access.groups);
   registerTargetRoutes(app, deps.vault);
-  registerAccountRoutes(app, deps.vault, deps.audit);
+  registerTargetAccessRoutes(app, services.access.groups);
+  registerAccountRoutes(app, deps.vault, services.access.use, deps.audit);
+  registerAccessRequestRoutes(app, services.access.requests);
+  registerBreakGlassRoutes(app, services.access.breakGlass);
   registerAuditRoutes(app, deps.store.audit);
   if (deps.auditChain !== undefined) {
     registerAuditChainRoute(app, deps.auditChain);
@@ -135,6 +210,22 @@ async function registerAuthenticatedRoutes(
   registerSecretVersionRoutes(app, deps);
   registerImportRoutes(app, deps);
   registerApiTokenRoutes(app, deps);
+}
+
+/**
+ * Registers @fastify/rate-limit for the routes that ask for it (the login). Counts are kept in the
+ * memory of each node, so behind a load balancer the limit applies per node.
+ */
+async function registerRateLimit(app: FastifyInstance): Promise<void> {
+  await app.register(rateLimit, {
+    global: false,
+    errorResponseBuilder: (request, context) =>
+      new StrongroomError(
+        'SR_RATE_LIMITED',
+        `Client ${request.ip} sent more than ${context.max} login requests within the rate-limit window. Wait ${context.after} and try again.`,
+        { details: { max: context.max } },
+      ),
+  });
 }
 
 /** Registers @fastify/swagger, which builds the OpenAPI 3 document from the route schemas, and GET /openapi.json. */

@@ -25,6 +25,7 @@ export function selectAccounts(db: Kysely<Database>) {
       'accounts.secret_version',
       'accounts.created_at',
       'accounts.updated_at',
+      'accounts.rotation_required',
       'current.dek_id',
       'current.secret_type',
       'current.secret_ciphertext',
@@ -45,6 +46,7 @@ export function toAccountRecord(row: AccountRow): AccountRecord {
     secretType: row.secret_type,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    rotationRequired: row.rotation_required !== 0,
   };
 }
 

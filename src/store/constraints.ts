@@ -74,6 +74,88 @@ export const constraints = {
     table: 'api_token_accounts',
     columns: ['account_id'],
   },
+  groupsPrimaryKey: { name: 'groups_pkey', table: 'groups', columns: ['id'] },
+  groupsName: { name: 'groups_name_key', table: 'groups', columns: ['name'] },
+  groupMembersPrimaryKey: {
+    name: 'group_members_pkey',
+    table: 'group_members',
+    columns: ['group_id', 'user_id'],
+  },
+  groupMembersGroup: {
+    name: 'group_members_group_id_fkey',
+    table: 'group_members',
+    columns: ['group_id'],
+  },
+  groupMembersUser: {
+    name: 'group_members_user_id_fkey',
+    table: 'group_members',
+    columns: ['user_id'],
+  },
+  targetGrantsPrimaryKey: {
+    name: 'target_grants_pkey',
+    table: 'target_grants',
+    columns: ['target_id', 'group_id'],
+  },
+  targetGrantsTarget: {
+    name: 'target_grants_target_id_fkey',
+    table: 'target_grants',
+    columns: ['target_id'],
+  },
+  targetGrantsGroup: {
+    name: 'target_grants_group_id_fkey',
+    table: 'target_grants',
+    columns: ['group_id'],
+  },
+  accessPoliciesPrimaryKey: {
+    name: 'access_policies_pkey',
+    table: 'access_policies',
+    columns: ['target_id'],
+  },
+  accessPoliciesTarget: {
+    name: 'access_policies_target_id_fkey',
+    table: 'access_policies',
+    columns: ['target_id'],
+  },
+  accessPoliciesGroup: {
+    name: 'access_policies_approver_group_id_fkey',
+    table: 'access_policies',
+    columns: ['approver_group_id'],
+  },
+  accessRequestsPrimaryKey: {
+    name: 'access_requests_pkey',
+    table: 'access_requests',
+    columns: ['id'],
+  },
+  accessRequestsAccount: {
+    name: 'access_requests_account_id_fkey',
+    table: 'access_requests',
+    columns: ['account_id'],
+  },
+  accessRequestsRequester: {
+    name: 'access_requests_requester_id_fkey',
+    table: 'access_requests',
+    columns: ['requester_id'],
+  },
+  accessDecisionsPrimaryKey: {
+    name: 'access_decisions_pkey',
+    table: 'access_decisions',
+    columns: ['request_id', 'approver_id'],
+  },
+  accessDecisionsRequest: {
+    name: 'access_decisions_request_id_fkey',
+    table: 'access_decisions',
+    columns: ['request_id'],
+  },
+  accountCheckoutsPrimaryKey: {
+    name: 'account_checkouts_pkey',
+    table: 'account_checkouts',
+    columns: ['account_id'],
+  },
+  accountCheckoutsAccount: {
+    name: 'account_checkouts_account_id_fkey',
+    table: 'account_checkouts',
+    columns: ['account_id'],
+  },
 } as const satisfies Record<string, Constraint>;
 
 export interface Constraint {

@@ -3,11 +3,14 @@ import type { Logger } from 'pino';
 
 import { StrongroomError } from '../errors.js';
 import { KyselyApiTokenRepository } from './api-token-repository.js';
+import type { AccessRepository, GroupRepository } from './access-records.js';
+import { KyselyAccessRepository } from './access-repository.js';
 import { KyselyAuditRepository } from './audit-repository.js';
 import { describeCause } from './causes.js';
 import { KyselyKeyRepository } from './key-repository.js';
 import { KyselyDekMigrationRepository } from './dek-migration-repository.js';
 import { KyselyImportRepository } from './import-repository.js';
+import { KyselyGroupRepository } from './group-repository.js';
 import type {
   ApiTokenRepository,
   AuditRepository,
@@ -34,6 +37,8 @@ export class KyselyStore implements Store {
   readonly imports: ImportRepository;
   readonly apiTokens: ApiTokenRepository;
   readonly audit: AuditRepository;
+  readonly groups: GroupRepository;
+  readonly access: AccessRepository;
   readonly dekMigrations: DekMigrationRepository;
 
   readonly #db: Kysely<Database>;
@@ -61,6 +66,8 @@ export class KyselyStore implements Store {
     this.secretVersions = new KyselySecretVersionRepository(db);
     this.imports = new KyselyImportRepository(db);
     this.apiTokens = new KyselyApiTokenRepository(db);
+    this.groups = new KyselyGroupRepository(db);
+    this.access = new KyselyAccessRepository(db);
     this.dekMigrations = new KyselyDekMigrationRepository(db, dialect);
   }
 

@@ -1,4 +1,13 @@
 import type { MasterKeyRef, WrapMechanism } from '../keys/types.js';
+import type {
+  AccessRepository,
+  GroupRepository,
+  LoginFailureState,
+  TotpRecord,
+  UserSecurityRepository,
+} from './access-records.js';
+
+export type * from './access-records.js';
 
 /** Row shapes that services see; the database layer maps columns to these and decides no policy. */
 export interface DekRecord {
@@ -22,6 +31,10 @@ export interface UserRecord {
   role: string;
   disabled: boolean;
   createdAt: string;
+  /** Undefined until the user starts to enrol a TOTP second factor. */
+  totp?: TotpRecord | undefined;
+  /** Undefined is the same as no failed login and no lock. */
+  loginFailures?: LoginFailureState | undefined;
 }
 
 export interface ApiSessionRecord {
@@ -30,7 +43,11 @@ export interface ApiSessionRecord {
   createdAt: string;
   expiresAt: string;
   clientAddress: string;
+  /** `enrolment` allows only the TOTP enrolment routes; undefined is `full`. */
+  scope?: SessionScope;
 }
+
+export type SessionScope = 'full' | 'enrolment';
 
 export interface TargetRecord {
   id: string;
@@ -53,6 +70,8 @@ export interface AccountRecord {
   secretType: string;
   createdAt: string;
   updatedAt: string;
+  /** Set when a checkout of the account ended, until the secret is replaced; false when missing. */
+  rotationRequired?: boolean;
 }
 
 /** The user who stored a secret version, and the reason they gave. */
@@ -251,7 +270,7 @@ export interface DekMigrationRepository {
   listRuns(limit: number): Promise<MigrationRunRecord[]>;
 }
 
-export interface UserRepository {
+export interface UserRepository extends UserSecurityRepository {
   /** Throws SR_USER_EXISTS when the name is taken. */
   insertUser(record: UserRecord): Promise<void>;
   findUserByName(username: string): Promise<UserRecord | undefined>;
@@ -364,6 +383,8 @@ export interface Store {
   readonly imports: ImportRepository;
   readonly apiTokens: ApiTokenRepository;
   readonly audit: AuditRepository;
+  readonly groups: GroupRepository;
+  readonly access: AccessRepository;
   readonly dekMigrations: DekMigrationRepository;
   /** Runs a trivial query; throws SR_DB_UNREACHABLE when the database does not respond. */
   ping(): Promise<void>;

@@ -19,6 +19,13 @@ export interface Database {
   audit_checkpoints: AuditCheckpointTable;
   dek_migration_runs: DekMigrationRunTable;
   dek_migration_lock: DekMigrationLockTable;
+  groups: GroupTable;
+  group_members: GroupMemberTable;
+  target_grants: TargetGrantTable;
+  access_policies: AccessPolicyTable;
+  access_requests: AccessRequestTable;
+  access_decisions: AccessDecisionTable;
+  account_checkouts: AccountCheckoutTable;
 }
 
 /** One row per master key ever used, with its canary: a known value wrapped under the key. */
@@ -51,6 +58,17 @@ export interface UserTable {
   created_at: string;
   /** 0 or 1, since SQLite has no boolean type. */
   disabled: number;
+  /** The DEK that seals the TOTP secret, or null before enrolment. */
+  totp_dek_id: string | null;
+  /** 12-byte IV, ciphertext and 16-byte GCM tag of the base32 TOTP secret. */
+  totp_secret_ciphertext: Buffer | null;
+  /** When the user proved the TOTP secret with a code; null while enrolment is pending. */
+  totp_confirmed_at: string | null;
+  /** The 30-second time step of the last accepted code, so that a code is accepted once. */
+  totp_last_step: number | null;
+  failed_login_count: Generated<number>;
+  failed_login_window_start: string | null;
+  locked_until: string | null;
 }
 
 /** A bearer token, stored only as its SHA-256 hash. */
@@ -60,6 +78,8 @@ export interface ApiSessionTable {
   created_at: string;
   expires_at: string;
   client_address: string;
+  /** `full`, or `enrolment` for a session that may only enrol a TOTP second factor. */
+  scope: Generated<string>;
 }
 
 export interface TargetTable {
@@ -87,6 +107,8 @@ export interface AccountTable {
   secret_version: number;
   created_at: string;
   updated_at: string;
+  /** 1 once a checkout ended, until the secret is replaced. */
+  rotation_required: Generated<number>;
 }
 
 /** One version of the secret of an account, encrypted under a DEK of its own. */
@@ -200,4 +222,71 @@ export interface DekMigrationLockTable {
   host: string;
   pid: number;
   started_at: string;
+}
+
+export interface GroupTable {
+  id: string;
+  name: string;
+  description: string;
+  created_at: string;
+}
+
+export interface GroupMemberTable {
+  group_id: string;
+  user_id: string;
+  added_at: string;
+}
+
+/** A grant that lets the members of a group request access to the accounts of a target. */
+export interface TargetGrantTable {
+  target_id: string;
+  group_id: string;
+  created_at: string;
+}
+
+/** Who approves access to the accounts of a target, how many approvals, and for how long at most. */
+export interface AccessPolicyTable {
+  target_id: string;
+  approver_group_id: string;
+  approvals_required: number;
+  max_duration_seconds: number;
+  updated_at: string;
+}
+
+/** A request for time-limited access to one account, or a break-glass request. */
+export interface AccessRequestTable {
+  id: string;
+  /** `standard` or `break-glass`. */
+  kind: string;
+  account_id: string;
+  target_id: string;
+  requester_id: string;
+  reason: string;
+  duration_seconds: number;
+  approvals_required: number;
+  /** `pending`, `approved` or `rejected`; an approved grant has expired once expires_at is past. */
+  status: string;
+  created_at: string;
+  decided_at: string | null;
+  expires_at: string | null;
+  /** When the `access.expired` audit event was written, so that it is written once. */
+  expiry_recorded_at: string | null;
+}
+
+export interface AccessDecisionTable {
+  request_id: string;
+  approver_id: string;
+  /** `approve` or `reject`. */
+  decision: string;
+  comment: string;
+  decided_at: string;
+}
+
+/** The exclusive checkout of an account, until check-in or expires_at. */
+export interface AccountCheckoutTable {
+  account_id: string;
+  user_id: string;
+  request_id: string;
+  checked_out_at: string;
+  expires_at: string;
 }

@@ -2,8 +2,9 @@ import type { Kysely, Selectable } from 'kysely';
 
 import { StrongroomError } from '../errors.js';
 import { constraints, isForeignKeyViolation, isUniqueViolation } from './constraints.js';
-import type { ApiSessionRecord, UserRecord, UserRepository } from './repositories.js';
+import type { ApiSessionRecord, DekRecord, UserRecord, UserRepository } from './repositories.js';
 import type { ApiSessionTable, Database, UserTable } from './schema.js';
+import * as security from './user-security.js';
 
 /** Users and their API sessions. User names are compared exactly, byte by byte. */
 export class KyselyUserRepository implements UserRepository {
@@ -84,6 +85,7 @@ export class KyselyUserRepository implements UserRepository {
           created_at: record.createdAt,
           expires_at: record.expiresAt,
           client_address: record.clientAddress,
+          scope: record.scope ?? 'full',
         })
         .execute();
     } catch (error) {
@@ -120,6 +122,43 @@ export class KyselyUserRepository implements UserRepository {
     await this.#db.deleteFrom('api_sessions').where('token_hash', '=', tokenHash).execute();
   }
 
+  async deleteSessionsOfUser(userId: string): Promise<void> {
+    await this.#db.deleteFrom('api_sessions').where('user_id', '=', userId).execute();
+  }
+
+  async listUsers(): Promise<UserRecord[]> {
+    const rows = await this.#db.selectFrom('users').selectAll().orderBy('username').execute();
+    return rows.map(toUserRecord);
+  }
+
+  setPendingTotp(userId: string, dek: DekRecord, ciphertext: Buffer): Promise<void> {
+    return security.setPendingTotp(this.#db, userId, dek, ciphertext);
+  }
+
+  confirmTotp(userId: string, confirmedAt: string, step: number): Promise<boolean> {
+    return security.confirmTotp(this.#db, userId, confirmedAt, step);
+  }
+
+  claimTotpStep(userId: string, step: number): Promise<boolean> {
+    return security.claimTotpStep(this.#db, userId, step);
+  }
+
+  resetTotp(userId: string): Promise<void> {
+    return security.resetTotp(this.#db, userId);
+  }
+
+  recordLoginFailure(userId: string, now: string, windowStartsAfter: string): Promise<number> {
+    return security.recordLoginFailure(this.#db, userId, now, windowStartsAfter);
+  }
+
+  lockUser(userId: string, lockedUntil: string): Promise<void> {
+    return security.lockUser(this.#db, userId, lockedUntil);
+  }
+
+  clearLoginFailures(userId: string): Promise<void> {
+    return security.clearLoginFailures(this.#db, userId);
+  }
+
   /**
    * Deletes the sessions whose expiry is at or before `now` and returns how many were deleted.
    * Timestamps compare as text, which orders ISO 8601 UTC strings of one format by time.
@@ -141,6 +180,23 @@ function toUserRecord(row: Selectable<UserTable>): UserRecord {
     role: row.role,
     disabled: row.disabled !== 0,
     createdAt: row.created_at,
+    totp:
+      row.totp_dek_id === null || row.totp_secret_ciphertext === null
+        ? undefined
+        : {
+            dekId: row.totp_dek_id,
+            ciphertext: row.totp_secret_ciphertext,
+            confirmedAt: row.totp_confirmed_at ?? undefined,
+            lastStep: row.totp_last_step === null ? undefined : Number(row.totp_last_step),
+          },
+    loginFailures:
+      Number(row.failed_login_count) === 0 && row.locked_until === null
+        ? undefined
+        : {
+            count: Number(row.failed_login_count),
+            windowStart: row.failed_login_window_start ?? undefined,
+            lockedUntil: row.locked_until ?? undefined,
+          },
   };
 }
 
@@ -151,5 +207,6 @@ function toSessionRecord(row: Selectable<ApiSessionTable>): ApiSessionRecord {
     createdAt: row.created_at,
     expiresAt: row.expires_at,
     clientAddress: row.client_address,
+    scope: row.scope === 'enrolment' ? 'enrolment' : 'full',
   };
 }

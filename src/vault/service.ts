@@ -130,7 +130,12 @@ export function createVaultService(deps: VaultDependencies): VaultService {
       return toView(await requireAccount(id));
     },
 
-    async revealSecret(accountId: string, reason: string, actor: Actor): Promise<RevealedSecret> {
+    async revealSecret(
+      accountId: string,
+      reason: string,
+      actor: Actor,
+      details: Record<string, string | number | boolean> = {},
+    ): Promise<RevealedSecret> {
       const account = await requireAccount(accountId);
       const event = {
         ...auditActor(actor),
@@ -138,7 +143,7 @@ export function createVaultService(deps: VaultDependencies): VaultService {
         objectType: 'account',
         objectId: account.id,
         reason,
-        details: { targetId: account.targetId, secretVersion: account.secretVersion },
+        details: { ...details, targetId: account.targetId, secretVersion: account.secretVersion },
       };
 
       let secret: string;
@@ -210,5 +215,6 @@ function toView(account: AccountRecord): AccountView {
     secretType: account.secretType,
     createdAt: account.createdAt,
     updatedAt: account.updatedAt,
+    rotationRequired: account.rotationRequired ?? false,
   };
 }

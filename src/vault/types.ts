@@ -28,6 +28,8 @@ export interface AccountView {
   secretType: string;
   createdAt: string;
   updatedAt: string;
+  /** True once a checkout of the account ended, until the secret is replaced. */
+  rotationRequired: boolean;
 }
 
 export interface NewTarget {
@@ -61,7 +63,16 @@ export interface VaultService {
   createAccount(targetId: string, input: NewAccount, actor: Actor): Promise<AccountView>;
   listAccounts(targetId: string): Promise<AccountView[]>;
   getAccount(id: string): Promise<AccountView>;
-  revealSecret(accountId: string, reason: string, actor: Actor): Promise<RevealedSecret>;
+  /**
+   * Decrypts the secret and records `secret.reveal` with `details` added. Callers check the access
+   * grant first: the vault itself decides no access.
+   */
+  revealSecret(
+    accountId: string,
+    reason: string,
+    actor: Actor,
+    details?: Record<string, string | number | boolean>,
+  ): Promise<RevealedSecret>;
 }
 
 /** The body of GET /health: the providers and whether the master key is usable. */

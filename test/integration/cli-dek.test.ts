@@ -8,11 +8,19 @@ import { freePort, runCli, startServe } from '../support/cli.js';
 import { describeEachDialect } from '../support/databases.js';
 import { hsmEnvironment, initHomeBesideHsm } from '../support/homes.js';
 import { createSoftHsmFixture, softHsmAvailable, type SoftHsmFixture } from '../support/softhsm.js';
+import {
+  addWorkflowUsers,
+  grantRevealAccess,
+  startWorkflowSessions,
+  workflowPasswords,
+} from '../support/workflow-people.js';
 
 const KEY_LABEL = 'pam-master-key';
 const RENEWED_LABEL = 'pam-master-key-2027';
-const ADMIN_PASSWORD = `admin-${randomBytes(9).toString('base64url')}`;
+const PASSWORDS = workflowPasswords();
 const ACCOUNTS = 6;
+/** One DEK per account secret and one per TOTP secret of the three workflow users. */
+const DEKS = ACCOUNTS + 3;
 
 describe.runIf(softHsmAvailable())('dek commands', () => {
   describeEachDialect('dek migrate', (context) => {
@@ -21,6 +29,7 @@ describe.runIf(softHsmAvailable())('dek commands', () => {
     let baseUrl: string;
     let env: NodeJS.ProcessEnv;
     const secrets = new Map<string, string>();
+    let operatorToken: string;
 
     beforeAll(async () => {
       fixture = await createSoftHsmFixture({ tokenLabel: `dek-${context.dialect}` });
@@ -35,37 +44,36 @@ describe.runIf(softHsmAvailable())('dek commands', () => {
       baseUrl = `http://127.0.0.1:${port}`;
       env = await hsmEnvironment(context.baseDir, fixture);
       await initHomeBesideHsm({ home, databaseUrl, port, fixture, keyLabel: KEY_LABEL });
-      const user = await runCli(['user', 'add', '--home', home, '--username', 'admin'], {
-        input: `${ADMIN_PASSWORD}\n`,
-      });
-      expect(user.code).toBe(0);
+      await addWorkflowUsers(home, PASSWORDS);
 
-      await withService(async (session) => {
-        const target = await api(session, 'POST', '/api/v1/targets', {
+      const service = await startServe(home, baseUrl, env);
+      try {
+        const sessions = await startWorkflowSessions(baseUrl, PASSWORDS);
+        const admin = { baseUrl, token: sessions.parties.admin };
+        operatorToken = sessions.parties.operator;
+        const target = await api(admin, 'POST', '/api/v1/targets', {
           name: 'db01',
           address: 'db01.example.internal',
         });
         for (let index = 0; index < ACCOUNTS; index += 1) {
           const secret = `root-${randomBytes(12).toString('hex')}`;
-          const account = await api(session, 'POST', `/api/v1/targets/${target.id}/accounts`, {
+          const account = await api(admin, 'POST', `/api/v1/targets/${target.id}/accounts`, {
             username: `user${index}`,
             secret,
           });
           secrets.set(String(account.id), secret);
         }
-      });
+        await grantRevealAccess(sessions, String(target.id), secrets.keys());
+      } finally {
+        await service.stop();
+      }
     });
 
+    /** Runs `body` against a fresh service process as the operator, whose session persists. */
     async function withService(body: (session: Session) => Promise<void>): Promise<void> {
       const service = await startServe(home, baseUrl, env);
       try {
-        const response = await fetch(`${baseUrl}/api/v1/auth/login`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }),
-        });
-        const { token } = (await response.json()) as { token: string };
-        await body({ baseUrl, token });
+        await body({ baseUrl, token: operatorToken });
       } finally {
         await service.stop();
       }
@@ -102,7 +110,7 @@ describe.runIf(softHsmAvailable())('dek commands', () => {
       expect(status.activeProvider).toBe('file');
       expect(status.counts).toHaveLength(1);
       expect(status.counts[0]?.ref.provider).toBe('file');
-      expect(status.counts[0]?.count).toBe(ACCOUNTS);
+      expect(status.counts[0]?.count).toBe(DEKS);
     });
 
     it('migrate without a terminal needs --yes', async () => {
@@ -119,7 +127,7 @@ describe.runIf(softHsmAvailable())('dek commands', () => {
       );
 
       expect(result.code).toBe(0);
-      expect(JSON.parse(result.stdout)).toMatchObject({ dryRun: true, migrated: ACCOUNTS });
+      expect(JSON.parse(result.stdout)).toMatchObject({ dryRun: true, migrated: DEKS });
       expect(result.stderr).toContain('WARNING');
       expect(await keyProvider()).toBe('file');
     });
@@ -134,8 +142,8 @@ describe.runIf(softHsmAvailable())('dek commands', () => {
       expect(forward.code).toBe(0);
       expect(JSON.parse(forward.stdout)).toMatchObject({
         outcome: 'completed',
-        migrated: ACCOUNTS,
-        verified: ACCOUNTS,
+        migrated: DEKS,
+        verified: DEKS,
       });
       expect(await keyProvider()).toBe('hsm');
       await expectSecretsReveal();
@@ -149,7 +157,7 @@ describe.runIf(softHsmAvailable())('dek commands', () => {
       expect(back.stderr).toContain('Set kron.crypto.keyProvider = file in');
       expect(await keyProvider()).toBe('hsm');
       const status = await runCli(['dek', 'status', '--home', home], { env });
-      expect(status.stdout).toMatch(/completed {2}migrated 6/);
+      expect(status.stdout).toMatch(new RegExp(`completed {2}migrated ${DEKS}`));
 
       const again = await runCli(
         ['dek', 'migrate', '--to', 'file', '--home', home, '--yes', '--set-provider', '--json'],
@@ -157,7 +165,7 @@ describe.runIf(softHsmAvailable())('dek commands', () => {
       );
 
       expect(again.code).toBe(0);
-      expect(JSON.parse(again.stdout)).toMatchObject({ migrated: 0, verified: ACCOUNTS });
+      expect(JSON.parse(again.stdout)).toMatchObject({ migrated: 0, verified: DEKS });
       expect(await keyProvider()).toBe('file');
       await expectSecretsReveal();
     });
@@ -174,8 +182,8 @@ describe.runIf(softHsmAvailable())('dek commands', () => {
       expect(result.stderr).toContain('Created the new master key file');
       expect(JSON.parse(result.stdout)).toMatchObject({
         outcome: 'completed',
-        migrated: ACCOUNTS,
-        verified: ACCOUNTS,
+        migrated: DEKS,
+        verified: DEKS,
       });
       const newKeyFile = await property('strongroom.keyFile');
       expect(newKeyFile).toMatch(/master-\d{8}-\d{6}\.key$/);

@@ -7,14 +7,22 @@ import { setTimeout } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { openStore, type Store } from '../../src/store/index.js';
-import { freePort, runCli, startServe, type ServiceProcess } from '../support/cli.js';
+import { freePort, startServe, type ServiceProcess } from '../support/cli.js';
 import { describeEachDialect } from '../support/databases.js';
 import { hsmEnvironment, initHomeBesideHsm } from '../support/homes.js';
 import { createSoftHsmFixture, softHsmAvailable, type SoftHsmFixture } from '../support/softhsm.js';
+import {
+  addWorkflowUsers,
+  grantRevealAccess,
+  startWorkflowSessions,
+  workflowPasswords,
+} from '../support/workflow-people.js';
 
 const KEY_LABEL = 'pam-master-key';
-const ADMIN_PASSWORD = `admin-${randomBytes(9).toString('base64url')}`;
+const PASSWORDS = workflowPasswords();
 const ACCOUNTS = 500;
+/** One DEK per account secret and one per TOTP secret of the three workflow users. */
+const DEKS = ACCOUNTS + 3;
 /** Reveals in flight at once while a migration runs. */
 const CONCURRENT_REVEALS = 8;
 /** Bounds on one load run, so that a migration that hangs cannot keep the loop going. */
@@ -80,19 +88,12 @@ describe.runIf(softHsmAvailable())('dek migrate under reveal load', () => {
         keyLabel: KEY_LABEL,
         securityLines: ['strongroom.dekCache.maxEntries = 0'],
       });
-      const user = await runCli(['user', 'add', '--home', home, '--username', 'admin'], {
-        input: `${ADMIN_PASSWORD}\n`,
-      });
-      expect(user.code).toBe(0);
+      await addWorkflowUsers(home, PASSWORDS);
 
       service = await startServe(home, baseUrl, env);
-      const login = await fetch(`${baseUrl}/api/v1/auth/login`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }),
-      });
-      expect(login.status).toBe(200);
-      token = ((await login.json()) as { token: string }).token;
+      const sessions = await startWorkflowSessions(baseUrl, PASSWORDS);
+      // The administrator creates the accounts; the operator reveals them within approved grants.
+      token = sessions.parties.admin;
 
       const target = await post('/api/v1/targets', {
         name: 'db01',
@@ -109,6 +110,8 @@ describe.runIf(softHsmAvailable())('dek migrate under reveal load', () => {
         expect(account.status).toBe(201);
         secrets.set(String(((await account.json()) as { id: string }).id), secret);
       }
+      await grantRevealAccess(sessions, targetId, secrets.keys());
+      token = sessions.parties.operator;
     }, 120_000);
 
     afterAll(async () => {
@@ -183,7 +186,7 @@ describe.runIf(softHsmAvailable())('dek migrate under reveal load', () => {
           if (moved > 0 && firstMoveAt === Number.POSITIVE_INFINITY) {
             firstMoveAt = Date.now();
           }
-          if (moved === ACCOUNTS) {
+          if (moved === DEKS) {
             lastMoveAt = Date.now();
             return;
           }
@@ -226,7 +229,7 @@ describe.runIf(softHsmAvailable())('dek migrate under reveal load', () => {
       expect(result.failures).toEqual([]);
       expect(result.duringMigration).toBeGreaterThanOrEqual(MIN_REVEALS_DURING_MIGRATION);
       expect(result.whileRowsSplit).toBeGreaterThanOrEqual(MIN_REVEALS_WHILE_ROWS_SPLIT);
-      expect(await countDeksUnder('hsm')).toBe(ACCOUNTS);
+      expect(await countDeksUnder('hsm')).toBe(DEKS);
       expect(await countDeksUnder('file')).toBe(0);
       expect(service?.child.exitCode).toBeNull();
     }, 150_000);
@@ -239,7 +242,7 @@ describe.runIf(softHsmAvailable())('dek migrate under reveal load', () => {
       expect(result.failures).toEqual([]);
       expect(result.duringMigration).toBeGreaterThanOrEqual(MIN_REVEALS_DURING_MIGRATION);
       expect(result.whileRowsSplit).toBeGreaterThanOrEqual(MIN_REVEALS_WHILE_ROWS_SPLIT);
-      expect(await countDeksUnder('file')).toBe(ACCOUNTS);
+      expect(await countDeksUnder('file')).toBe(DEKS);
       expect(await countDeksUnder('hsm')).toBe(0);
       expect(service?.child.exitCode).toBeNull();
     }, 150_000);

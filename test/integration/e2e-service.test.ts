@@ -10,10 +10,21 @@ import { findPostgresBinDir } from '../support/postgres.js';
 import { hsmEnvironment } from '../support/homes.js';
 import { createSoftHsmFixture, softHsmAvailable, type SoftHsmFixture } from '../support/softhsm.js';
 import { freePort, runCli, startServe, type ServiceProcess } from '../support/cli.js';
+import {
+  configureTargetAccess,
+  enrolAndLogin,
+  fetchClient,
+  grantAccess,
+} from '../support/people.js';
 
 const run = promisify(execFile);
 const hsmReady = softHsmAvailable();
 const ADMIN_PASSWORD = `admin-${randomBytes(9).toString('base64url')}`;
+/** The operator and approver of the access workflow, created with the CLI like the administrator. */
+const PEOPLE = {
+  olga: { role: 'operator', password: `olga-${randomBytes(9).toString('base64url')}` },
+  abel: { role: 'approver', password: `abel-${randomBytes(9).toString('base64url')}` },
+} as const;
 const KEY_LABEL = 'pam-master-key';
 
 /** The fields of API responses that these tests read. */
@@ -52,14 +63,13 @@ async function api(
   return { status: response.status, json: text === '' ? {} : (JSON.parse(text) as ApiBody), text };
 }
 
-async function login(baseUrl: string): Promise<Session> {
-  const response = await fetch(`${baseUrl}/api/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }),
-  });
-  expect(response.status).toBe(200);
-  const { token } = (await response.json()) as { token: string };
+/** Enrols TOTP for a user as they would at their first login, then logs in with a code. */
+async function enrolAndStart(
+  baseUrl: string,
+  username: string,
+  password: string,
+): Promise<Session> {
+  const { token } = await enrolAndLogin(fetchClient(baseUrl), username, password, new Date());
   return { baseUrl, token };
 }
 
@@ -114,6 +124,15 @@ describe.runIf(hsmReady)('service end to end on SoftHSM', () => {
       });
       expect(user.stderr).toBe('');
       expect(user.code).toBe(0);
+      expect(user.stdout).toContain("'admin' must enrol a TOTP second factor at the first login");
+
+      for (const [username, { role, password }] of Object.entries(PEOPLE)) {
+        const added = await runCli(
+          ['user', 'add', '--home', home, '--username', username, '--role', role],
+          { input: `${password}\n` },
+        );
+        expect(added.code, added.stderr).toBe(0);
+      }
     });
 
     afterAll(async () => {
@@ -127,50 +146,78 @@ describe.runIf(hsmReady)('service end to end on SoftHSM', () => {
     it('reveals a secret after restart', async () => {
       let service = await serve();
       let accountId: string;
+      let admin: Session;
+      let operator: Session;
       try {
-        const session = await login(baseUrl);
-        const target = await api(session, 'POST', '/api/v1/targets', {
+        admin = await enrolAndStart(baseUrl, 'admin', ADMIN_PASSWORD);
+        operator = await enrolAndStart(baseUrl, 'olga', PEOPLE.olga.password);
+        const approver = await enrolAndStart(baseUrl, 'abel', PEOPLE.abel.password);
+
+        const target = await api(admin, 'POST', '/api/v1/targets', {
           name: 'db01',
           address: 'db01.example.internal',
         });
         expect(target.status).toBe(201);
-        const account = await api(session, 'POST', `/api/v1/targets/${target.json.id}/accounts`, {
+        const account = await api(admin, 'POST', `/api/v1/targets/${target.json.id}/accounts`, {
           username: 'root',
           secret,
         });
         expect(account.status).toBe(201);
         expect(account.text).not.toContain(secret);
         accountId = account.json.id ?? '';
+
+        const users = (await api(admin, 'GET', '/api/v1/users')).json as unknown as {
+          users: Array<{ id: string; username: string }>;
+        };
+        const idOf = (name: string) => users.users.find((user) => user.username === name)!.id;
+        const call = fetchClient(baseUrl);
+        const parties = {
+          admin: admin.token,
+          operator: operator.token,
+          operatorId: idOf('olga'),
+          approver: approver.token,
+          approverId: idOf('abel'),
+        };
+        await configureTargetAccess(call, parties, target.json.id ?? '');
+        await grantAccess(call, parties, accountId);
       } finally {
         await service.stop();
         logs.push(service.output());
       }
 
+      // Sessions and grants are rows in the database, so they outlive the restart.
       service = await serve();
       try {
-        const session = await login(baseUrl);
-        const noReason = await api(session, 'POST', `/api/v1/accounts/${accountId}/reveal`, {});
+        const noReason = await api(operator, 'POST', `/api/v1/accounts/${accountId}/reveal`, {});
         expect(noReason.status).toBe(400);
 
-        const reveal = await api(session, 'POST', `/api/v1/accounts/${accountId}/reveal`, {
+        const reveal = await api(operator, 'POST', `/api/v1/accounts/${accountId}/reveal`, {
           reason: 'rotate after incident 42',
         });
         expect(reveal.status).toBe(200);
         expect(reveal.json.secret).toBe(secret);
 
-        const audit = await api(session, 'GET', '/api/v1/audit/events?limit=100');
+        const audit = await api(admin, 'GET', '/api/v1/audit/events?limit=100');
         expect(audit.status).toBe(200);
         const events = audit.json.events ?? [];
         const logins = events.filter(
           (event) => event.action === 'auth.login' && event.outcome === 'success',
         );
-        expect(logins.length).toBe(2);
+        // Each user logged in twice: once to enrol TOTP, once with a code.
+        expect(logins.map((event) => event.actor).sort()).toEqual([
+          'abel',
+          'abel',
+          'admin',
+          'admin',
+          'olga',
+          'olga',
+        ]);
         const reveals = events.filter((event) => event.action === 'secret.reveal');
         // The reveal without a reason was refused, and refusals are audited too.
         expect(reveals.map((event) => event.outcome).sort()).toEqual(['failure', 'success']);
         const success = reveals.find((event) => event.outcome === 'success');
         expect(success).toMatchObject({
-          actor: 'admin',
+          actor: 'olga',
           objectId: accountId,
           outcome: 'success',
           reason: 'rotate after incident 42',
@@ -186,11 +233,14 @@ describe.runIf(hsmReady)('service end to end on SoftHSM', () => {
     });
 
     it('names the HSM key in DEK rows', async () => {
+      // One DEK for the account secret and one for the TOTP secret of each of the three users.
       const deks = await context.runSql(
         databaseUrlFor(),
-        'select provider, key_id, mechanism from deks',
+        'select provider, key_id, mechanism, cast(count(*) as integer) as count from deks group by provider, key_id, mechanism',
       );
-      expect(deks).toEqual([{ provider: 'hsm', key_id: KEY_LABEL, mechanism: 'aes-256-gcm' }]);
+      expect(deks).toEqual([
+        { provider: 'hsm', key_id: KEY_LABEL, mechanism: 'aes-256-gcm', count: 4 },
+      ]);
       const canaries = await context.runSql(
         databaseUrlFor(),
         'select provider, key_id from master_keys',
@@ -214,6 +264,9 @@ describe.runIf(hsmReady)('service end to end on SoftHSM', () => {
       expect(stored.length).toBeGreaterThan(0);
       expect(stored.includes(Buffer.from(secret))).toBe(false);
       expect(stored.includes(Buffer.from(ADMIN_PASSWORD))).toBe(false);
+      for (const { password } of Object.values(PEOPLE)) {
+        expect(stored.includes(Buffer.from(password))).toBe(false);
+      }
     });
 
     it('keeps secrets out of its log', () => {
@@ -248,7 +301,7 @@ describe.runIf(hsmReady)('service end to end on SoftHSM', () => {
         const result = await runServeToExit(env);
         expect(result.code).toBe(1);
         expect(result.output).toContain('SR_KEY_PROVIDER_MISMATCH');
-        expect(result.output).toContain(`1 stored DEK is wrapped by HSM key '${KEY_LABEL}'`);
+        expect(result.output).toContain(`4 stored DEKs are wrapped by HSM key '${KEY_LABEL}'`);
         expect(result.output).toContain("run 'strongroom dek migrate --to file' first");
       } finally {
         await writeFile(securityProperties, original);

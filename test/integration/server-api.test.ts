@@ -21,6 +21,13 @@ import { createHealthService } from '../../src/vault/health.js';
 import { createVaultService } from '../../src/vault/service.js';
 import type { HealthService, VaultService } from '../../src/vault/types.js';
 import { describeEachDialect } from '../support/databases.js';
+import {
+  configureTargetAccess,
+  enrolAndLogin,
+  grantAccess,
+  injectClient,
+  type GrantParties,
+} from '../support/people.js';
 
 const START = new Date('2030-06-01T08:00:00.000Z');
 const SESSION_TTL_SECONDS = 3600;
@@ -56,6 +63,7 @@ interface Harness {
   logs: string[];
   clock: { now: Date };
   tokens: Record<Role, string>;
+  userIds: Record<Role, string>;
   /** Every token issued in the suite, to search the logs for. */
   issuedTokens: string[];
   close(): Promise<void>;
@@ -99,22 +107,38 @@ async function startHarness(store: Store): Promise<Harness> {
     keyring,
     logger,
     sessionTtlSeconds: SESSION_TTL_SECONDS,
+    // The login tests here send a few wrong passwords; the lockout has its own suite.
+    lockout: { maxFailures: 100, windowSeconds: 900, lockSeconds: 900 },
+    loginRateLimit: { max: 1000, windowSeconds: 60 },
+    sweepIntervalSeconds: 0,
     now,
   });
 
+  const userIds = {} as Record<Role, string>;
   for (const role of ROLES) {
-    await createUser(store, { username: `${role}1`, password: passwordOf(role), role });
+    const user = await createUser(store, {
+      username: `${role}1`,
+      password: passwordOf(role),
+      role,
+    });
+    userIds[role] = user.id;
   }
 
+  // Administrators, operators and approvers enrol TOTP at their first login; auditors need not.
   const issuedTokens: string[] = [];
   const tokens = {} as Record<Role, string>;
+  const call = injectClient(app);
   for (const role of ROLES) {
-    const response = await app.inject({
-      method: 'POST',
-      url: '/api/v1/auth/login',
-      payload: { username: `${role}1`, password: passwordOf(role) },
-    });
-    tokens[role] = response.json<{ token: string }>().token;
+    if (role === 'auditor') {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/login',
+        payload: { username: `${role}1`, password: passwordOf(role) },
+      });
+      tokens[role] = response.json<{ token: string }>().token;
+    } else {
+      tokens[role] = (await enrolAndLogin(call, `${role}1`, passwordOf(role), START)).token;
+    }
     issuedTokens.push(tokens[role]);
   }
 
@@ -129,6 +153,7 @@ async function startHarness(store: Store): Promise<Harness> {
     logs: lines,
     clock,
     tokens,
+    userIds,
     issuedTokens,
     close: async () => {
       await app.close();
@@ -169,10 +194,21 @@ describeEachDialect('REST API', (database) => {
       payload: { username: 'root', secret: SECRET },
     });
     accountId = account.json<{ id: string }>().id;
+
+    await configureTargetAccess(injectClient(h.app), parties(), targetId);
+    await grantAccess(injectClient(h.app), parties(), accountId);
   });
 
   afterAll(async () => {
     await h?.close();
+  });
+
+  const parties = (): GrantParties => ({
+    admin: h.tokens.administrator,
+    operator: h.tokens.operator,
+    operatorId: h.userIds.operator,
+    approver: h.tokens.approver,
+    approverId: h.userIds.approver,
   });
 
   describe('login', () => {
@@ -180,13 +216,13 @@ describeEachDialect('REST API', (database) => {
       const response = await h.app.inject({
         method: 'POST',
         url: '/api/v1/auth/login',
-        payload: { username: 'operator1', password: passwordOf('operator') },
+        payload: { username: 'auditor1', password: passwordOf('auditor') },
       });
 
       expect(response.statusCode).toBe(200);
       const body = response.json<{ token: string; expiresAt: string }>();
       h.issuedTokens.push(body.token);
-      expect(Object.keys(body).sort()).toEqual(['expiresAt', 'token']);
+      expect(Object.keys(body).sort()).toEqual(['expiresAt', 'scope', 'token']);
       expect(body.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
       expect(body.expiresAt).toBe('2030-06-01T09:00:00.000Z');
       expect(response.headers['cache-control']).toBe('no-store');
@@ -222,7 +258,7 @@ describeEachDialect('REST API', (database) => {
       expect(response.json()).toEqual({
         error: {
           code: 'SR_AUTH_FAILED',
-          message: 'The user name or password is wrong. Check both and log in again.',
+          message: 'The user name, password or TOTP code is wrong. Check them and log in again.',
         },
       });
     });
@@ -284,7 +320,7 @@ describeEachDialect('REST API', (database) => {
       const login = await h.app.inject({
         method: 'POST',
         url: '/api/v1/auth/login',
-        payload: { username: 'approver1', password: passwordOf('approver') },
+        payload: { username: 'auditor1', password: passwordOf('auditor') },
       });
       const { token } = login.json<{ token: string }>();
       h.issuedTokens.push(token);
@@ -323,7 +359,7 @@ describeEachDialect('REST API', (database) => {
       const login = await h.app.inject({
         method: 'POST',
         url: '/api/v1/auth/login',
-        payload: { username: 'approver1', password: passwordOf('approver') },
+        payload: { username: 'auditor1', password: passwordOf('auditor') },
       });
       const { token } = login.json<{ token: string }>();
       h.issuedTokens.push(token);
@@ -335,7 +371,7 @@ describeEachDialect('REST API', (database) => {
       expect(logout.statusCode).toBe(204);
       expect(me.statusCode).toBe(401);
       const events = await h.store.audit.listEvents({ action: 'auth.logout', limit: 10 });
-      expect(events.at(-1)).toMatchObject({ actor: 'approver1', outcome: 'success' });
+      expect(events.at(-1)).toMatchObject({ actor: 'auditor1', outcome: 'success' });
     });
   });
 
@@ -396,7 +432,13 @@ describeEachDialect('REST API', (database) => {
 
   describe('roles', () => {
     const everyone: Role[] = ['administrator', 'auditor', 'operator', 'approver'];
-    const routes: Array<{ name: string; allowed: Role[]; request: () => InjectOptions }> = [
+    const routes: Array<{
+      name: string;
+      allowed: Role[];
+      request: () => InjectOptions;
+      /** The code of a refusal that the role passes but the access workflow gives. */
+      workflowRefusal?: Partial<Record<Role, string>>;
+    }> = [
       {
         name: 'POST /targets',
         allowed: ['administrator'],
@@ -437,7 +479,8 @@ describeEachDialect('REST API', (database) => {
       },
       {
         name: 'POST /accounts/:id/reveal',
-        allowed: ['administrator', 'operator'],
+        allowed: ['operator'],
+        workflowRefusal: { administrator: 'SR_ACCESS_NOT_GRANTED' },
         request: () => ({
           method: 'POST',
           url: `/api/v1/accounts/${accountId}/reveal`,
@@ -459,8 +502,12 @@ describeEachDialect('REST API', (database) => {
         it(`${route.name} ${allowed ? 'allows' : 'forbids'} ${role}`, async () => {
           const response = await as(role, route.request());
 
+          const refusal = route.workflowRefusal?.[role];
           if (allowed) {
             expect(response.statusCode).toBeLessThan(300);
+          } else if (refusal !== undefined) {
+            expect(response.statusCode).toBe(403);
+            expect(errorOf(response).code).toBe(refusal);
           } else {
             expect(response.statusCode).toBe(403);
             expect(errorOf(response).code).toBe('SR_FORBIDDEN');
@@ -533,6 +580,7 @@ describeEachDialect('REST API', (database) => {
         url: `/api/v1/targets/${targetId}/accounts`,
         payload: { username: 'escaped', secret },
       });
+      await grantAccess(injectClient(h.app), parties(), created.json<{ id: string }>().id);
       const revealed = await as('operator', {
         method: 'POST',
         url: `/api/v1/accounts/${created.json<{ id: string }>().id}/reveal`,
@@ -939,7 +987,7 @@ describeEachDialect('REST API', (database) => {
       const response = await app.inject({
         method: 'POST',
         url: '/api/v1/auth/login',
-        payload: { username: 'operator1', password: passwordOf('operator') },
+        payload: { username: 'auditor1', password: passwordOf('auditor') },
       });
       await app.close();
 

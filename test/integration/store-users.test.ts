@@ -146,5 +146,6 @@ function session(tokenHash: string, userId: string, expiresAt: string): ApiSessi
     createdAt: '2026-01-01T00:00:00.000Z',
     expiresAt,
     clientAddress: '192.0.2.10',
+    scope: 'full',
   };
 }

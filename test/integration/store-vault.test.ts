@@ -168,6 +168,7 @@ function account(id: string, targetId: string, username: string, dekId: string):
     secretType: 'password',
     createdAt: '2026-01-01T00:00:00.000Z',
     updatedAt: '2026-01-02T00:00:00.000Z',
+    rotationRequired: false,
   };
 }
 

@@ -9,20 +9,31 @@ const expected: Record<Role, Permission[]> = {
     'targets.read',
     'targets.create',
     'accounts.create',
-    'secrets.reveal',
     'audit.read',
+    'people.read',
+    'people.manage',
+    'access.read',
+    'secrets.reveal',
+    'breakglass',
   ],
-  operator: ['targets.read', 'secrets.reveal'],
-  auditor: ['targets.read', 'audit.read'],
-  approver: ['targets.read'],
+  operator: ['targets.read', 'access.read', 'access.request', 'secrets.reveal', 'secrets.checkout'],
+  auditor: ['targets.read', 'audit.read', 'people.read', 'access.read'],
+  approver: ['targets.read', 'access.read', 'access.approve'],
 };
 
 const permissions: Permission[] = [
   'targets.read',
   'targets.create',
   'accounts.create',
-  'secrets.reveal',
   'audit.read',
+  'people.read',
+  'people.manage',
+  'access.read',
+  'access.request',
+  'access.approve',
+  'secrets.reveal',
+  'secrets.checkout',
+  'breakglass',
 ];
 
 describe('role policy', () => {

@@ -11,6 +11,7 @@ import {
   type AuthService,
   type SessionRepository,
 } from '../../src/auth/service.js';
+import type { TotpSecretKeys } from '../../src/auth/totp-secrets.js';
 import { StrongroomError } from '../../src/errors.js';
 import type { ApiSessionRecord, UserRecord } from '../../src/store/repositories.js';
 
@@ -31,6 +32,10 @@ function createMemoryRepository(
     insertSession: async (record) => void sessions.set(record.tokenHash, record),
     findSession: async (tokenHash) => sessions.get(tokenHash),
     deleteSession: async (tokenHash) => void sessions.delete(tokenHash),
+    claimTotpStep: async () => true,
+    recordLoginFailure: async () => 1,
+    lockUser: async () => undefined,
+    clearLoginFailures: async () => undefined,
     deleteExpiredSessions: async (now) => {
       let deleted = 0;
       for (const [hash, session] of sessions) {
@@ -69,6 +74,15 @@ function createLogCapture() {
   return { lines, logger: pino({ level: 'trace' }, stream) };
 }
 
+/** No user here has enrolled TOTP, so the service never opens a secret. */
+const UNUSED_TOTP_KEYS: TotpSecretKeys = {
+  keyring: {
+    newDek: () => Promise.reject(new Error('not used')),
+    openDek: () => Promise.reject(new Error('not used')),
+  },
+  keys: { findDek: () => Promise.reject(new Error('not used')) },
+};
+
 let passwordHash: string;
 
 beforeAll(async () => {
@@ -89,7 +103,8 @@ describe('auth service', () => {
       id: ALICE_ID,
       username: 'alice',
       passwordHash,
-      role: 'operator',
+      // An auditor needs no TOTP, so the sessions here are full ones; the server tests cover TOTP.
+      role: 'auditor',
       disabled: false,
       createdAt: START.toISOString(),
     };
@@ -101,6 +116,7 @@ describe('auth service', () => {
       users: repository,
       audit,
       logger: logs.logger,
+      totpKeys: UNUSED_TOTP_KEYS,
       sessionTtlSeconds: 3600,
       now: () => clock,
     });
@@ -118,8 +134,9 @@ describe('auth service', () => {
     expect(result.user).toEqual({
       id: alice.id,
       username: 'alice',
-      role: 'operator',
+      role: 'auditor',
       sessionExpiresAt: '2030-01-01T01:00:00.000Z',
+      sessionScope: 'full',
     });
   });
 
@@ -149,7 +166,7 @@ describe('auth service', () => {
         outcome: 'success',
         reason: '',
         clientAddress: '127.0.0.1',
-        details: { role: 'operator', expiresAt: '2030-01-01T01:00:00.000Z' },
+        details: { role: 'auditor', expiresAt: '2030-01-01T01:00:00.000Z', scope: 'full' },
       },
     ]);
   });
@@ -185,7 +202,7 @@ describe('auth service', () => {
       expect(error).toBeInstanceOf(StrongroomError);
       expect((error as StrongroomError).code).toBe('SR_AUTH_FAILED');
       expect((error as StrongroomError).message).toBe(
-        'The user name or password is wrong. Check both and log in again.',
+        'The user name, password or TOTP code is wrong. Check them and log in again.',
       );
       expect(repository.sessions.size).toBe(0);
       expect(audit.events).toHaveLength(1);
@@ -222,7 +239,7 @@ describe('auth service', () => {
     clock = new Date(START.getTime() + 3599_000);
     await expect(service.authenticate(token)).resolves.toMatchObject({
       id: alice.id,
-      role: 'operator',
+      role: 'auditor',
     });
 
     clock = new Date(START.getTime() + 3600_000);
@@ -303,6 +320,7 @@ describe('auth service', () => {
           users: repository,
           audit,
           logger: logs.logger,
+          totpKeys: UNUSED_TOTP_KEYS,
           sessionTtlSeconds: ttl,
         }),
       ).toThrow(expect.objectContaining({ code: 'SR_CONFIG_VALUE_INVALID' }));

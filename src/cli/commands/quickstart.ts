@@ -9,7 +9,8 @@ import { initHome } from '../../config/init-home.js';
 import { loadConfig } from '../../config/load.js';
 import { createLogger } from '../../logging.js';
 import { openStore } from '../../store/index.js';
-import { createUser } from '../../auth/index.js';
+import { createUser, enrolTotpDirectly, type TotpEnrolment } from '../../auth/index.js';
+import { openKeyring } from '../../keys/open-keyring.js';
 import { createAuditLog } from '../../audit/index.js';
 import {
   findSoftHsmLibrary,
@@ -46,12 +47,13 @@ export function registerQuickstart(program: Command): void {
     .action(async (flags: { home: string; listen: string }) => {
       await runCommand(false, async () => {
         const layout = homeLayout(resolve(flags.home));
-        if (existsSync(layout.strongroomProperties)) {
+        const created = !existsSync(layout.strongroomProperties);
+        if (created) {
+          await setUp(layout, flags.listen);
+        } else {
           process.stdout.write(
             `Using the existing home folder ${layout.home}; it listens where server.listen in strongroom.properties says, and --listen applies only when a home is created.\n`,
           );
-        } else {
-          await setUp(layout, flags.listen);
         }
 
         const paths = softHsmPaths(layout);
@@ -66,6 +68,10 @@ export function registerQuickstart(program: Command): void {
           ) {
             process.env['STRONGROOM_HSM_PIN_FILE'] = paths.userPinFile;
           }
+        }
+        // The master key opens only now that the PIN is known, and the TOTP secret is sealed under it.
+        if (created) {
+          await createAdministrator(layout);
         }
         await serve(layout.home);
       });
@@ -92,8 +98,6 @@ async function setUp(layout: HomeLayout, listen: string): Promise<void> {
       hsm: { library, tokenLabel: TOKEN_LABEL, keyLabel: KEY_LABEL },
     });
   }
-
-  await createAdministrator(layout);
 }
 
 /** Makes a token and an AES-256 master key (sensitive, never extractable) in the home folder. */
@@ -127,24 +131,46 @@ async function createSoftHsmToken(layout: HomeLayout, library: string): Promise<
   );
 }
 
+/**
+ * Creates the administrator with a random password and an enrolled TOTP second factor, and prints
+ * both once, with the otpauth URI for an authenticator app.
+ */
 async function createAdministrator(layout: HomeLayout): Promise<void> {
   const config = await loadConfig(layout.home);
   const logger = createLogger('warn');
   const store = await openStore(config.databaseUrl, { baseDir: layout.home, logger });
   const password = randomBytes(18).toString('base64url');
+  let enrolment: TotpEnrolment;
   try {
-    await createUser(
-      store,
-      { username: ADMIN_NAME, password, role: 'administrator' },
-      { audit: { log: createAuditLog(store, logger), actor: 'quickstart', clientAddress: 'cli' } },
-    );
+    const keyring = await openKeyring(config, store.keys, logger);
+    try {
+      const admin = await createUser(
+        store,
+        { username: ADMIN_NAME, password, role: 'administrator' },
+        {
+          audit: { log: createAuditLog(store, logger), actor: 'quickstart', clientAddress: 'cli' },
+        },
+      );
+      enrolment = await enrolTotpDirectly(
+        { users: store.users, totpKeys: { keyring, keys: store.keys } },
+        admin,
+        new Date(),
+      );
+    } finally {
+      await keyring.close();
+    }
   } finally {
     await store.close();
   }
+
+  const baseUrl = `http://${urlHost(config.listen.host)}:${config.listen.port}`;
   process.stdout.write(
     `\nAdministrator '${ADMIN_NAME}' created with the password:\n\n    ${password}\n\n` +
-      'It is shown only this once. Log in with POST /api/v1/auth/login once the service runs, for example:\n' +
-      `    curl -s -X POST http://${urlHost(config.listen.host)}:${config.listen.port}/api/v1/auth/login -H 'content-type: application/json' -d '{"username":"${ADMIN_NAME}","password":"..."}'\n\n`,
+      'and the TOTP second factor below. Add it to an authenticator app: turn the URI into a QR code\n' +
+      `(for example 'qrencode -t ansiutf8 URI') or type the secret.\n\n` +
+      `    ${enrolment.otpauthUri}\n    secret: ${enrolment.secret}\n\n` +
+      'They are shown only this once. Log in with POST /api/v1/auth/login once the service runs, for example:\n' +
+      `    curl -s -X POST ${baseUrl}/api/v1/auth/login -H 'content-type: application/json' -d '{"username":"${ADMIN_NAME}","password":"...","totpCode":"123456"}'\n\n`,
   );
 }
 

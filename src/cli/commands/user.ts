@@ -4,9 +4,12 @@ import { password as promptPassword } from '@inquirer/prompts';
 import { resolveHome } from '../../config/home.js';
 import { loadConfig } from '../../config/load.js';
 import { createLogger } from '../../logging.js';
-import { openStore } from '../../store/index.js';
-import { createUser } from '../../auth/index.js';
+import { openStore, type Store } from '../../store/index.js';
+import { createUser, isRole, requiresTotp } from '../../auth/index.js';
+import { UserAdminService, type UserSummary } from '../../auth/user-admin.js';
 import { createAuditLog } from '../../audit/index.js';
+import type { AuditLog } from '../../audit/types.js';
+import { StrongroomError } from '../../errors.js';
 import { readStdin, runCommand } from '../output.js';
 
 interface UserAddFlags {
@@ -16,6 +19,14 @@ interface UserAddFlags {
   json?: boolean;
 }
 
+interface UserNameFlags {
+  home?: string;
+  username: string;
+  json?: boolean;
+}
+
+const HOME_HELP = 'home folder (default: $STRONGROOM_HOME or the current directory)';
+
 export function registerUser(program: Command): void {
   const user = program.command('user').description('manage users');
   user
@@ -23,7 +34,7 @@ export function registerUser(program: Command): void {
     .description(
       'create a user; the password is read from standard input, or asked for on a terminal',
     )
-    .option('--home <dir>', 'home folder (default: $STRONGROOM_HOME or the current directory)')
+    .option('--home <dir>', HOME_HELP)
     .requiredOption(
       '--username <name>',
       'login name: letters, digits and . _ - @, up to 64 characters',
@@ -32,34 +43,108 @@ export function registerUser(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (flags: UserAddFlags) => {
       await runCommand(flags.json === true, async () => {
-        const config = await loadConfig(resolveHome(flags.home));
         const password = process.stdin.isTTY
           ? await promptPassword({ message: `Password for ${flags.username}:`, mask: true })
           : await readStdin();
-        const logger = createLogger('warn');
-        const store = await openStore(config.databaseUrl, { baseDir: config.layout.home, logger });
-        try {
+        await withStore(flags.home, async (store, audit) => {
           const created = await createUser(
             store,
             { username: flags.username, password, role: flags.role },
-            {
-              audit: {
-                log: createAuditLog(store, logger),
-                actor: `os:${userInfo().username}`,
-                clientAddress: 'cli',
-              },
-            },
+            { audit: { log: audit, actor: cliActor().username, clientAddress: 'cli' } },
           );
+          const totpRequired = isRole(created.role) && requiresTotp(created.role);
           if (flags.json === true) {
-            process.stdout.write(
-              `${JSON.stringify({ id: created.id, username: created.username, role: created.role })}\n`,
-            );
-          } else {
-            process.stdout.write(`Created ${created.role} '${created.username}'.\n`);
+            const { id, username, role } = created;
+            printJson({ id, username, role, totpRequired });
+            return;
           }
-        } finally {
-          await store.close();
-        }
+          process.stdout.write(`Created ${created.role} '${created.username}'.\n`);
+          process.stdout.write(enrolmentHint(created.username, totpRequired));
+        });
       });
     });
+
+  user
+    .command('unlock')
+    .description('clear the failed-login count and lock of a user')
+    .option('--home <dir>', HOME_HELP)
+    .requiredOption('--username <name>', 'login name of the user')
+    .option('--json', 'print the result as JSON')
+    .action(async (flags: UserNameFlags) => {
+      await runUserAction(flags, (admin, id) => admin.unlock(id, cliActor()), 'Unlocked');
+    });
+
+  user
+    .command('reset-totp')
+    .description('delete the TOTP second factor of a user, who enrols a new one at the next login')
+    .option('--home <dir>', HOME_HELP)
+    .requiredOption('--username <name>', 'login name of the user')
+    .option('--json', 'print the result as JSON')
+    .action(async (flags: UserNameFlags) => {
+      await runUserAction(
+        flags,
+        (admin, id) => admin.resetTotp(id, cliActor()),
+        'Reset the TOTP second factor of',
+      );
+    });
+}
+
+/** Tells the administrator what a new user does at the first login. */
+function enrolmentHint(username: string, totpRequired: boolean): string {
+  if (!totpRequired) {
+    return 'The role does not require TOTP; the user may enrol it after logging in.\n';
+  }
+  return (
+    `'${username}' must enrol a TOTP second factor at the first login:\n` +
+    '  1. POST /api/v1/auth/login with the user name and password returns a session limited to enrolment.\n' +
+    '  2. POST /api/v1/auth/totp/enrol with that token returns the otpauth:// URI and secret, once.\n' +
+    '  3. Add it to an authenticator app and POST /api/v1/auth/totp/confirm with {"code": "<6 digits>"}.\n' +
+    '  4. Log in again with "totpCode" set to the current code.\n'
+  );
+}
+
+async function runUserAction(
+  flags: UserNameFlags,
+  action: (admin: UserAdminService, userId: string) => Promise<UserSummary>,
+  verb: string,
+): Promise<void> {
+  await runCommand(flags.json === true, async () => {
+    await withStore(flags.home, async (store, audit) => {
+      const found = await store.users.findUserByName(flags.username);
+      if (found === undefined) {
+        throw new StrongroomError(
+          'SR_NOT_FOUND',
+          `No user is named '${flags.username}'. Check the name; names are case-sensitive.`,
+        );
+      }
+      const summary = await action(new UserAdminService(store.users, audit), found.id);
+      if (flags.json === true) {
+        printJson(summary);
+      } else {
+        process.stdout.write(`${verb} '${summary.username}'.\n`);
+      }
+    });
+  });
+}
+
+async function withStore(
+  home: string | undefined,
+  body: (store: Store, audit: AuditLog) => Promise<void>,
+): Promise<void> {
+  const config = await loadConfig(resolveHome(home));
+  const logger = createLogger('warn');
+  const store = await openStore(config.databaseUrl, { baseDir: config.layout.home, logger });
+  try {
+    await body(store, createAuditLog(store, logger));
+  } finally {
+    await store.close();
+  }
+}
+
+function cliActor(): { username: string; clientAddress: string } {
+  return { username: `os:${userInfo().username}`, clientAddress: 'cli' };
+}
+
+function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
 }

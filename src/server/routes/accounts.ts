@@ -1,15 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 
-import { StrongroomError } from '../../errors.js';
+import type { AccountUseService } from '../../access/account-use.js';
 import type { AuditLog } from '../../audit/types.js';
 import { SECRET_MAX_LENGTH, SECRET_TYPES, type SecretType } from '../../vault/secret-types.js';
 import type { VaultService } from '../../vault/types.js';
 import { auditRefusedReveal } from '../refused-reveal.js';
 import { getActor, requirePermission } from '../authentication.js';
+import { reasonBody, secretResponse } from '../access-schemas.js';
 import { bearerSecurity, errorResponses, printableText, uuidParams } from '../schemas.js';
 
-const REASON_MIN_LENGTH = 3;
-const REASON_MAX_LENGTH = 500;
 
 interface AccountBody {
   username: string;
@@ -18,7 +17,7 @@ interface AccountBody {
   secretType?: SecretType;
 }
 
-interface RevealBody {
+interface ReasonBody {
   reason: string;
 }
 
@@ -26,6 +25,7 @@ interface RevealBody {
 export function registerAccountRoutes(
   app: FastifyInstance,
   vault: VaultService,
+  use: AccountUseService,
   audit: AuditLog,
 ): void {
   app.post<{ Params: { targetId: string }; Body: AccountBody }>(
@@ -109,52 +109,73 @@ export function registerAccountRoutes(
     async (request) => vault.getAccount(request.params.accountId),
   );
 
-  app.post<{ Params: { accountId: string }; Body: RevealBody }>(
+  app.post<{ Params: { accountId: string }; Body: ReasonBody }>(
     '/accounts/:accountId/reveal',
     {
       onRequest: requirePermission('secrets.reveal'),
       onResponse: auditRefusedReveal(audit),
       schema: {
-        summary: 'Reveal the secret of an account, giving a reason that the audit log records',
+        summary: 'Reveal the secret of an account within an active access grant, with a reason',
         tags: ['accounts'],
         security: bearerSecurity,
         params: uuidParams('accountId'),
-        body: {
-          type: 'object',
-          required: ['reason'],
-          additionalProperties: false,
-          properties: {
-            reason: { type: 'string', minLength: REASON_MIN_LENGTH, maxLength: REASON_MAX_LENGTH },
-          },
-        },
-        response: {
-          200: {
-            description: 'The secret.',
-            headers: { 'Cache-Control': { type: 'string', description: 'Always no-store.' } },
-            type: 'object',
-            required: ['secret', 'secretVersion'],
-            properties: { secret: { type: 'string' }, secretVersion: { type: 'integer' } },
-          },
-          ...errorResponses(400, 401, 403, 404, 500, 503),
-        },
+        body: reasonBody,
+        response: { 200: secretResponse, ...errorResponses(400, 401, 403, 404, 409, 500, 503) },
       },
     },
     async (request, reply) => {
-      const reason = request.body.reason.trim();
-      if ([...reason].length < REASON_MIN_LENGTH) {
-        throw new StrongroomError(
-          'SR_VALIDATION_FAILED',
-          `The field body.reason is too short: it must have at least ${REASON_MIN_LENGTH} characters besides leading and trailing blanks.`,
-          { details: { field: 'body.reason' } },
-        );
-      }
-
-      const revealed = await vault.revealSecret(
+      const revealed = await use.reveal(
         request.params.accountId,
-        reason,
+        request.body.reason,
         getActor(request),
       );
       return reply.header('Cache-Control', 'no-store').send(revealed);
     },
+  );
+
+  app.post<{ Params: { accountId: string }; Body: ReasonBody }>(
+    '/accounts/:accountId/checkout',
+    {
+      onRequest: requirePermission('secrets.checkout'),
+      onResponse: auditRefusedReveal(audit, 'account.checkout'),
+      schema: {
+        summary: 'Check an account out exclusively within an active grant and get its secret',
+        tags: ['accounts'],
+        security: bearerSecurity,
+        params: uuidParams('accountId'),
+        body: reasonBody,
+        response: { 200: secretResponse, ...errorResponses(400, 401, 403, 404, 409, 500, 503) },
+      },
+    },
+    async (request, reply) => {
+      const checkedOut = await use.checkout(
+        request.params.accountId,
+        request.body.reason,
+        getActor(request),
+      );
+      return reply.header('Cache-Control', 'no-store').send(checkedOut);
+    },
+  );
+
+  app.post<{ Params: { accountId: string } }>(
+    '/accounts/:accountId/checkin',
+    {
+      onRequest: requirePermission('secrets.checkout'),
+      schema: {
+        summary: 'Check an account in; it is then marked for rotation',
+        tags: ['accounts'],
+        security: bearerSecurity,
+        params: uuidParams('accountId'),
+        response: {
+          200: {
+            type: 'object',
+            required: ['rotationRequired'],
+            properties: { rotationRequired: { type: 'boolean' } },
+          },
+          ...errorResponses(400, 401, 403, 404, 409, 500, 503),
+        },
+      },
+    },
+    async (request) => use.checkin(request.params.accountId, getActor(request)),
   );
 }

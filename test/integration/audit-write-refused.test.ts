@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { openFileCheckpointKey } from '../../src/keys/file/checkpoint-key.js';
 import { verifyAuditChain } from '../../src/audit/chain/verify.js';
 import { createAuditLog } from '../../src/audit/log.js';
-import { createUser, type Role } from '../../src/auth/users.js';
+import { createUser, requiresTotp, type Role } from '../../src/auth/users.js';
 import { DekCache } from '../../src/keys/dek-cache.js';
 import { createFileProvider } from '../../src/keys/file/file-provider.js';
 import { createKeyFile } from '../../src/keys/file/key-file.js';
@@ -19,9 +19,15 @@ import type { Store } from '../../src/store/repositories.js';
 import { createHealthService } from '../../src/vault/health.js';
 import { createVaultService } from '../../src/vault/service.js';
 import { describeEachDialect } from '../support/databases.js';
+import {
+  configureTargetAccess,
+  enrolAndLogin,
+  grantAccess,
+  injectClient,
+} from '../support/people.js';
 
 const SECRET = 'Audit-refusal-secret-7f3a9c!';
-const ROLES: Role[] = ['administrator', 'operator', 'auditor'];
+const ROLES: Role[] = ['administrator', 'operator', 'approver', 'auditor'];
 const passwordOf = (role: Role) => `${role} passphrase for the audit tests`;
 
 /** SQL that makes every insert into audit_events fail, and SQL that undoes it. */
@@ -93,14 +99,20 @@ describeEachDialect('reveal with an unwritable audit table', (context) => {
       auditChain: { verify: () => verifyAuditChain(store.audit, [checkpointKey]) },
     });
 
+    const call = injectClient(app);
+    const userIds = {} as Record<Role, string>;
     for (const role of ROLES) {
-      await createUser(store, { username: `${role}1`, password: passwordOf(role), role });
-      const login = await app.inject({
-        method: 'POST',
-        url: '/api/v1/auth/login',
-        payload: { username: `${role}1`, password: passwordOf(role) },
+      const username = `${role}1`;
+      userIds[role] = (await createUser(store, { username, password: passwordOf(role), role })).id;
+      if (requiresTotp(role)) {
+        tokens[role] = (await enrolAndLogin(call, username, passwordOf(role), new Date())).token;
+        continue;
+      }
+      const login = await call('POST', '/api/v1/auth/login', {
+        body: { username, password: passwordOf(role) },
       });
-      tokens[role] = login.json<{ token: string }>().token;
+      expect(login.status).toBe(200);
+      tokens[role] = login.json.token as string;
     }
     const target = await as('administrator', {
       method: 'POST',
@@ -113,6 +125,17 @@ describeEachDialect('reveal with an unwritable audit table', (context) => {
       payload: { username: 'root', secret: SECRET },
     });
     accountId = account.json<{ id: string }>().id;
+
+    // The operator reveals within an approved grant, as the access workflow requires.
+    const parties = {
+      admin: tokens.administrator,
+      operator: tokens.operator,
+      operatorId: userIds.operator,
+      approver: tokens.approver,
+      approverId: userIds.approver,
+    };
+    await configureTargetAccess(call, parties, target.json<{ id: string }>().id);
+    await grantAccess(call, parties, accountId);
   });
 
   afterAll(async () => {

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,10 +6,17 @@ import { hsmEnvironment } from '../support/homes.js';
 import { sampleValue } from '../support/metrics.js';
 import { buildSlowModule, compilerAvailable } from '../support/slow-module.js';
 import { createSoftHsmFixture, softHsmAvailable, type SoftHsmFixture } from '../support/softhsm.js';
+import {
+  addWorkflowUsers,
+  grantRevealAccess,
+  startWorkflowSessions,
+  workflowPasswords,
+  type WorkflowSessions,
+} from '../support/workflow-people.js';
 
 const ready = softHsmAvailable() && compilerAvailable();
 const KEY_LABEL = 'slow-master-key';
-const PASSWORD = `admin-${randomBytes(9).toString('base64url')}`;
+const PASSWORDS = workflowPasswords();
 
 /** Delay in ms that the slow module adds to each encryption, decryption, key wrap and unwrap. */
 const HSM_DELAY_MS = 200;
@@ -30,12 +36,13 @@ describe.runIf(ready)('event loop with a slow HSM', () => {
   let fixture: SoftHsmFixture;
   let service: ServiceProcess;
   let baseUrl: string;
-  let token: string;
+  let sessions: WorkflowSessions;
   let accountId: string;
 
   beforeAll(async () => {
     fixture = await createSoftHsmFixture({ tokenLabel: 'slow' });
     await fixture.generateKey(KEY_LABEL);
+    await fixture.generateAuditKey(`${KEY_LABEL}-audit`);
     const library = buildSlowModule(fixture.directory);
 
     const home = join(fixture.directory, 'home');
@@ -60,10 +67,7 @@ describe.runIf(ready)('event loop with a slow HSM', () => {
       join(home, 'security', 'security.properties'),
       'strongroom.dekCache.maxEntries = 0\n',
     );
-    const user = await runCli(['user', 'add', '--home', home, '--username', 'admin'], {
-      input: `${PASSWORD}\n`,
-    });
-    expect(user.stderr).toBe('');
+    await addWorkflowUsers(home, PASSWORDS);
 
     const env = {
       ...(await hsmEnvironment(fixture.directory, fixture)),
@@ -71,7 +75,7 @@ describe.runIf(ready)('event loop with a slow HSM', () => {
       SLOW_PKCS11_DELAY_MS: String(HSM_DELAY_MS),
     };
     service = await startServe(home, baseUrl, env);
-    token = await login();
+    sessions = await startWorkflowSessions(baseUrl, PASSWORDS);
     accountId = await createAccount();
   });
 
@@ -80,17 +84,12 @@ describe.runIf(ready)('event loop with a slow HSM', () => {
     await fixture?.cleanup();
   });
 
-  async function login(): Promise<string> {
-    const response = await fetch(`${baseUrl}/api/v1/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: 'admin', password: PASSWORD }),
-    });
-    expect(response.status).toBe(200);
-    return ((await response.json()) as { token: string }).token;
-  }
-
-  async function post(path: string, body: unknown): Promise<Response> {
+  /** Sends a POST with the session token of `token` (the administrator's unless given). */
+  async function post(
+    path: string,
+    body: unknown,
+    token = sessions.parties.admin,
+  ): Promise<Response> {
     return fetch(`${baseUrl}${path}`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -106,7 +105,9 @@ describe.runIf(ready)('event loop with a slow HSM', () => {
       secret: 'slow-hsm-secret',
     });
     expect(account.status).toBe(201);
-    return ((await account.json()) as { id: string }).id;
+    const created = ((await account.json()) as { id: string }).id;
+    await grantRevealAccess(sessions, id, [created]);
+    return created;
   }
 
   async function scrape(): Promise<string> {
@@ -124,7 +125,11 @@ describe.runIf(ready)('event loop with a slow HSM', () => {
 
     const revealLoop = async () => {
       while (Date.now() < deadline) {
-        const response = await post(`/api/v1/accounts/${accountId}/reveal`, { reason: 'load' });
+        const response = await post(
+          `/api/v1/accounts/${accountId}/reveal`,
+          { reason: 'load' },
+          sessions.parties.operator,
+        );
         await response.arrayBuffer();
         revealStatuses.push(response.status);
       }

@@ -119,6 +119,7 @@ describe.runIf(hsmReady)('metrics on SoftHSM', () => {
       SECRET,
       fixture.userPin,
       harness.token,
+      harness.parties.operator,
       dek.toString('hex'),
       dek.toString('base64'),
     ]) {

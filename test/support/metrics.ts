@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { expect } from 'vitest';
 import { createAuditLog } from '../../src/audit/log.js';
-import { createUser } from '../../src/auth/users.js';
+import { createUser, type Role } from '../../src/auth/users.js';
 import { DekCache } from '../../src/keys/dek-cache.js';
 import { Keyring } from '../../src/keys/keyring.js';
 import type { MasterKeyProvider } from '../../src/keys/types.js';
@@ -16,16 +16,32 @@ import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/repositories.js';
 import { createHealthService } from '../../src/vault/health.js';
 import { createVaultService } from '../../src/vault/service.js';
+import {
+  configureTargetAccess,
+  enrolAndLogin,
+  grantAccess,
+  injectClient,
+  type ApiCall,
+  type GrantParties,
+} from './people.js';
 
-const PASSWORD = 'metrics test administrator passphrase';
+/** The harness users: an administrator, an operator who reveals and an approver. */
+const USERS: Record<string, Role> = { admin: 'administrator', olga: 'operator', abel: 'approver' };
+const passwordOf = (username: string) => `metrics test ${username} passphrase`;
 
-/** A service built in this process on SQLite, with its metrics and an administrator token. */
+/**
+ * A service built in this process on SQLite, with its metrics, the administrator's token and the
+ * sessions of the access workflow users (TOTP enrolled).
+ */
 export interface MetricsHarness {
   app: FastifyInstance;
   store: Store;
   keyring: Keyring;
   metrics: ServiceMetrics;
+  /** The administrator's session token. */
   token: string;
+  call: ApiCall;
+  parties: GrantParties;
   close(): Promise<void>;
 }
 
@@ -73,20 +89,32 @@ export async function startMetricsHarness(
     metrics: { registry: metrics.registry, access },
   });
 
-  await createUser(store, { username: 'admin', password: PASSWORD, role: 'administrator' });
-  const login = await app.inject({
-    method: 'POST',
-    url: '/api/v1/auth/login',
-    payload: { username: 'admin', password: PASSWORD },
-  });
-  expect(login.statusCode).toBe(200);
+  const call = injectClient(app);
+  const tokens: Record<string, string> = {};
+  const ids: Record<string, string> = {};
+  for (const [username, role] of Object.entries(USERS)) {
+    ids[username] = (
+      await createUser(store, { username, password: passwordOf(username), role })
+    ).id;
+    tokens[username] = (
+      await enrolAndLogin(call, username, passwordOf(username), new Date())
+    ).token;
+  }
 
   return {
     app,
     store,
     keyring,
     metrics,
-    token: login.json<{ token: string }>().token,
+    token: tokens['admin']!,
+    call,
+    parties: {
+      admin: tokens['admin']!,
+      operator: tokens['olga']!,
+      operatorId: ids['olga']!,
+      approver: tokens['abel']!,
+      approverId: ids['abel']!,
+    },
     close: async () => {
       await app.close();
       await keyring.close();
@@ -97,7 +125,10 @@ export async function startMetricsHarness(
   };
 }
 
-/** Creates a target and an account with `secret` through the API and returns the account id. */
+/**
+ * Creates a target and an account with `secret` through the API, and gives the operator an
+ * approved grant on the account. Returns the account id.
+ */
 export async function createAccount(harness: MetricsHarness, secret: string): Promise<string> {
   const headers = { authorization: `Bearer ${harness.token}` };
   const target = await harness.app.inject({
@@ -114,15 +145,19 @@ export async function createAccount(harness: MetricsHarness, secret: string): Pr
     payload: { username: 'root', secret },
   });
   expect(account.statusCode).toBe(201);
-  return account.json<{ id: string }>().id;
+  const accountId = account.json<{ id: string }>().id;
+
+  await configureTargetAccess(harness.call, harness.parties, target.json<{ id: string }>().id);
+  await grantAccess(harness.call, harness.parties, accountId);
+  return accountId;
 }
 
-/** Reveals the secret of an account through the API and returns the response status. */
+/** Reveals the secret of an account as the operator and returns the response status. */
 export async function reveal(harness: MetricsHarness, accountId: string): Promise<number> {
   const response = await harness.app.inject({
     method: 'POST',
     url: `/api/v1/accounts/${accountId}/reveal`,
-    headers: { authorization: `Bearer ${harness.token}` },
+    headers: { authorization: `Bearer ${harness.parties.operator}` },
     payload: { reason: 'metrics test' },
   });
   return response.statusCode;

@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 
 import { StrongroomError } from '../errors.js';
 import type { MasterKeyRef, ProviderKind, WrapMechanism } from '../keys/types.js';
@@ -9,6 +9,8 @@ import type {
   DekRecord,
   KeyRepository,
   RewrappedDek,
+  RewrappedRow,
+  Store,
 } from './repositories.js';
 import type { Database, DekTable, MasterKeyTable } from './schema.js';
 
@@ -18,9 +20,11 @@ import type { Database, DekTable, MasterKeyTable } from './schema.js';
  */
 export class KyselyKeyRepository implements KeyRepository {
   readonly #db: Kysely<Database>;
+  readonly #dialect: Store['dialect'];
 
-  constructor(db: Kysely<Database>) {
+  constructor(db: Kysely<Database>, dialect: Store['dialect']) {
     this.#db = db;
+    this.#dialect = dialect;
   }
 
   async findCanary(
@@ -150,6 +154,62 @@ export class KyselyKeyRepository implements KeyRepository {
       .executeTakeFirst();
     return result.numUpdatedRows === 1n;
   }
+
+  async rewrapDeks(
+    expected: MasterKeyRef,
+    next: MasterKeyRef,
+    rows: readonly RewrappedRow[],
+  ): Promise<Set<string>> {
+    const changed = new Set<string>();
+    if (rows.length === 0) {
+      return changed;
+    }
+
+    await this.#db.transaction().execute(async (transaction) => {
+      for (let start = 0; start < rows.length; start += ROWS_PER_REWRAP_STATEMENT) {
+        const slice = rows.slice(start, start + ROWS_PER_REWRAP_STATEMENT);
+        const ids = await rewrapStatement(this.#dialect, expected, next, slice).execute(
+          transaction,
+        );
+        for (const row of ids.rows) {
+          changed.add(row.id);
+        }
+      }
+    });
+    return changed;
+  }
+}
+
+/** Rows per UPDATE of rewrapDeks: 3 parameters each, far below both dialects' parameter limits. */
+const ROWS_PER_REWRAP_STATEMENT = 500;
+
+/**
+ * Builds one UPDATE that moves several DEKs to `next`, each only while its row names `expected`.
+ * The new bytes come from a VALUES list joined on the id, with the binary value cast so that
+ * PostgreSQL reads it as bytea. Both dialects run UPDATE ... FROM with RETURNING (SQLite from 3.35).
+ */
+function rewrapStatement(
+  dialect: Store['dialect'],
+  expected: MasterKeyRef,
+  next: MasterKeyRef,
+  rows: readonly RewrappedRow[],
+) {
+  const binary = sql.raw(dialect === 'postgres' ? 'bytea' : 'blob');
+  const values = sql.join(
+    rows.map((row) => sql`(${row.id}, ${row.mechanism}, cast(${row.wrapped} as ${binary}))`),
+  );
+  return sql<{ id: string }>`
+    with moved (moved_id, moved_mechanism, moved_wrapped) as (values ${values})
+    update deks
+    set provider = ${next.provider}, key_id = ${next.keyId}, kcv = ${next.kcv},
+      mechanism = moved.moved_mechanism, wrapped = moved.moved_wrapped,
+      updated_at = ${new Date().toISOString()}
+    from moved
+    where deks.id = moved.moved_id
+      and deks.provider = ${expected.provider}
+      and deks.key_id = ${expected.keyId}
+      and deks.kcv = ${expected.kcv}
+    returning deks.id as id`;
 }
 
 /**

@@ -1,6 +1,15 @@
 import type { Logger } from 'pino';
 import { isStrongroomError, StrongroomError } from '../../errors.js';
-import type { MasterKeyProvider, MasterKeyRef, ProviderStatus, WrappedKey } from '../types.js';
+import type {
+  BatchResult,
+  MasterKeyProvider,
+  MasterKeyRef,
+  ProviderStatus,
+  UnwrapRequest,
+  WrapRequest,
+  WrappedKey,
+} from '../types.js';
+import { unwrapManyInWorker, wrapManyInWorker } from './batch-calls.js';
 import { hsmLogFromPino } from './hsm-log.js';
 import { isLibraryInUse, registerLibraryUse, type LibraryUse } from './library-users.js';
 import { isWrapMechanism } from './mechanisms.js';
@@ -85,6 +94,16 @@ export class HsmProvider implements MasterKeyProvider {
     };
     const result = await client.call('unwrap', params, transfer);
     return asBuffer(result.dek);
+  }
+
+  /** Wraps the DEKs in one worker message per 1,000, spread over the pool's sessions. */
+  wrapMany(requests: readonly WrapRequest[]): Promise<BatchResult<WrappedKey>[]> {
+    return wrapManyInWorker(this.requireClient(), requests);
+  }
+
+  /** Unwraps the DEKs in one worker message per 1,000, spread over the pool's sessions. */
+  unwrapMany(requests: readonly UnwrapRequest[]): Promise<BatchResult<Buffer>[]> {
+    return unwrapManyInWorker(this.requireClient(), requests);
   }
 
   status(): ProviderStatus {

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 
 import * as initial from './0001_initial.js';
 import * as dekMigrationRuns from './0002_dek_migration_runs.js';
+import * as deksKeyIdIndex from './0003_deks_key_id_index.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -20,4 +21,5 @@ export interface StoreMigration {
 export const migrations: readonly StoreMigration[] = [
   { name: '0001_initial', up: initial.up },
   { name: '0002_dek_migration_runs', up: dekMigrationRuns.up },
+  { name: '0003_deks_key_id_index', up: deksKeyIdIndex.up },
 ];

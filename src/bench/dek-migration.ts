@@ -209,9 +209,10 @@ async function timeMigration(
       actor: 'bench',
       logger,
       dryRun: false,
-      concurrency: POOL_SIZE,
-      onProgress: () => {
-        rewrapEnd = process.hrtime.bigint();
+      onProgress: (progress) => {
+        if (progress.phase === 'rewrap') {
+          rewrapEnd = process.hrtime.bigint();
+        }
       },
     });
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;

@@ -2,6 +2,9 @@
  * Runs the benchmarks and writes docs/benchmarks.md. Start it with `npm run bench`, which builds
  * first and runs dist/bench/run.js. A new benchmark is a module that exports a Benchmark and is
  * added to the list below.
+ *
+ * `npm run bench -- ID...` runs only the benchmarks with those ids (hsm-wrap, dek-migration) and
+ * prints their results without writing the page, which always holds one whole run.
  */
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -16,10 +19,21 @@ const benchmarks: readonly Benchmark[] = [hsmWrapBenchmark, dekMigrationBenchmar
 const PAGE_PATH = fileURLToPath(new URL('../../docs/benchmarks.md', import.meta.url));
 
 async function main(): Promise<void> {
+  const requested = process.argv.slice(2);
+  const unknown = requested.filter((id) => !benchmarks.some((benchmark) => benchmark.id === id));
+  if (unknown.length > 0) {
+    const known = benchmarks.map((benchmark) => benchmark.id).join(', ');
+    throw new Error(`unknown benchmark id ${unknown.join(', ')}; the ids are ${known}`);
+  }
+  const selected =
+    requested.length === 0
+      ? benchmarks
+      : benchmarks.filter((benchmark) => requested.includes(benchmark.id));
+
   const machine = describeMachine();
   const reports: BenchmarkReport[] = [];
 
-  for (const benchmark of benchmarks) {
+  for (const benchmark of selected) {
     console.log(`running ${benchmark.id}`);
     const report = await benchmark.run();
     for (const row of report.measurements) {
@@ -33,6 +47,10 @@ async function main(): Promise<void> {
     reports.push(report);
   }
 
+  if (requested.length > 0) {
+    console.log(`not writing ${PAGE_PATH}, because only some benchmarks ran`);
+    return;
+  }
   await writeFile(PAGE_PATH, renderBenchmarkPage(machine, new Date(), reports));
   console.log(`wrote ${PAGE_PATH}`);
 }

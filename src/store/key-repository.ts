@@ -155,6 +155,12 @@ export class KyselyKeyRepository implements KeyRepository {
     return result.numUpdatedRows === 1n;
   }
 
+  async analyzeDeks(): Promise<void> {
+    if (this.#dialect === 'postgres') {
+      await sql`analyze deks`.execute(this.#db);
+    }
+  }
+
   async rewrapDeks(
     expected: MasterKeyRef,
     next: MasterKeyRef,
@@ -187,6 +193,12 @@ const ROWS_PER_REWRAP_STATEMENT = 500;
  * Builds one UPDATE that moves several DEKs to `next`, each only while its row names `expected`.
  * The new bytes come from a VALUES list joined on the id, with the binary value cast so that
  * PostgreSQL reads it as bytea. Both dialects run UPDATE ... FROM with RETURNING (SQLite from 3.35).
+ *
+ * The statement must look each VALUES row up by its id. On SQLite the unary + on the key columns
+ * keeps those terms from choosing an index, which is SQLite's documented way to steer the planner:
+ * otherwise it reads every row still under `expected` once per statement, which makes a migration
+ * quadratic in the number of DEKs. PostgreSQL picks the id lookup when its statistics are fresh;
+ * see analyzeDeks.
  */
 function rewrapStatement(
   dialect: Store['dialect'],
@@ -195,6 +207,7 @@ function rewrapStatement(
   rows: readonly RewrappedRow[],
 ) {
   const binary = sql.raw(dialect === 'postgres' ? 'bytea' : 'blob');
+  const noIndex = sql.raw(dialect === 'sqlite' ? '+' : '');
   const values = sql.join(
     rows.map((row) => sql`(${row.id}, ${row.mechanism}, cast(${row.wrapped} as ${binary}))`),
   );
@@ -206,9 +219,9 @@ function rewrapStatement(
       updated_at = ${new Date().toISOString()}
     from moved
     where deks.id = moved.moved_id
-      and deks.provider = ${expected.provider}
-      and deks.key_id = ${expected.keyId}
-      and deks.kcv = ${expected.kcv}
+      and ${noIndex}deks.provider = ${expected.provider}
+      and ${noIndex}deks.key_id = ${expected.keyId}
+      and ${noIndex}deks.kcv = ${expected.kcv}
     returning deks.id as id`;
 }
 

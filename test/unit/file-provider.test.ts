@@ -102,4 +102,50 @@ describe('file provider', () => {
     await provider.close();
     expect(provider.status().ready).toBe(false);
   });
+
+  it('batch items fail alone', async () => {
+    const path = join(dir, 'master.key');
+    await createKeyFile(path);
+    const provider = createFileProvider({ path });
+    await provider.open();
+    const deks = [Buffer.alloc(32, 1), Buffer.alloc(32, 2), Buffer.alloc(32, 3)];
+
+    const wrapped = await provider.wrapMany(
+      deks.map((dek, index) => ({ dek, aad: Buffer.from(`dek-${index}`) })),
+    );
+    const keys = wrapped.map((result) => {
+      if (!result.ok) {
+        throw result.error;
+      }
+      return result.value;
+    });
+    const opened = await provider.unwrapMany([
+      { key: keys[0]!, aad: Buffer.from('dek-0') },
+      { key: keys[1]!, aad: Buffer.from('dek-0') },
+      {
+        key: { mechanism: 'aes-key-wrap-pad', wrapped: keys[2]!.wrapped },
+        aad: Buffer.from('dek-2'),
+      },
+      { key: keys[2]!, aad: Buffer.from('dek-2') },
+    ]);
+
+    expect(opened[0]).toEqual({ ok: true, value: deks[0] });
+    expect(opened[1]?.ok).toBe(false);
+    expect(opened[1]?.ok === false && (opened[1].error as StrongroomError).code).toBe(
+      'SR_DECRYPT_FAILED',
+    );
+    expect(opened[2]?.ok === false && (opened[2].error as StrongroomError).message).toContain(
+      'aes-key-wrap-pad cannot be opened by the file provider',
+    );
+    expect(opened[3]).toEqual({ ok: true, value: deks[2] });
+    await provider.close();
+  });
+
+  it('batch on a closed provider is rejected', async () => {
+    const provider = createFileProvider({ path: join(dir, 'master.key') });
+
+    const error = await caught(provider.unwrapMany([]));
+
+    expect(error.code).toBe('SR_KEY_PROVIDER_UNAVAILABLE');
+  });
 });

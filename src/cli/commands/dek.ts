@@ -27,7 +27,8 @@ import {
 } from '../../rotation/index.js';
 import { openStore, type Store } from '../../store/index.js';
 import { EXIT, printError, runCommand } from '../output.js';
-import { createProgress, formatCounts, formatRuns, formatSummary } from './dek-report.js';
+import { createProgress } from './dek-progress.js';
+import { formatCounts, formatRuns, formatSummary } from './dek-report.js';
 
 const HOME_HELP = 'home folder (default: $STRONGROOM_HOME or the current directory)';
 const RECENT_RUNS = 5;
@@ -236,7 +237,9 @@ async function executeRun(
   const dryRun = flags.dryRun === true;
   const controller = new AbortController();
   const interrupt = (): void => {
-    process.stderr.write('\nStopping after the DEKs in flight. Run the command again to resume.\n');
+    process.stderr.write(
+      '\nStopping after the pages in flight are written. Run the command again to resume.\n',
+    );
     controller.abort();
   };
   let store: Store | undefined;
@@ -277,7 +280,6 @@ async function executeRun(
       logger,
       dryRun,
       batchSize: run.batchSize,
-      concurrency: config.hsm?.poolSize ?? 1,
       signal: controller.signal,
       onProgress: (state) => progress.update(state),
     }).finally(() => progress.finish());

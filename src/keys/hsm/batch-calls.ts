@@ -5,7 +5,7 @@
 import type { BatchResult, UnwrapRequest, WrapRequest, WrappedKey } from '../types.js';
 import { StrongroomError } from '../../errors.js';
 import { isWrapMechanism } from './mechanisms.js';
-import { packBytes, unpackBytes, type BatchErrors } from './protocol.js';
+import { asBuffer, packBytes, unpackBytes, type BatchErrors } from './protocol.js';
 import { rebuildError, type WorkerClient } from './worker-client.js';
 
 const DEK_BYTES = 32;
@@ -89,7 +89,10 @@ async function unwrapSlice(
   };
   const result = await client.call('unwrapMany', params, transfer);
 
-  const deks = unpackBytes(result.deks);
+  // Each DEK gets an ArrayBuffer of its own, like unwrap() returns, so that zeroing or keeping
+  // one DEK has no effect on the others. The packed copy is zeroed.
+  const deks = unpackBytes(result.deks).map((view) => asBuffer(new Uint8Array(view)));
+  result.deks.bytes.fill(0);
   return settleEach(result.errors, (index) => deks[index] ?? Buffer.alloc(0));
 }
 

@@ -1,7 +1,7 @@
 import type { MigrationCounts } from '../store/repositories.js';
 import type { MigrationLock } from './lock.js';
 import { runPagePass, type PageReader } from './pipeline.js';
-import { preparePage, writePage, type RewrapContext } from './rewrap.js';
+import { preparePage, writePage, type PreparedPage, type RewrapContext } from './rewrap.js';
 import type { MigrationOptions } from './types.js';
 
 /**
@@ -97,7 +97,7 @@ export async function rewrapAll(
       prepare: (records) => preparePage(records, context),
       consume: async (prepared) => {
         await lock.check();
-        const page = await writePage(prepared, context);
+        const page = await writePageOrFail(prepared);
         for (const id of prepared.failedIds) {
           state.failedIds.add(id);
         }
@@ -110,6 +110,26 @@ export async function rewrapAll(
       depth: settings.depth,
       stopped,
     });
+  }
+
+  /**
+   * Writes a page. When the transaction fails, nothing of the page was written: a lost lock ends
+   * the run with SR_DEK_MIGRATION_LOCK_LOST, and any other error counts the page's rows as failed,
+   * so that the run goes on and a later run retries them.
+   */
+  async function writePageOrFail(prepared: PreparedPage): Promise<MigrationCounts> {
+    try {
+      return await writePage(prepared, context);
+    } catch (error) {
+      await lock.check();
+      const dekIds = prepared.rows.map((row) => row.id);
+      logger.error(
+        { err: error, dekIds },
+        'DEK page could not be written; its DEKs stay unchanged',
+      );
+      prepared.failedIds.push(...dekIds);
+      return { ...prepared.counts, failed: prepared.counts.failed + dekIds.length };
+    }
   }
 }
 

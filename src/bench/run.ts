@@ -4,7 +4,7 @@
  * added to the list below.
  *
  * `npm run bench -- ID...` runs only the benchmarks with those ids (hsm-wrap, dek-migration) and
- * prints their results without writing the page, which always holds one whole run.
+ * prints their results without writing the page, so that the page always shows one whole run.
  */
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';

@@ -29,10 +29,10 @@ export interface PassSettings {
 }
 
 /**
- * Moves every row not under the target, page by page in id order. Then, unless the run was stopped
- * or is a dry run, it sweeps the rows still under the source from the start, until a sweep finds
- * none or MAX_SWEEPS sweeps have run, because DEKs created during the pass with ids below its page
- * would otherwise stay on the source. Returns true when the signal stopped the run. Throws
+ * Moves every row not under the target, page by page in id order. DEKs created during that pass
+ * with ids below its page would stay on the source, so unless the run was stopped or is a dry run,
+ * it then sweeps the rows still under the source from the start. The sweeps end when one finds no
+ * row or after MAX_SWEEPS. Returns true when the signal stopped the run. Throws
  * SR_DEK_MIGRATION_LOCK_LOST before writing a page when the run no longer holds the lock.
  */
 export async function rewrapAll(

@@ -9,7 +9,7 @@ import type {
   RewrappedRow,
 } from '../store/repositories.js';
 
-/** What re-wrapping a page needs. */
+/** The providers, repository and settings that re-wrapping a page uses. */
 export interface RewrapContext {
   source: MasterKeyProvider;
   target: MasterKeyProvider;

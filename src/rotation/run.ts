@@ -107,7 +107,7 @@ export async function runDekMigration(options: MigrationOptions): Promise<Migrat
         onPage: report,
       });
     }
-    const remaining = dryRun ? 0 : await countUnder(options, sourceRef);
+    const remaining = await countUnder(options, sourceRef);
 
     const outcome: MigrationRunOutcome = interrupted
       ? 'interrupted'

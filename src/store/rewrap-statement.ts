@@ -11,11 +11,11 @@ export const ROWS_PER_REWRAP_STATEMENT = 500;
  * The new bytes come from a VALUES list joined on the id, with the binary value cast so that
  * PostgreSQL reads it as bytea. Both dialects run UPDATE ... FROM with RETURNING (SQLite from 3.35).
  *
- * The statement must look each VALUES row up by its id. On SQLite the unary + on the key columns
- * keeps those terms from choosing an index, which is SQLite's documented way to steer the planner:
- * otherwise it reads every row still under `expected` once per statement, which makes a migration
- * quadratic in the number of DEKs. PostgreSQL picks the id lookup when its statistics are fresh;
- * see analyzeDeks.
+ * The statement must look each VALUES row up by its id. On SQLite, the unary + on the key columns
+ * keeps those terms from using an index, which is SQLite's documented way to steer its planner.
+ * Without it, SQLite reads every row still under `expected` once per statement, so a migration
+ * takes time quadratic in the number of DEKs. PostgreSQL looks the rows up by id when its
+ * statistics are fresh (see analyzeDeks).
  */
 export function rewrapStatement(
   dialect: Store['dialect'],

@@ -169,7 +169,7 @@ async function openFileKey(context: DialectContext): Promise<MasterKeyProvider> 
   return provider;
 }
 
-/** A key repository that runs `hooks` in place of some methods and `keys` for the rest. */
+/** Wraps a key repository so that `hooks` run in place of some of its methods. */
 function hooked(keys: KeyRepository, hooks: Partial<KeyRepository>): KeyRepository {
   return new Proxy(keys, {
     get(repository, name: keyof KeyRepository) {
@@ -183,7 +183,7 @@ function hooked(keys: KeyRepository, hooks: Partial<KeyRepository>): KeyReposito
   });
 }
 
-/** The store with another key repository, so that a run sees rows appear between its reads. */
+/** Returns the store with another key repository, so that rows can appear between a run's reads. */
 function withKeys(store: Store, keys: KeyRepository): Store {
   return new Proxy(store, {
     get(target, name: keyof Store) {

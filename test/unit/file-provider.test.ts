@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createKeyFile, fileKeyId, readKeyFile } from '../../src/keys/file/key-file.js';
 import { createFileProvider } from '../../src/keys/file/file-provider.js';
 import { StrongroomError } from '../../src/errors.js';
+import type { BatchResult } from '../../src/keys/types.js';
 
 let dir: string;
 
@@ -130,11 +131,8 @@ describe('file provider', () => {
     ]);
 
     expect(opened[0]).toEqual({ ok: true, value: deks[0] });
-    expect(opened[1]?.ok).toBe(false);
-    expect(opened[1]?.ok === false && (opened[1].error as StrongroomError).code).toBe(
-      'SR_DECRYPT_FAILED',
-    );
-    expect(opened[2]?.ok === false && (opened[2].error as StrongroomError).message).toContain(
+    expect(errorOf(opened[1])?.code).toBe('SR_DECRYPT_FAILED');
+    expect(errorOf(opened[2])?.message).toContain(
       'aes-key-wrap-pad cannot be opened by the file provider',
     );
     expect(opened[3]).toEqual({ ok: true, value: deks[2] });
@@ -149,3 +147,7 @@ describe('file provider', () => {
     expect(error.code).toBe('SR_KEY_PROVIDER_UNAVAILABLE');
   });
 });
+
+function errorOf(result: BatchResult<Buffer> | undefined): StrongroomError | undefined {
+  return result?.ok === false ? (result.error as StrongroomError) : undefined;
+}

@@ -25,9 +25,9 @@ function phaseState(progress: MigrationProgress): { done: number; total: number;
 }
 
 /**
- * Creates a progress reporter on `stream`: a cli-progress bar with rate and ETA on a terminal, one
- * bar per phase (re-wrap, then verify), and otherwise a plain line every few seconds and at the end
- * of each phase, for the logs of scripts and systemd units.
+ * Creates a progress reporter on `stream`. On a terminal it draws a cli-progress bar with rate and
+ * ETA for each phase (re-wrap, then verify). Otherwise it writes a plain line every few seconds and
+ * at the end of each phase, for the logs of scripts and systemd units.
  */
 export function createProgress(stream: NodeJS.WriteStream): ProgressReporter {
   return stream.isTTY ? createBar(stream) : createLogLines(stream);

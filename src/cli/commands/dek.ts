@@ -81,7 +81,11 @@ export function registerDek(program: Command): void {
       '--set-provider',
       'set kron.crypto.keyProvider to the target in security.properties after a complete run',
     )
-    .option('--batch-size <rows>', 'DEK rows read per page', '200')
+    .option(
+      '--batch-size <rows>',
+      'DEKs per page: per batch call to each key provider and per write transaction',
+      '200',
+    )
     .option('--json', 'print the summary as JSON')
     .action(async (flags: MigrateFlags) => {
       await runCommand(flags.json === true, () => migrate(flags));
@@ -101,7 +105,11 @@ export function registerDek(program: Command): void {
     .option('--dry-run', 'unwrap and wrap every DEK but write nothing')
     .option('--yes', 'do not ask for confirmation; required when standard input is not a terminal')
     .option('--set-provider', 'point security.properties at the new key after a complete run')
-    .option('--batch-size <rows>', 'DEK rows read per page', '200')
+    .option(
+      '--batch-size <rows>',
+      'DEKs per page: per batch call to each key provider and per write transaction',
+      '200',
+    )
     .option('--json', 'print the summary as JSON')
     .action(async (flags: RenewFlags) => {
       await runCommand(flags.json === true, () => renew(flags));

@@ -32,7 +32,7 @@ export interface WorkerCalls {
     result: { dek: Uint8Array };
   };
   /**
-   * Several wraps in one message. `deks` holds the 32-byte DEKs one after another. A result
+   * Several wraps in one message. `deks` contains the 32-byte DEKs one after another. A result
    * carries the wrapped bytes of each DEK, or the error of that DEK alone.
    */
   wrapMany: {

@@ -98,3 +98,54 @@ export async function measureProvider(
     await provider.close();
   }
 }
+
+/**
+ * wrapMany() then unwrapMany() of `batchSize` DEKs through the provider, with `inFlight` batches
+ * at once. Returns the rate in DEKs per second, each DEK being one wrap and one unwrap.
+ */
+export async function measureProviderBatches(
+  token: BenchToken,
+  poolSize: number,
+  batchSize: number,
+  inFlight: number,
+): Promise<TimedRun> {
+  const provider = createHsmProvider({
+    library: token.library,
+    slot: { by: 'tokenLabel', label: token.tokenLabel },
+    keyLabel: token.keyLabel,
+    pin: token.pin,
+    poolSize,
+    logger: pino({ level: 'warn' }),
+  });
+  await provider.open();
+
+  try {
+    const requests = Array.from({ length: batchSize }, (_, index) => ({
+      dek: randomBytes(32),
+      aad: Buffer.from(`dek:benchmark-${index}`),
+    }));
+    const batch = async (): Promise<void> => {
+      const wrapped = await provider.wrapMany(requests);
+      const opened = await provider.unwrapMany(
+        wrapped.map((result, index) => {
+          if (!result.ok) {
+            throw result.error;
+          }
+          return { key: result.value, aad: (requests[index] as (typeof requests)[number]).aad };
+        }),
+      );
+      for (const result of opened) {
+        if (!result.ok) {
+          throw result.error;
+        }
+        result.value.fill(0);
+      }
+    };
+    await runConcurrently(WARMUP_MS, inFlight, batch);
+    const run = await runConcurrently(MEASURE_MS, inFlight, batch);
+    const operations = run.operations * batchSize;
+    return { operations, seconds: run.seconds, perSecond: operations / run.seconds };
+  } finally {
+    await provider.close();
+  }
+}

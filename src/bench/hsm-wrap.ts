@@ -4,13 +4,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { softHsmVersion } from '../keys/hsm/index.js';
 import { createBenchToken } from './bench-token.js';
-import { MEASURE_MS, measureProvider, measureRawGcm, WARMUP_MS } from './hsm-measurements.js';
+import {
+  MEASURE_MS,
+  measureProvider,
+  measureProviderBatches,
+  measureRawGcm,
+  WARMUP_MS,
+} from './hsm-measurements.js';
 import type { TimedRun } from './timing.js';
 import type { Benchmark, BenchmarkReport } from './types.js';
 
 const POOL_SIZE = 4;
 /** Pairs in flight against the provider: several per session, so that no session waits for the main thread. */
 const IN_FLIGHT = 16;
+
+/** DEKs per wrapMany and unwrapMany call, and batches in flight: the DEK migration's defaults. */
+const BATCH_SIZE = 200;
+const BATCHES_IN_FLIGHT = 2;
 
 const TOKEN_LABEL = 'bench';
 const KEY_LABEL = 'bench-master-key';
@@ -31,7 +41,8 @@ export const hsmWrapBenchmark: Benchmark = {
       const raw = measureRawGcm(token);
       const provider = await measureProvider(token, POOL_SIZE, IN_FLIGHT);
       const oneAtATime = await measureProvider(token, POOL_SIZE, 1);
-      return buildReport(raw, provider, oneAtATime, await softHsmVersion());
+      const batches = await measureProviderBatches(token, POOL_SIZE, BATCH_SIZE, BATCHES_IN_FLIGHT);
+      return buildReport(raw, { provider, oneAtATime, batches }, await softHsmVersion());
     } finally {
       await rm(directory, { recursive: true, force: true });
     }
@@ -40,10 +51,10 @@ export const hsmWrapBenchmark: Benchmark = {
 
 function buildReport(
   raw: TimedRun,
-  provider: TimedRun,
-  oneAtATime: TimedRun,
+  runs: { provider: TimedRun; oneAtATime: TimedRun; batches: TimedRun },
   softHsm: string,
 ): BenchmarkReport {
+  const { provider, oneAtATime, batches } = runs;
   const ratio = provider.perSecond / raw.perSecond;
   return {
     title: 'HSM master key: AES-GCM on SoftHSM',
@@ -54,6 +65,9 @@ function buildReport(
       `Provider: wrap() then unwrap() of a 32-byte DEK through createHsmProvider with a pool of ${POOL_SIZE} sessions and ` +
         `${IN_FLIGHT} pairs in flight. Each call goes to the PKCS#11 worker thread, which uses pkcs11js's async calls, so ` +
         'several sessions work at once on the libuv thread pool.',
+      `Batches: wrapMany() then unwrapMany() of ${BATCH_SIZE} DEKs, ${BATCHES_IN_FLIGHT} batches in flight, as the DEK ` +
+        'migration calls them. Each batch is one message to the worker, which splits it into one share per session and ' +
+        'runs the shares at once, with one async pkcs11js call per DEK. The rate counts DEKs, each one wrap and one unwrap.',
       `Each measurement runs for ${MEASURE_MS / 1000} s after a ${WARMUP_MS / 1000} s warm-up.`,
       'The ratio shows what the worker arrangement costs (message passing between threads, copies) or gains (sessions ' +
         'working in parallel). The row with one pair in flight shows the latency of a single wrap and unwrap. SoftHSM ' +
@@ -81,8 +95,18 @@ function buildReport(
         seconds: oneAtATime.seconds,
         method: `worker thread, async, pool ${POOL_SIZE}, 1 in flight (${(1000 / oneAtATime.perSecond).toFixed(2)} ms per pair)`,
       },
+      {
+        label: 'provider wrapMany+unwrapMany, per DEK',
+        perSecond: batches.perSecond,
+        operations: batches.operations,
+        seconds: batches.seconds,
+        method: `worker thread, async, pool ${POOL_SIZE}, batches of ${BATCH_SIZE}, ${BATCHES_IN_FLIGHT} in flight`,
+      },
     ],
-    summary: [`Ratio provider (${IN_FLIGHT} in flight) / raw: ${ratio.toFixed(2)}`],
+    summary: [
+      `Ratio provider (${IN_FLIGHT} in flight) / raw: ${ratio.toFixed(2)}`,
+      `Ratio provider batches / raw: ${(batches.perSecond / raw.perSecond).toFixed(2)}`,
+    ],
     environment: {
       SoftHSM: softHsm,
       pkcs11js: readPackageVersion('pkcs11js'),

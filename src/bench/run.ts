@@ -1,8 +1,11 @@
 /**
  * Runs the benchmarks and writes docs/benchmarks.md. Start it with `npm run bench`, which builds
- * first and runs dist/bench/run.js. `npm run bench -- ID...` runs only the benchmarks with those
- * ids and prints their results without writing the page. A new benchmark is a module that exports
- * a Benchmark and is added to the list below.
+ * first and runs dist/bench/run.js. A new benchmark is a module that exports a Benchmark and is
+ * added to the list below.
+ *
+ * `npm run bench -- ID...` runs only the benchmarks with those ids (the `id` of each module
+ * below) and prints their results without writing the page, so that the page always shows one
+ * whole run.
  */
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -24,19 +27,21 @@ const benchmarks: readonly Benchmark[] = [
 const PAGE_PATH = fileURLToPath(new URL('../../docs/benchmarks.md', import.meta.url));
 
 async function main(): Promise<void> {
-  const machine = describeMachine();
-  const reports: BenchmarkReport[] = [];
   const requested = process.argv.slice(2);
   const unknown = requested.filter((id) => !benchmarks.some((benchmark) => benchmark.id === id));
   if (unknown.length > 0) {
-    const ids = benchmarks.map((benchmark) => benchmark.id).join(', ');
-    throw new Error(`unknown benchmark ${unknown.join(', ')}; the benchmarks are ${ids}`);
+    const known = benchmarks.map((benchmark) => benchmark.id).join(', ');
+    throw new Error(`unknown benchmark id ${unknown.join(', ')}; the ids are ${known}`);
   }
+  const selected =
+    requested.length === 0
+      ? benchmarks
+      : benchmarks.filter((benchmark) => requested.includes(benchmark.id));
 
-  for (const benchmark of benchmarks) {
-    if (requested.length > 0 && !requested.includes(benchmark.id)) {
-      continue;
-    }
+  const machine = describeMachine();
+  const reports: BenchmarkReport[] = [];
+
+  for (const benchmark of selected) {
     console.log(`running ${benchmark.id}`);
     const report = await benchmark.run();
     for (const row of report.measurements) {
@@ -51,7 +56,7 @@ async function main(): Promise<void> {
   }
 
   if (requested.length > 0) {
-    console.log(`not writing ${PAGE_PATH}: it is written only when every benchmark runs`);
+    console.log(`not writing ${PAGE_PATH}, because only some benchmarks ran`);
     return;
   }
   await writeFile(PAGE_PATH, renderBenchmarkPage(machine, new Date(), reports));

@@ -34,6 +34,21 @@ export interface ProviderStatus {
   detail: Record<string, string | number | boolean>;
 }
 
+/** One DEK to wrap in a batch, with the associated data that binds it to its row. */
+export interface WrapRequest {
+  dek: Buffer;
+  aad: Buffer;
+}
+
+/** One wrapped DEK to open in a batch, with the associated data that binds it to its row. */
+export interface UnwrapRequest {
+  key: WrappedKey;
+  aad: Buffer;
+}
+
+/** The outcome of one item of a batch: its value, or the error that this item alone raised. */
+export type BatchResult<T> = { ok: true; value: T } | { ok: false; error: Error };
+
 /**
  * A master key provider: it wraps and unwraps 32-byte DEKs and never hands out the master key.
  * `aad` is the associated data that binds a wrapped DEK to its row (the DEK id). Key wrap has no
@@ -47,6 +62,17 @@ export interface MasterKeyProvider {
   ref(): MasterKeyRef;
   wrap(dek: Buffer, aad: Buffer): Promise<WrappedKey>;
   unwrap(key: WrappedKey, aad: Buffer): Promise<Buffer>;
+  /**
+   * Wraps several DEKs in one call and returns one result per request, in request order. An item
+   * that fails does not fail the others. Throws only for an invalid call, such as a DEK that is
+   * not 32 bytes long.
+   */
+  wrapMany(requests: readonly WrapRequest[]): Promise<BatchResult<WrappedKey>[]>;
+  /**
+   * Unwraps several DEKs in one call and returns one result per request, in request order. The
+   * caller zeroes the DEKs it receives, as with unwrap().
+   */
+  unwrapMany(requests: readonly UnwrapRequest[]): Promise<BatchResult<Buffer>[]>;
   status(): ProviderStatus;
   close(): Promise<void>;
 }

@@ -1,65 +1,151 @@
 import type { Logger } from 'pino';
 
 import { dekAssociatedData } from '../crypto/associated-data.js';
-import type { MasterKeyProvider, MasterKeyRef } from '../keys/types.js';
-import type { DekRecord, KeyRepository } from '../store/repositories.js';
+import type { BatchResult, MasterKeyProvider, MasterKeyRef } from '../keys/types.js';
+import type {
+  DekRecord,
+  KeyRepository,
+  MigrationCounts,
+  RewrappedRow,
+} from '../store/repositories.js';
 
-/** The outcome of one DEK row. */
-export type RowResult = 'migrated' | 'skipped' | 'unknown' | 'failed';
+/** The providers, repository and settings that re-wrapping a page uses. */
+export interface RewrapContext {
+  source: MasterKeyProvider;
+  target: MasterKeyProvider;
+  keys: KeyRepository;
+  logger: Logger;
+  dryRun: boolean;
+}
+
+/** A page after the provider work: the rows to write, and the outcome of the other rows. */
+export interface PreparedPage {
+  rows: RewrappedRow[];
+  counts: MigrationCounts;
+  /** Rows under the source key that could not be unwrapped or wrapped. */
+  failedIds: string[];
+}
 
 /**
- * Moves one DEK from the source key to the target key: unwraps it with the source, wraps it under
- * the target bound to its id, and writes it with a compare-and-swap on the source reference. A row
- * that another process changed meanwhile is skipped. A row under neither key is left untouched.
- * The plaintext DEK is zeroed before returning.
+ * Unwraps the page's rows under the source key and wraps them under the target, one batch call per
+ * provider. Rows under the target are skipped, and rows under neither key are left untouched and
+ * counted as unknown. The plaintext DEKs are zeroed before returning. Never rejects: when a
+ * provider fails as a whole, every row it was given counts as failed.
  */
-export async function rewrapRow(
-  record: DekRecord,
-  context: {
-    source: MasterKeyProvider;
-    target: MasterKeyProvider;
-    keys: KeyRepository;
-    logger: Logger;
-    dryRun: boolean;
-  },
-): Promise<RowResult> {
+export async function preparePage(
+  records: readonly DekRecord[],
+  context: RewrapContext,
+): Promise<PreparedPage> {
   const sourceRef = context.source.ref();
-  if (sameKey(record.ref, context.target.ref())) {
-    return 'skipped';
-  }
-  if (!sameKey(record.ref, sourceRef)) {
-    return 'unknown';
+  const targetRef = context.target.ref();
+  const prepared: PreparedPage = {
+    rows: [],
+    counts: { migrated: 0, skipped: 0, unknown: 0, failed: 0 },
+    failedIds: [],
+  };
+  const moving: DekRecord[] = [];
+  for (const record of records) {
+    if (sameKey(record.ref, targetRef)) {
+      prepared.counts.skipped += 1;
+    } else if (!sameKey(record.ref, sourceRef)) {
+      prepared.counts.unknown += 1;
+    } else {
+      moving.push(record);
+    }
   }
 
-  const aad = dekAssociatedData(record.id);
-  let dek: Buffer | undefined;
-  try {
-    dek = await context.source.unwrap(record, aad);
-    const wrapped = await context.target.wrap(dek, aad);
-    if (context.dryRun) {
-      return 'migrated';
-    }
-
-    const swapped = await context.keys.rewrapDek(record.id, sourceRef, {
-      ref: context.target.ref(),
-      ...wrapped,
-    });
-    if (!swapped) {
-      context.logger.info(
-        { dekId: record.id },
-        'DEK skipped because another process changed it during the migration',
-      );
-      return 'skipped';
-    }
-    return 'migrated';
-  } catch (error) {
+  const fail = (record: DekRecord, error: unknown): void => {
     context.logger.error({ err: error, dekId: record.id }, 'DEK could not be migrated');
-    return 'failed';
+    prepared.counts.failed += 1;
+    prepared.failedIds.push(record.id);
+  };
+  const opened: Array<{ record: DekRecord; dek: Buffer; aad: Buffer }> = [];
+  try {
+    const aads = moving.map((record) => dekAssociatedData(record.id));
+    const unwrapped = await settleBatch(
+      () =>
+        context.source.unwrapMany(
+          moving.map((record, index) => ({ key: record, aad: aads[index] as Buffer })),
+        ),
+      moving.length,
+    );
+    unwrapped.forEach((result, index) => {
+      const record = moving[index] as DekRecord;
+      if (result.ok) {
+        opened.push({ record, dek: result.value, aad: aads[index] as Buffer });
+      } else {
+        fail(record, result.error);
+      }
+    });
+
+    const wrapped = await settleBatch(
+      () => context.target.wrapMany(opened.map(({ dek, aad }) => ({ dek, aad }))),
+      opened.length,
+    );
+    wrapped.forEach((result, index) => {
+      const { record } = opened[index] as (typeof opened)[number];
+      if (result.ok) {
+        prepared.rows.push({ id: record.id, ...result.value });
+      } else {
+        fail(record, result.error);
+      }
+    });
   } finally {
-    dek?.fill(0);
+    for (const { dek } of opened) {
+      dek.fill(0);
+    }
   }
+  return prepared;
+}
+
+/**
+ * Writes a prepared page in one transaction, each row with a compare-and-swap on the source
+ * reference, and returns the page's final counts. A row that another process changed meanwhile is
+ * skipped. A dry run writes nothing and counts the rows as migrated.
+ */
+export async function writePage(
+  prepared: PreparedPage,
+  context: RewrapContext,
+): Promise<MigrationCounts> {
+  const counts = { ...prepared.counts };
+  if (context.dryRun) {
+    counts.migrated += prepared.rows.length;
+    return counts;
+  }
+
+  const changed = await context.keys.rewrapDeks(
+    context.source.ref(),
+    context.target.ref(),
+    prepared.rows,
+  );
+  counts.migrated += changed.size;
+  const untouched = prepared.rows.filter((row) => !changed.has(row.id)).map((row) => row.id);
+  if (untouched.length > 0) {
+    counts.skipped += untouched.length;
+    context.logger.info(
+      { dekIds: untouched },
+      'DEKs skipped because another process changed them during the migration',
+    );
+  }
+  return counts;
 }
 
 export function sameKey(left: MasterKeyRef, right: MasterKeyRef): boolean {
   return left.provider === right.provider && left.keyId === right.keyId && left.kcv === right.kcv;
+}
+
+/** Runs a batch call and, when it fails as a whole, gives each of its items that error. */
+async function settleBatch<T>(
+  call: () => Promise<Array<BatchResult<T>>>,
+  size: number,
+): Promise<Array<BatchResult<T>>> {
+  if (size === 0) {
+    return [];
+  }
+  try {
+    return await call();
+  } catch (error) {
+    const failure = error instanceof Error ? error : new Error(String(error));
+    return Array.from({ length: size }, () => ({ ok: false as const, error: failure }));
+  }
 }

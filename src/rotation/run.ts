@@ -5,25 +5,30 @@ import { StrongroomError } from '../errors.js';
 import { describeKey } from '../keys/keyring.js';
 import type { MasterKeyRef } from '../keys/types.js';
 import type { MigrationCounts, MigrationRunOutcome } from '../store/repositories.js';
-import { forEachConcurrent } from './concurrency.js';
-import { acquireMigrationLock, type MigrationLock } from './lock.js';
+import { acquireMigrationLock } from './lock.js';
+import { rewrapAll, type RewrapState } from './passes.js';
 import { prepareTargetKey, proveSourceKey } from './preflight.js';
-import { rewrapRow, sameKey } from './rewrap.js';
-import type { MigrationOptions, MigrationSummary } from './types.js';
-import { verifyTargetDeks } from './verify.js';
+import { sameKey } from './rewrap.js';
+import type { MigrationOptions, MigrationProgress, MigrationSummary } from './types.js';
+import { verifyTargetDeks, type VerifyResult } from './verify.js';
 
 const DEFAULT_BATCH_SIZE = 200;
+const DEFAULT_PAGES_IN_FLIGHT = 2;
 
 /**
  * Moves every DEK under the source key to the target key. The run takes the database-wide lock,
  * proves the source key before any write and writes the target's canary. It then re-wraps the rows
- * page by page, each in its own compare-and-swap, so an interrupted run keeps what it did and a
- * second run resumes. It ends with a verify pass over the target key, a journal row and a 'key.migrate'
- * audit event. A dry run writes nothing: no rows, canary, journal or audit event.
+ * page by page: one batch call per provider and page, and one transaction per page in which each
+ * row is a compare-and-swap on its source reference. So each row is wholly old or wholly new, an
+ * interrupted run keeps every page it wrote, and a second run resumes. Sweeps from the start then
+ * move DEKs created during the pass. The run ends with a verify pass over the target key, a
+ * journal row and a 'key.migrate' audit event. A dry run writes nothing: no rows, canary, journal
+ * or audit event.
  */
 export async function runDekMigration(options: MigrationOptions): Promise<MigrationSummary> {
   const { store, source, target, logger, dryRun } = options;
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  const depth = options.pagesInFlight ?? DEFAULT_PAGES_IN_FLIGHT;
   const sourceRef = source.ref();
   const targetRef = target.ref();
   if (sameKey(sourceRef, targetRef)) {
@@ -39,11 +44,25 @@ export async function runDekMigration(options: MigrationOptions): Promise<Migrat
   let journalled = false;
   let failed = false;
   const counts: MigrationCounts = { migrated: 0, skipped: 0, unknown: 0, failed: 0 };
+  const state: RewrapState = { counts, total: 0, failedIds: new Set(), sweeps: 0 };
+  let verifyProgress = { phase: 'rewrap' as MigrationProgress['phase'], verifyTotal: 0 };
+  const report = (verify: VerifyResult = { verified: 0, failed: 0 }): void => {
+    const done = counts.migrated + counts.skipped + counts.unknown + counts.failed;
+    state.total = Math.max(state.total, done);
+    options.onProgress?.({
+      ...counts,
+      total: state.total,
+      verified: verify.verified,
+      verifyFailed: verify.failed,
+      ...verifyProgress,
+    });
+  };
 
   try {
     await proveSourceKey(source, store.keys, logger);
     await prepareTargetKey(target, store.keys, logger, dryRun);
     const total = await countNotUnder(options, targetRef);
+    state.total = total;
 
     if (!dryRun) {
       await store.dekMigrations.insertRun({
@@ -66,17 +85,29 @@ export async function runDekMigration(options: MigrationOptions): Promise<Migrat
       'DEK migration started',
     );
 
-    const interrupted = await rewrapAll(options, lock, counts, total, batchSize);
+    if (!dryRun) {
+      await refreshStatistics(options);
+    }
+    const interrupted = await rewrapAll(options, lock, state, {
+      batchSize,
+      depth,
+      onPage: () => report(),
+    });
     // Rows moved after the lock was lost stay valid, but without the lock another run may have
     // started, so the run ends here instead of reporting a result.
     await lock.check();
-    const verify = interrupted
-      ? { verified: 0, failed: 0 }
-      : await verifyTargetDeks(target, store.keys, {
-          batchSize,
-          concurrency: options.concurrency,
-          logger,
-        });
+    let verify: VerifyResult = { verified: 0, failed: 0 };
+    if (!interrupted) {
+      verifyProgress = { phase: 'verify', verifyTotal: await countUnder(options, targetRef) };
+      report();
+      verify = await verifyTargetDeks(target, store.keys, {
+        batchSize,
+        depth,
+        logger,
+        onPage: report,
+      });
+    }
+    const remaining = await countUnder(options, sourceRef);
 
     const outcome: MigrationRunOutcome = interrupted
       ? 'interrupted'
@@ -94,6 +125,8 @@ export async function runDekMigration(options: MigrationOptions): Promise<Migrat
       ...counts,
       verified: verify.verified,
       verifyFailed: verify.failed,
+      sweeps: state.sweeps,
+      remaining,
       durationMs,
       rowsPerSecond: durationMs > 0 ? Math.round((handled * 1000) / durationMs) : handled,
     };
@@ -130,56 +163,28 @@ export async function runDekMigration(options: MigrationOptions): Promise<Migrat
   }
 }
 
-/**
- * Re-wraps every row not under the target. Returns true when the signal stopped the run. Throws
- * SR_DEK_MIGRATION_LOCK_LOST before a page when the run no longer holds the lock.
- */
-async function rewrapAll(
-  options: MigrationOptions,
-  lock: MigrationLock,
-  counts: MigrationCounts,
-  total: number,
-  batchSize: number,
-): Promise<boolean> {
-  const { store, target, signal } = options;
-  const targetRef = target.ref();
-  const stopped = (): boolean => signal?.aborted === true;
-  let after: string | undefined;
-
-  while (!stopped()) {
-    await lock.check();
-    const page = await store.keys.listDeksNotUnder(targetRef, after, batchSize);
-    if (page.length === 0) {
-      return false;
-    }
-
-    await forEachConcurrent(
-      page,
-      options.concurrency,
-      async (record) => {
-        const result = await rewrapRow(record, {
-          source: options.source,
-          target,
-          keys: store.keys,
-          logger: options.logger,
-          dryRun: options.dryRun,
-        });
-        counts[result] += 1;
-        options.onProgress?.({ ...counts, total });
-      },
-      stopped,
-    );
-    after = page.at(-1)?.id;
-  }
-  options.logger.warn({ ...counts }, 'DEK migration interrupted, run it again to resume');
-  return true;
-}
-
 async function countNotUnder(options: MigrationOptions, targetRef: MasterKeyRef): Promise<number> {
   const counts = await options.store.keys.countDeksByKey();
   return counts
     .filter((entry) => !sameKey(entry.ref, targetRef))
     .reduce((sum, entry) => sum + entry.count, 0);
+}
+
+/** Runs KeyRepository.analyzeDeks. Its failure only costs speed, so it is logged, not raised. */
+async function refreshStatistics(options: MigrationOptions): Promise<void> {
+  try {
+    await options.store.keys.analyzeDeks();
+  } catch (error) {
+    options.logger.warn(
+      { err: error },
+      'updating the database statistics of the deks table failed; the migration may run slower',
+    );
+  }
+}
+
+async function countUnder(options: MigrationOptions, ref: MasterKeyRef): Promise<number> {
+  const counts = await options.store.keys.countDeksByKey();
+  return counts.find((entry) => sameKey(entry.ref, ref))?.count ?? 0;
 }
 
 async function recordAudit(options: MigrationOptions, summary: MigrationSummary): Promise<void> {
@@ -200,6 +205,8 @@ async function recordAudit(options: MigrationOptions, summary: MigrationSummary)
       unknown: summary.unknown,
       failed: summary.failed,
       verifyFailed: summary.verifyFailed,
+      sweeps: summary.sweeps,
+      remaining: summary.remaining,
     },
   });
 }

@@ -17,18 +17,31 @@ export interface MigrationOptions {
   logger: Logger;
   /** Does everything but write to the database when true. */
   dryRun: boolean;
-  /** Rows read per page; 200 by default. */
+  /** Rows read per page, and so rows per batch call and per write transaction; 200 by default. */
   batchSize?: number;
-  /** Unwraps and wraps in flight at once; the HSM session pool size is a good value. */
-  concurrency: number;
-  /** Stops the run after the rows in flight when aborted. */
+  /**
+   * Pages whose provider work runs while an earlier page is written; 2 by default. Each page is one
+   * batch call, which the HSM provider spreads over its pool's sessions.
+   */
+  pagesInFlight?: number;
+  /** Stops the run at a page boundary when aborted: pages in flight are written, no new page is read. */
   signal?: AbortSignal;
   onProgress?: (progress: MigrationProgress) => void;
 }
 
-/** The state of a run after each row. `total` is the number of DEKs not under the target at start. */
+/** The state of a run, reported after each page. */
 export interface MigrationProgress extends MigrationCounts {
+  /** 'rewrap' while DEKs move, then 'verify' while the verify pass opens them under the target. */
+  phase: 'rewrap' | 'verify';
+  /**
+   * DEKs the re-wrap expects to handle: those not under the target at the start, plus those that
+   * later sweeps find under the source.
+   */
   total: number;
+  verified: number;
+  verifyFailed: number;
+  /** DEKs under the target key when the verify pass started; 0 before it. */
+  verifyTotal: number;
 }
 
 /** The result of a run, for the summary, the journal and the audit event. */
@@ -41,6 +54,16 @@ export interface MigrationSummary extends MigrationCounts {
   /** DEKs under the target key that the verify pass opened, and those it could not open. */
   verified: number;
   verifyFailed: number;
+  /**
+   * Sweeps from the start after the first pass, which move DEKs created during the run with ids
+   * below the page the run had reached.
+   */
+  sweeps: number;
+  /**
+   * DEKs under the source key when the run ended, failed ones included. More than `failed` means
+   * that DEKs were still being created under the source when the last sweep ended.
+   */
+  remaining: number;
   durationMs: number;
   /** Rows handled per second, migrated or not. */
   rowsPerSecond: number;

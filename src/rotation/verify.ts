@@ -3,43 +3,64 @@ import type { Logger } from 'pino';
 import { dekAssociatedData } from '../crypto/associated-data.js';
 import type { MasterKeyProvider } from '../keys/types.js';
 import type { KeyRepository } from '../store/repositories.js';
-import { forEachConcurrent } from './concurrency.js';
+import { runPagePass } from './pipeline.js';
 
-/** Opens every DEK under the target key and returns how many opened and how many failed. */
+/** The outcome of the verify pass. */
+export interface VerifyResult {
+  verified: number;
+  failed: number;
+}
+
+/**
+ * Opens every DEK under the target key, one unwrapMany call per page with `depth` pages in flight,
+ * and returns how many opened and how many failed. Each failure is logged with its DEK id.
+ */
 export async function verifyTargetDeks(
   target: MasterKeyProvider,
   keys: KeyRepository,
-  options: { batchSize: number; concurrency: number; logger: Logger },
-): Promise<{ verified: number; failed: number }> {
+  options: {
+    batchSize: number;
+    depth: number;
+    logger: Logger;
+    onPage?: (result: VerifyResult) => void;
+  },
+): Promise<VerifyResult> {
   const ref = target.ref();
-  let verified = 0;
-  let failed = 0;
-  let after: string | undefined;
+  const result: VerifyResult = { verified: 0, failed: 0 };
 
-  for (;;) {
-    const page = await keys.listDeksUnder(ref, after, options.batchSize);
-    if (page.length === 0) {
-      break;
-    }
-
-    await forEachConcurrent(
-      page,
-      options.concurrency,
-      async (record) => {
-        let dek: Buffer | undefined;
-        try {
-          dek = await target.unwrap(record, dekAssociatedData(record.id));
-          verified += 1;
-        } catch (error) {
-          failed += 1;
-          options.logger.error({ err: error, dekId: record.id }, 'target key failed to open a DEK');
-        } finally {
-          dek?.fill(0);
+  await runPagePass({
+    read: (after) => keys.listDeksUnder(ref, after, options.batchSize),
+    prepare: async (records) => {
+      const page: VerifyResult = { verified: 0, failed: 0 };
+      const opened = await target
+        .unwrapMany(records.map((record) => ({ key: record, aad: dekAssociatedData(record.id) })))
+        .catch((error: unknown) =>
+          records.map(() => ({
+            ok: false as const,
+            error: error instanceof Error ? error : new Error(String(error)),
+          })),
+        );
+      opened.forEach((outcome, index) => {
+        if (outcome.ok) {
+          outcome.value.fill(0);
+          page.verified += 1;
+          return;
         }
-      },
-      () => false,
-    );
-    after = page.at(-1)?.id;
-  }
-  return { verified, failed };
+        page.failed += 1;
+        options.logger.error(
+          { err: outcome.error, dekId: records[index]?.id },
+          'target key failed to open a DEK',
+        );
+      });
+      return page;
+    },
+    consume: async (page) => {
+      result.verified += page.verified;
+      result.failed += page.failed;
+      options.onPage?.({ ...result });
+    },
+    depth: options.depth,
+    stopped: () => false,
+  });
+  return result;
 }

@@ -1,14 +1,17 @@
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 
 import { StrongroomError } from '../errors.js';
 import type { MasterKeyRef, ProviderKind, WrapMechanism } from '../keys/types.js';
 import { constraints, isUniqueViolation } from './constraints.js';
+import { ROWS_PER_REWRAP_STATEMENT, rewrapStatement } from './rewrap-statement.js';
 import type {
   CanaryRecord,
   DekCount,
   DekRecord,
   KeyRepository,
   RewrappedDek,
+  RewrappedRow,
+  Store,
 } from './repositories.js';
 import type { Database, DekTable, MasterKeyTable } from './schema.js';
 
@@ -18,9 +21,11 @@ import type { Database, DekTable, MasterKeyTable } from './schema.js';
  */
 export class KyselyKeyRepository implements KeyRepository {
   readonly #db: Kysely<Database>;
+  readonly #dialect: Store['dialect'];
 
-  constructor(db: Kysely<Database>) {
+  constructor(db: Kysely<Database>, dialect: Store['dialect']) {
     this.#db = db;
+    this.#dialect = dialect;
   }
 
   async findCanary(
@@ -149,6 +154,36 @@ export class KyselyKeyRepository implements KeyRepository {
       .where('kcv', '=', expected.kcv)
       .executeTakeFirst();
     return result.numUpdatedRows === 1n;
+  }
+
+  async analyzeDeks(): Promise<void> {
+    if (this.#dialect === 'postgres') {
+      await sql`analyze deks`.execute(this.#db);
+    }
+  }
+
+  async rewrapDeks(
+    expected: MasterKeyRef,
+    next: MasterKeyRef,
+    rows: readonly RewrappedRow[],
+  ): Promise<Set<string>> {
+    const changed = new Set<string>();
+    if (rows.length === 0) {
+      return changed;
+    }
+
+    await this.#db.transaction().execute(async (transaction) => {
+      for (let start = 0; start < rows.length; start += ROWS_PER_REWRAP_STATEMENT) {
+        const slice = rows.slice(start, start + ROWS_PER_REWRAP_STATEMENT);
+        const ids = await rewrapStatement(this.#dialect, expected, next, slice).execute(
+          transaction,
+        );
+        for (const row of ids.rows) {
+          changed.add(row.id);
+        }
+      }
+    });
+    return changed;
   }
 }
 

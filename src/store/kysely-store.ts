@@ -59,7 +59,7 @@ export class KyselyStore implements Store {
     this.#description = options.description;
     this.#redact = options.redact;
     this.#logger = options.logger;
-    this.keys = new KyselyKeyRepository(db);
+    this.keys = new KyselyKeyRepository(db, dialect);
     this.users = new KyselyUserRepository(db);
     this.vault = new KyselyVaultRepository(db);
     this.audit = new KyselyAuditRepository(db, dialect);

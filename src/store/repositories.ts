@@ -199,6 +199,31 @@ export interface KeyRepository {
    * missing or names another key, so each row is wholly under the old key or wholly under the new.
    */
   rewrapDek(id: string, expected: MasterKeyRef, next: RewrappedDek): Promise<boolean>;
+  /**
+   * Updates PostgreSQL's planner statistics of the deks table, so that rewrapDeks looks its rows up
+   * by id even when the statistics predate most DEKs, as after a bulk import. Without fresh
+   * statistics PostgreSQL may read every row under the old key for each page. Does nothing on
+   * SQLite, whose statement names its plan.
+   */
+  analyzeDeks(): Promise<void>;
+  /**
+   * Replaces the wrapped keys of several DEKs in one transaction. Each row changes only while it
+   * is still wrapped by `expected`, as with rewrapDek, and every row is then under `next`. Returns
+   * the ids of the rows that changed: a row missing from the result was deleted or moved by another
+   * process and is left as it is.
+   */
+  rewrapDeks(
+    expected: MasterKeyRef,
+    next: MasterKeyRef,
+    rows: readonly RewrappedRow[],
+  ): Promise<Set<string>>;
+}
+
+/** A DEK id with its key wrapped under the new master key, for KeyRepository.rewrapDeks. */
+export interface RewrappedRow {
+  id: string;
+  mechanism: WrapMechanism;
+  wrapped: Buffer;
 }
 
 /** The new master key reference and wrapped bytes of a DEK. */

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { freePort, runCli, startServe } from '../support/cli.js';
+import { startOnTerminal } from '../support/terminal.js';
 import { describeEachDialect } from '../support/databases.js';
 import { hsmEnvironment, initHomeBesideHsm } from '../support/homes.js';
 import { createSoftHsmFixture, softHsmAvailable, type SoftHsmFixture } from '../support/softhsm.js';
@@ -129,7 +130,25 @@ describe.runIf(softHsmAvailable())('dek commands', () => {
       expect(result.code).toBe(0);
       expect(JSON.parse(result.stdout)).toMatchObject({ dryRun: true, migrated: DEKS });
       expect(result.stderr).toContain('WARNING');
+      expect(result.stderr).toContain(`progress: re-wrap ${ACCOUNTS}/${ACCOUNTS} DEKs`);
       expect(await keyProvider()).toBe('file');
+    });
+
+    it('terminal shows a progress bar', async () => {
+      const cli = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
+      const terminal = startOnTerminal(
+        [process.execPath, cli, 'dek', 'migrate', '--to', 'hsm', '--home', home, '--dry-run'],
+        env,
+      );
+      try {
+        const bar = await terminal.expect('Dry run completed');
+
+        expect(bar).toMatch(/re-wrap \[[=-]+\] 6\/6 DEKs \| \d+ DEKs\/s \| ETA \S+ \| failed 0/);
+        expect(bar).not.toContain('progress: re-wrap');
+        expect(await terminal.exited).toBe(0);
+      } finally {
+        terminal.kill();
+      }
     });
 
     it('round trip to HSM and back', async () => {
@@ -139,6 +158,7 @@ describe.runIf(softHsmAvailable())('dek commands', () => {
       );
 
       expect(forward.stderr).toContain('Source: file key');
+      expect(forward.stderr).toContain(`progress: verify ${ACCOUNTS}/${ACCOUNTS} DEKs`);
       expect(forward.code).toBe(0);
       expect(JSON.parse(forward.stdout)).toMatchObject({
         outcome: 'completed',

@@ -127,7 +127,7 @@ describe.runIf(softHsmAvailable())('dek migrate killed mid-run', () => {
         child.kill('SIGINT');
 
         expect(await exited).toBe(1);
-        expect(stderr).toContain('Stopping after the DEKs in flight.');
+        expect(stderr).toContain('Stopping after the pages in flight are written.');
         expect(stderr).toContain('SR_DEK_MIGRATION_INCOMPLETE');
         expect(stderr).toMatch(/was interrupted after moving \d+ DEKs/);
         expect((await store.dekMigrations.listRuns(1))[0]?.outcome).toBe('interrupted');

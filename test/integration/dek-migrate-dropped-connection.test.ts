@@ -95,7 +95,6 @@ describe.skipIf(!postgres.available)('dek migrate with a dropped connection', ()
       logger,
       dryRun: false,
       batchSize: 20,
-      concurrency: 4,
       ...overrides,
     };
   }

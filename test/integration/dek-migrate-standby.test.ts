@@ -132,7 +132,6 @@ describe.skipIf(binDir === undefined && !inCi)('dek migrate on a standby', () =>
       actor: 'os:tester',
       logger,
       dryRun: false,
-      concurrency: 2,
     })
       .catch((caught: unknown) => caught)
       .finally(() => standby.close());

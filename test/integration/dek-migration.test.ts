@@ -78,7 +78,6 @@ describe.skipIf(!available)('DEK migration engine', () => {
         logger: context.logger,
         dryRun: false,
         batchSize: 7,
-        concurrency: 4,
         ...overrides,
       };
     }

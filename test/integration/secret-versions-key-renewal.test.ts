@@ -76,7 +76,6 @@ describeEachDialect('secret versions under key renewal', (context) => {
       actor: 'os:tester',
       logger: context.logger,
       dryRun: false,
-      concurrency: 2,
     });
 
     expect(summary.outcome).toBe('completed');

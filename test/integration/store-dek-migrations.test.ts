@@ -133,6 +133,89 @@ describeEachDialect('key repository for migrations', (context) => {
     expect(results.filter(Boolean)).toHaveLength(1);
   });
 
+  it('page rewrap swaps rows under the expected key', async () => {
+    await store.keys.insertDek(dek('dek-1', FILE_KEY));
+    await store.keys.insertDek(dek('dek-2', OLD_FILE_KEY));
+    await store.keys.insertDek(dek('dek-3', FILE_KEY));
+
+    const changed = await store.keys.rewrapDeks(FILE_KEY, HSM_KEY, [
+      { id: 'dek-1', mechanism: 'aes-key-wrap-pad', wrapped: Buffer.from('new dek-1') },
+      { id: 'dek-2', mechanism: 'aes-key-wrap-pad', wrapped: Buffer.from('new dek-2') },
+      { id: 'dek-3', mechanism: 'aes-key-wrap-pad', wrapped: Buffer.from('new dek-3') },
+      { id: 'missing', mechanism: 'aes-key-wrap-pad', wrapped: Buffer.from('new missing') },
+    ]);
+
+    expect([...changed].sort()).toEqual(['dek-1', 'dek-3']);
+    expect(await store.keys.findDek('dek-1')).toEqual({
+      id: 'dek-1',
+      ref: HSM_KEY,
+      mechanism: 'aes-key-wrap-pad',
+      wrapped: Buffer.from('new dek-1'),
+    });
+    expect(await store.keys.findDek('dek-2')).toEqual(dek('dek-2', OLD_FILE_KEY));
+    expect((await store.keys.findDek('dek-3'))?.wrapped).toEqual(Buffer.from('new dek-3'));
+    expect(await store.keys.findDek('missing')).toBeUndefined();
+  });
+
+  it('page rewrap of 1200 rows changes all', async () => {
+    const ids = Array.from({ length: 1200 }, (_, index) => `dek-${String(index).padStart(4, '0')}`);
+    for (const id of ids) {
+      await store.keys.insertDek(dek(id, FILE_KEY));
+    }
+
+    const changed = await store.keys.rewrapDeks(
+      FILE_KEY,
+      HSM_KEY,
+      ids.map((id) => ({ id, mechanism: 'aes-256-gcm', wrapped: Buffer.from(`new ${id}`) })),
+    );
+
+    expect(changed.size).toBe(1200);
+    expect(await store.keys.countDeksByKey()).toEqual([{ ref: HSM_KEY, count: 1200 }]);
+    expect((await store.keys.findDek('dek-1199'))?.wrapped).toEqual(Buffer.from('new dek-1199'));
+  });
+
+  it('page rewrap of no rows changes nothing', async () => {
+    await store.keys.insertDek(dek('dek-1', FILE_KEY));
+
+    const changed = await store.keys.rewrapDeks(FILE_KEY, HSM_KEY, []);
+
+    expect(changed.size).toBe(0);
+    expect(await store.keys.findDek('dek-1')).toEqual(dek('dek-1', FILE_KEY));
+  });
+
+  it('page rewrap ids with SQL text are plain values', async () => {
+    const id = "dek-1' or '1'='1";
+    await store.keys.insertDek(dek(id, FILE_KEY));
+    await store.keys.insertDek(dek('dek-2', FILE_KEY));
+
+    const changed = await store.keys.rewrapDeks(FILE_KEY, HSM_KEY, [
+      { id, mechanism: 'aes-256-gcm', wrapped: Buffer.from("x'); drop table deks; --") },
+    ]);
+
+    expect([...changed]).toEqual([id]);
+    expect((await store.keys.findDek(id))?.wrapped).toEqual(
+      Buffer.from("x'); drop table deks; --"),
+    );
+    expect((await store.keys.findDek('dek-2'))?.ref).toEqual(FILE_KEY);
+  });
+
+  it('SQLite pages under a key without sorting', async () => {
+    if (context.dialect !== 'sqlite') {
+      return;
+    }
+    const url = await context.createDatabase();
+    await context.openStore({ url });
+
+    const plan = await context.runSql(
+      url,
+      `explain query plan select * from deks where provider = 'hsm' and key_id = 'k' and kcv = 'c' and id > 'a' order by id limit 200`,
+    );
+    const steps = plan.map((row) => String(row.detail));
+
+    expect(steps.join('\n')).toContain('deks_provider_key_id_kcv_id_idx');
+    expect(steps.join('\n')).not.toContain('TEMP B-TREE');
+  });
+
   it('ids with SQL text are plain values', async () => {
     const id = "dek-1' or '1'='1";
     await store.keys.insertDek(dek(id, FILE_KEY));

@@ -32,11 +32,12 @@ describeEachDialect('store migrations', (context) => {
     expect(await listTables(context, url)).toEqual(expect.arrayContaining(TABLES));
     expect(await listIndexes(context, url)).toEqual(
       expect.arrayContaining([
-        'deks_provider_key_id_idx',
+        'deks_provider_key_id_kcv_id_idx',
         'accounts_dek_id_idx',
         'api_sessions_expires_at_idx',
       ]),
     );
+    expect(await listIndexes(context, url)).not.toContain('deks_provider_key_id_idx');
     expect(await appliedMigrations(context, url)).toEqual(
       migrations.map((migration) => migration.name),
     );

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createKeyFile, fileKeyId, readKeyFile } from '../../src/keys/file/key-file.js';
 import { createFileProvider } from '../../src/keys/file/file-provider.js';
 import { StrongroomError } from '../../src/errors.js';
+import type { BatchResult } from '../../src/keys/types.js';
 
 let dir: string;
 
@@ -102,4 +103,51 @@ describe('file provider', () => {
     await provider.close();
     expect(provider.status().ready).toBe(false);
   });
+
+  it('batch items fail alone', async () => {
+    const path = join(dir, 'master.key');
+    await createKeyFile(path);
+    const provider = createFileProvider({ path });
+    await provider.open();
+    const deks = [Buffer.alloc(32, 1), Buffer.alloc(32, 2), Buffer.alloc(32, 3)];
+
+    const wrapped = await provider.wrapMany(
+      deks.map((dek, index) => ({ dek, aad: Buffer.from(`dek-${index}`) })),
+    );
+    const keys = wrapped.map((result) => {
+      if (!result.ok) {
+        throw result.error;
+      }
+      return result.value;
+    });
+    const opened = await provider.unwrapMany([
+      { key: keys[0]!, aad: Buffer.from('dek-0') },
+      { key: keys[1]!, aad: Buffer.from('dek-0') },
+      {
+        key: { mechanism: 'aes-key-wrap-pad', wrapped: keys[2]!.wrapped },
+        aad: Buffer.from('dek-2'),
+      },
+      { key: keys[2]!, aad: Buffer.from('dek-2') },
+    ]);
+
+    expect(opened[0]).toEqual({ ok: true, value: deks[0] });
+    expect(errorOf(opened[1])?.code).toBe('SR_DECRYPT_FAILED');
+    expect(errorOf(opened[2])?.message).toContain(
+      'aes-key-wrap-pad cannot be opened by the file provider',
+    );
+    expect(opened[3]).toEqual({ ok: true, value: deks[2] });
+    await provider.close();
+  });
+
+  it('batch on a closed provider is rejected', async () => {
+    const provider = createFileProvider({ path: join(dir, 'master.key') });
+
+    const error = await caught(provider.unwrapMany([]));
+
+    expect(error.code).toBe('SR_KEY_PROVIDER_UNAVAILABLE');
+  });
 });
+
+function errorOf(result: BatchResult<Buffer> | undefined): StrongroomError | undefined {
+  return result?.ok === false ? (result.error as StrongroomError) : undefined;
+}

@@ -16,6 +16,8 @@ function summary(overrides: Partial<MigrationSummary>): MigrationSummary {
     failed: 2,
     verified: 10,
     verifyFailed: 1,
+    sweeps: 1,
+    remaining: 2,
     durationMs: 1000,
     rowsPerSecond: 12,
     ...overrides,

@@ -27,7 +27,8 @@ import {
 } from '../../rotation/index.js';
 import { openStore, type Store } from '../../store/index.js';
 import { EXIT, printError, runCommand } from '../output.js';
-import { createProgress, formatCounts, formatRuns, formatSummary } from './dek-report.js';
+import { createProgress } from './dek-progress.js';
+import { formatCounts, formatRuns, formatSummary } from './dek-report.js';
 
 const HOME_HELP = 'home folder (default: $STRONGROOM_HOME or the current directory)';
 const RECENT_RUNS = 5;
@@ -80,7 +81,11 @@ export function registerDek(program: Command): void {
       '--set-provider',
       'set kron.crypto.keyProvider to the target in security.properties after a complete run',
     )
-    .option('--batch-size <rows>', 'DEK rows read per page', '200')
+    .option(
+      '--batch-size <rows>',
+      'DEKs per page: per batch call to each key provider and per write transaction',
+      '200',
+    )
     .option('--json', 'print the summary as JSON')
     .action(async (flags: MigrateFlags) => {
       await runCommand(flags.json === true, () => migrate(flags));
@@ -100,7 +105,11 @@ export function registerDek(program: Command): void {
     .option('--dry-run', 'unwrap and wrap every DEK but write nothing')
     .option('--yes', 'do not ask for confirmation; required when standard input is not a terminal')
     .option('--set-provider', 'point security.properties at the new key after a complete run')
-    .option('--batch-size <rows>', 'DEK rows read per page', '200')
+    .option(
+      '--batch-size <rows>',
+      'DEKs per page: per batch call to each key provider and per write transaction',
+      '200',
+    )
     .option('--json', 'print the summary as JSON')
     .action(async (flags: RenewFlags) => {
       await runCommand(flags.json === true, () => renew(flags));
@@ -236,7 +245,9 @@ async function executeRun(
   const dryRun = flags.dryRun === true;
   const controller = new AbortController();
   const interrupt = (): void => {
-    process.stderr.write('\nStopping after the DEKs in flight. Run the command again to resume.\n');
+    process.stderr.write(
+      '\nStopping after the pages in flight are written. Run the command again to resume.\n',
+    );
     controller.abort();
   };
   let store: Store | undefined;
@@ -277,7 +288,6 @@ async function executeRun(
       logger,
       dryRun,
       batchSize: run.batchSize,
-      concurrency: config.hsm?.poolSize ?? 1,
       signal: controller.signal,
       onProgress: (state) => progress.update(state),
     }).finally(() => progress.finish());

@@ -1,7 +1,15 @@
 import { StrongroomError } from '../../errors.js';
 import { openGcm, sealGcm } from '../../crypto/aes-gcm.js';
 import { aesKeyCheckValue } from '../../crypto/key-check-value.js';
-import type { MasterKeyProvider, MasterKeyRef, ProviderStatus, WrappedKey } from '../types.js';
+import type {
+  BatchResult,
+  MasterKeyProvider,
+  MasterKeyRef,
+  ProviderStatus,
+  UnwrapRequest,
+  WrapRequest,
+  WrappedKey,
+} from '../types.js';
 import { fileKeyId, readKeyFile } from './key-file.js';
 
 /**
@@ -21,6 +29,16 @@ export function createFileProvider(options: { path: string }): MasterKeyProvider
       );
     }
     return key;
+  }
+
+  function unwrapOne(wrapped: WrappedKey, aad: Buffer): Buffer {
+    if (wrapped.mechanism !== 'aes-256-gcm') {
+      throw new StrongroomError(
+        'SR_DECRYPT_FAILED',
+        `A DEK wrapped with ${wrapped.mechanism} cannot be opened by the file provider, which uses aes-256-gcm.`,
+      );
+    }
+    return openGcm(requireKey(), wrapped.wrapped, aad);
   }
 
   return {
@@ -46,13 +64,19 @@ export function createFileProvider(options: { path: string }): MasterKeyProvider
     },
 
     async unwrap(wrapped: WrappedKey, aad: Buffer): Promise<Buffer> {
-      if (wrapped.mechanism !== 'aes-256-gcm') {
-        throw new StrongroomError(
-          'SR_DECRYPT_FAILED',
-          `A DEK wrapped with ${wrapped.mechanism} cannot be opened by the file provider, which uses aes-256-gcm.`,
-        );
-      }
-      return openGcm(requireKey(), wrapped.wrapped, aad);
+      return unwrapOne(wrapped, aad);
+    },
+
+    async wrapMany(requests: readonly WrapRequest[]): Promise<BatchResult<WrappedKey>[]> {
+      const masterKey = requireKey();
+      return requests.map(({ dek, aad }) =>
+        settle(() => ({ mechanism: 'aes-256-gcm', wrapped: sealGcm(masterKey, dek, aad) })),
+      );
+    },
+
+    async unwrapMany(requests: readonly UnwrapRequest[]): Promise<BatchResult<Buffer>[]> {
+      requireKey();
+      return requests.map(({ key: wrapped, aad }) => settle(() => unwrapOne(wrapped, aad)));
     },
 
     status(): ProviderStatus {
@@ -69,4 +93,13 @@ export function createFileProvider(options: { path: string }): MasterKeyProvider
       key = undefined;
     },
   };
+}
+
+/** Runs one item of a batch and captures its error, so one bad item does not fail the batch. */
+function settle<T>(operation: () => T): BatchResult<T> {
+  try {
+    return { ok: true, value: operation() };
+  } catch (error) {
+    return { ok: false, error: error instanceof Error ? error : new Error(String(error)) };
+  }
 }

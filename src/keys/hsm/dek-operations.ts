@@ -1,3 +1,4 @@
+import type { PKCS11 } from 'pkcs11js';
 import { isStrongroomError, StrongroomError } from '../../errors.js';
 import type { WrapMechanism } from '../types.js';
 import { unwrapWithGcm, wrapWithGcm } from './gcm.js';
@@ -6,6 +7,7 @@ import { unwrapWithKeyWrap, wrapWithKeyWrap } from './key-wrap.js';
 import { requireOffered } from './mechanisms.js';
 import { describeFailure, isConnectionLost, unexpectedPkcs11Failure } from './pkcs11-failures.js';
 import type { TokenConnection } from './token-connection.js';
+import type { EstablishedConnection } from './token-setup.js';
 
 /** Wraps a 32-byte DEK under the master key with the connection's mechanism. */
 export async function wrapDek(
@@ -15,22 +17,11 @@ export async function wrapDek(
   log: HsmLog,
 ): Promise<{ mechanism: WrapMechanism; wrapped: Buffer }> {
   try {
-    return await connection.run('wrap', async (pkcs11, session, established) => {
-      const { mechanism, masterKey } = established;
-      const wrapped =
-        mechanism === 'aes-256-gcm'
-          ? await wrapWithGcm(pkcs11, session, masterKey, dek, aad)
-          : await wrapWithKeyWrap(pkcs11, session, masterKey, mechanism, dek, aad, log);
-      return { mechanism, wrapped };
-    });
+    return await connection.run('wrap', (pkcs11, session, established) =>
+      wrapInSession(pkcs11, session, established, dek, aad, log),
+    );
   } catch (error) {
-    if (isStrongroomError(error)) {
-      throw error;
-    }
-    if (isConnectionLost(error)) {
-      throw connectionLostAgain('wrap', error);
-    }
-    throw unexpectedPkcs11Failure(pkcs11FunctionOf(error) ?? 'wrapping a DEK', error);
+    throw wrapFailure(error);
   }
 }
 
@@ -47,26 +38,79 @@ export async function unwrapDek(
   log: HsmLog,
 ): Promise<Buffer> {
   try {
-    return await connection.run('unwrap', async (pkcs11, session, established) => {
-      requireOffered(mechanism, established.offered, established.slotName);
-      const { masterKey } = established;
-      return mechanism === 'aes-256-gcm'
-        ? await unwrapWithGcm(pkcs11, session, masterKey, wrapped, aad)
-        : await unwrapWithKeyWrap(pkcs11, session, masterKey, mechanism, wrapped, aad, log);
-    });
-  } catch (error) {
-    if (isStrongroomError(error)) {
-      throw error;
-    }
-    if (isConnectionLost(error)) {
-      throw connectionLostAgain('unwrap', error);
-    }
-    log.warn('unwrapping a DEK failed', { mechanism, reason: describeFailure(error) });
-    throw new StrongroomError(
-      'SR_DECRYPT_FAILED',
-      'the wrapped DEK could not be unwrapped: the master key is wrong or the stored record was changed.',
+    return await connection.run('unwrap', (pkcs11, session, established) =>
+      unwrapInSession(pkcs11, session, established, mechanism, wrapped, aad, log),
     );
+  } catch (error) {
+    throw unwrapFailure(error, mechanism, log);
   }
+}
+
+/** Wraps one DEK in a session that the caller has borrowed. Errors are left as thrown. */
+export async function wrapInSession(
+  pkcs11: PKCS11,
+  session: Buffer,
+  established: EstablishedConnection,
+  dek: Buffer,
+  aad: Buffer,
+  log: HsmLog,
+): Promise<{ mechanism: WrapMechanism; wrapped: Buffer }> {
+  const { mechanism, masterKey } = established;
+  const wrapped =
+    mechanism === 'aes-256-gcm'
+      ? await wrapWithGcm(pkcs11, session, masterKey, dek, aad)
+      : await wrapWithKeyWrap(pkcs11, session, masterKey, mechanism, dek, aad, log);
+  return { mechanism, wrapped };
+}
+
+/** Unwraps one DEK in a session that the caller has borrowed. Errors are left as thrown. */
+export async function unwrapInSession(
+  pkcs11: PKCS11,
+  session: Buffer,
+  established: EstablishedConnection,
+  mechanism: WrapMechanism,
+  wrapped: Buffer,
+  aad: Buffer,
+  log: HsmLog,
+): Promise<Buffer> {
+  requireOffered(mechanism, established.offered, established.slotName);
+  const { masterKey } = established;
+  return mechanism === 'aes-256-gcm'
+    ? unwrapWithGcm(pkcs11, session, masterKey, wrapped, aad)
+    : unwrapWithKeyWrap(pkcs11, session, masterKey, mechanism, wrapped, aad, log);
+}
+
+/** Turns an error of a wrap into the StrongroomError that the caller receives. */
+export function wrapFailure(error: unknown): StrongroomError {
+  if (isStrongroomError(error)) {
+    return error;
+  }
+  if (isConnectionLost(error)) {
+    return connectionLostAgain('wrap', error);
+  }
+  return unexpectedPkcs11Failure(pkcs11FunctionOf(error) ?? 'wrapping a DEK', error);
+}
+
+/**
+ * Turns an error of an unwrap into the StrongroomError that the caller receives: SR_DECRYPT_FAILED
+ * for every failure of the data, with the CKR in the log only.
+ */
+export function unwrapFailure(
+  error: unknown,
+  mechanism: WrapMechanism,
+  log: HsmLog,
+): StrongroomError {
+  if (isStrongroomError(error)) {
+    return error;
+  }
+  if (isConnectionLost(error)) {
+    return connectionLostAgain('unwrap', error);
+  }
+  log.warn('unwrapping a DEK failed', { mechanism, reason: describeFailure(error) });
+  return new StrongroomError(
+    'SR_DECRYPT_FAILED',
+    'the wrapped DEK could not be unwrapped: the master key is wrong or the stored record was changed.',
+  );
 }
 
 function connectionLostAgain(operation: string, error: unknown): StrongroomError {

@@ -5,6 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { errorRegistry, isStrongroomError, StrongroomError } from '../../errors.js';
+import { handleUnwrapMany, handleWrapMany } from './batch-handlers.js';
 import { unwrapDek, wrapDek } from './dek-operations.js';
 import type { HsmLog, LogFields, LogLevel } from './hsm-log.js';
 import { generateAuditKey, inspectMacKey } from './mac-key-tools.js';
@@ -76,6 +77,14 @@ async function dispatch(
       return wrap(request as RequestMessage<'wrap'>, transfer);
     case 'unwrap':
       return unwrap(request as RequestMessage<'unwrap'>, transfer);
+    case 'wrapMany': {
+      const { params } = request as RequestMessage<'wrapMany'>;
+      return handleWrapMany(requireConnection(), params, transfer, log);
+    }
+    case 'unwrapMany': {
+      const { params } = request as RequestMessage<'unwrapMany'>;
+      return handleUnwrapMany(requireConnection(), params, transfer, log);
+    }
     case 'inspect': {
       const { keyLabel, ...access } = (request as RequestMessage<'inspect'>).params;
       return inspectToken(access, keyLabel, log);

@@ -33,6 +33,19 @@ export interface WorkerCalls {
     params: { mechanism: WrapMechanism; wrapped: Uint8Array; aad: Uint8Array };
     result: { dek: Uint8Array };
   };
+  /**
+   * Several wraps in one message. `deks` contains the 32-byte DEKs one after another. A result
+   * carries the wrapped bytes of each DEK, or the error of that DEK alone.
+   */
+  wrapMany: {
+    params: { deks: Uint8Array; aads: PackedBytes };
+    result: { mechanism: WrapMechanism; wrapped: PackedBytes; errors: BatchErrors };
+  };
+  /** Several unwraps in one message. A failed item gets an empty DEK and its error. */
+  unwrapMany: {
+    params: { mechanisms: WrapMechanism[]; wrapped: PackedBytes; aads: PackedBytes };
+    result: { deks: PackedBytes; errors: BatchErrors };
+  };
   /** `hsm verify`: logs in, lists the token's objects and checks the master key. */
   inspect: {
     params: TokenAccess & { keyLabel: string };
@@ -71,6 +84,18 @@ export interface WorkerCalls {
 }
 
 export type CallName = keyof WorkerCalls;
+
+/**
+ * Byte strings packed one after another into one ArrayBuffer of their own, so that a batch crosses
+ * the thread boundary as one transfer instead of one per item.
+ */
+export interface PackedBytes {
+  bytes: Uint8Array;
+  lengths: number[];
+}
+
+/** The error of each item of a batch, or null where the item succeeded. */
+export type BatchErrors = Array<SerializedError | null>;
 
 /** Token and key details that the worker returns once it has logged in and checked the master key. */
 export interface OpenedToken {
@@ -130,4 +155,28 @@ export function transferableCopy(bytes: Uint8Array, transfer: ArrayBuffer[]): Ui
 /** Views a received Uint8Array as a Buffer without copying it. */
 export function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Packs byte strings into one transferable ArrayBuffer. See transferableCopy for why it copies. */
+export function packBytes(items: readonly Uint8Array[], transfer: ArrayBuffer[]): PackedBytes {
+  const lengths = items.map((item) => item.length);
+  const bytes = new Uint8Array(lengths.reduce((sum, length) => sum + length, 0));
+  let offset = 0;
+  for (const item of items) {
+    bytes.set(item, offset);
+    offset += item.length;
+  }
+  transfer.push(bytes.buffer);
+  return { bytes, lengths };
+}
+
+/** Views each packed byte string as a Buffer, without copying. */
+export function unpackBytes(packed: PackedBytes): Buffer[] {
+  const views: Buffer[] = [];
+  let offset = 0;
+  for (const length of packed.lengths) {
+    views.push(asBuffer(packed.bytes.subarray(offset, offset + length)));
+    offset += length;
+  }
+  return views;
 }

@@ -1,7 +1,16 @@
 import type { Logger } from 'pino';
 import { isStrongroomError, StrongroomError } from '../../errors.js';
 import type { MacAlgorithm } from '../mac-key.js';
-import type { MasterKeyProvider, MasterKeyRef, ProviderStatus, WrappedKey } from '../types.js';
+import type {
+  BatchResult,
+  MasterKeyProvider,
+  MasterKeyRef,
+  ProviderStatus,
+  UnwrapRequest,
+  WrapRequest,
+  WrappedKey,
+} from '../types.js';
+import { unwrapManyInWorker, wrapManyInWorker } from './batch-calls.js';
 import { hsmLogFromPino } from './hsm-log.js';
 import { isLibraryInUse, registerLibraryUse, type LibraryUse } from './library-users.js';
 import { isWrapMechanism } from './mechanisms.js';
@@ -115,6 +124,16 @@ export class HsmProvider implements MasterKeyProvider {
       mac: transferableCopy(mac, transfer),
     };
     return this.requireClient().call('verify', params, transfer);
+  }
+
+  /** Wraps the DEKs in one worker message per 1,000, spread over the pool's sessions. */
+  wrapMany(requests: readonly WrapRequest[]): Promise<BatchResult<WrappedKey>[]> {
+    return wrapManyInWorker(this.requireClient(), requests);
+  }
+
+  /** Unwraps the DEKs in one worker message per 1,000, spread over the pool's sessions. */
+  unwrapMany(requests: readonly UnwrapRequest[]): Promise<BatchResult<Buffer>[]> {
+    return unwrapManyInWorker(this.requireClient(), requests);
   }
 
   status(): ProviderStatus {

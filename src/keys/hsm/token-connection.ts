@@ -45,6 +45,11 @@ export class TokenConnection {
     this.login = new PinGuard(settings.pin, log);
   }
 
+  /** Number of sessions in the pool, and so the number of operations that can run at once. */
+  get poolSize(): number {
+    return this.settings.poolSize;
+  }
+
   /**
    * Loads the module and establishes the first connection. Fails at once, without retries. After
    * a failure the module is finalised if `finalizeOnFailure`, that is if nothing else in the

@@ -156,7 +156,8 @@ export class WorkerClient {
   }
 }
 
-function rebuildError(error: SerializedError): StrongroomError {
+/** Rebuilds a StrongroomError that crossed the thread boundary. An unknown code becomes SR_INTERNAL. */
+export function rebuildError(error: SerializedError): StrongroomError {
   const code = error.code in errorRegistry ? error.code : 'SR_INTERNAL';
   return new StrongroomError(code, error.message, { details: error.details });
 }

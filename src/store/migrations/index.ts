@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 
 import * as initial from './0001_initial.js';
 import * as dekMigrationRuns from './0002_dek_migration_runs.js';
+import * as deksKeyIdIndex from './0003_deks_key_id_index.js';
 import * as auditChain from './0004_audit_chain.js';
 import * as accessWorkflow from './0005_access_workflow.js';
 import * as secretVersionsAndApiTokens from './0006_secret_versions_and_api_tokens.js';
@@ -23,6 +24,7 @@ export interface StoreMigration {
 export const migrations: readonly StoreMigration[] = [
   { name: '0001_initial', up: initial.up },
   { name: '0002_dek_migration_runs', up: dekMigrationRuns.up },
+  { name: '0003_deks_key_id_index', up: deksKeyIdIndex.up },
   { name: '0004_audit_chain', up: auditChain.up },
   { name: '0005_access_workflow', up: accessWorkflow.up },
   { name: '0006_secret_versions_and_api_tokens', up: secretVersionsAndApiTokens.up },

@@ -1,0 +1,43 @@
+import { sql } from 'kysely';
+
+import type { MasterKeyRef } from '../keys/types.js';
+import type { RewrappedRow, Store } from './repositories.js';
+
+/** Rows per UPDATE of rewrapDeks: 3 parameters each, far below both dialects' parameter limits. */
+export const ROWS_PER_REWRAP_STATEMENT = 500;
+
+/**
+ * Builds one UPDATE that moves several DEKs to `next`, each only while its row names `expected`.
+ * The new bytes come from a VALUES list joined on the id, with the binary value cast so that
+ * PostgreSQL reads it as bytea. Both dialects run UPDATE ... FROM with RETURNING (SQLite from 3.35).
+ *
+ * The statement must look each VALUES row up by its id. On SQLite, the unary + on the key columns
+ * keeps those terms from using an index, which is SQLite's documented way to steer its planner.
+ * Without it, SQLite reads every row still under `expected` once per statement, so a migration
+ * takes time quadratic in the number of DEKs. PostgreSQL looks the rows up by id when its
+ * statistics are fresh (see analyzeDeks).
+ */
+export function rewrapStatement(
+  dialect: Store['dialect'],
+  expected: MasterKeyRef,
+  next: MasterKeyRef,
+  rows: readonly RewrappedRow[],
+) {
+  const binary = sql.raw(dialect === 'postgres' ? 'bytea' : 'blob');
+  const noIndex = sql.raw(dialect === 'sqlite' ? '+' : '');
+  const values = sql.join(
+    rows.map((row) => sql`(${row.id}, ${row.mechanism}, cast(${row.wrapped} as ${binary}))`),
+  );
+  return sql<{ id: string }>`
+    with moved (moved_id, moved_mechanism, moved_wrapped) as (values ${values})
+    update deks
+    set provider = ${next.provider}, key_id = ${next.keyId}, kcv = ${next.kcv},
+      mechanism = moved.moved_mechanism, wrapped = moved.moved_wrapped,
+      updated_at = ${new Date().toISOString()}
+    from moved
+    where deks.id = moved.moved_id
+      and ${noIndex}deks.provider = ${expected.provider}
+      and ${noIndex}deks.key_id = ${expected.keyId}
+      and ${noIndex}deks.kcv = ${expected.kcv}
+    returning deks.id as id`;
+}

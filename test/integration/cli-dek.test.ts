@@ -130,7 +130,7 @@ describe.runIf(softHsmAvailable())('dek commands', () => {
       expect(result.code).toBe(0);
       expect(JSON.parse(result.stdout)).toMatchObject({ dryRun: true, migrated: DEKS });
       expect(result.stderr).toContain('WARNING');
-      expect(result.stderr).toContain(`progress: re-wrap ${ACCOUNTS}/${ACCOUNTS} DEKs`);
+      expect(result.stderr).toContain(`progress: re-wrap ${DEKS}/${DEKS} DEKs`);
       expect(await keyProvider()).toBe('file');
     });
 
@@ -143,7 +143,11 @@ describe.runIf(softHsmAvailable())('dek commands', () => {
       try {
         const bar = await terminal.expect('Dry run completed');
 
-        expect(bar).toMatch(/re-wrap \[[=-]+\] 6\/6 DEKs \| \d+ DEKs\/s \| ETA \S+ \| failed 0/);
+        expect(bar).toMatch(
+          new RegExp(
+            `re-wrap \\[[=-]+\\] ${DEKS}/${DEKS} DEKs \\| \\d+ DEKs/s \\| ETA \\S+ \\| failed 0`,
+          ),
+        );
         expect(bar).not.toContain('progress: re-wrap');
         expect(await terminal.exited).toBe(0);
       } finally {
@@ -158,7 +162,7 @@ describe.runIf(softHsmAvailable())('dek commands', () => {
       );
 
       expect(forward.stderr).toContain('Source: file key');
-      expect(forward.stderr).toContain(`progress: verify ${ACCOUNTS}/${ACCOUNTS} DEKs`);
+      expect(forward.stderr).toContain(`progress: verify ${DEKS}/${DEKS} DEKs`);
       expect(forward.code).toBe(0);
       expect(JSON.parse(forward.stdout)).toMatchObject({
         outcome: 'completed',

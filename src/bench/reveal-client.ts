@@ -24,9 +24,9 @@ export async function revealOverApi(
  * Logs in over the API with the password and a TOTP code, enrolling TOTP first when the login
  * returns an enrolment session, as a user of a role that requires TOTP does once. Returns the
  * bearer token of a full session.
- * NOTE: the full login uses the code of the next 30-second step, which the server's one-step skew
- * accepts, because the step of the confirming code cannot be used twice. So one process can log a
- * user in this way once per step.
+ * NOTE: it enrols a new TOTP device on every call, so it works once per user. The full login
+ * uses the code of the next 30-second step, which the server's one-step skew accepts, because
+ * the step of the confirming code cannot be used twice.
  */
 export async function loginWithTotpOverApi(
   client: HttpClient,

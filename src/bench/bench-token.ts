@@ -1,7 +1,9 @@
+import pino from 'pino';
 import { StrongroomError } from '../errors.js';
 import {
   findSoftHsmLibrary,
   generateAesKey,
+  generateSoftHsmAuditKey,
   initSoftHsmToken,
   writeSoftHsmConfig,
 } from '../keys/hsm/index.js';
@@ -11,7 +13,8 @@ const USER_PIN = 'bench-user-pin';
 const SO_PIN = 'bench-so-pin';
 
 /**
- * Makes a SoftHSM token with an AES-256 key in `directory` for one benchmark, and points
+ * Makes a SoftHSM token with an AES-256 key and the audit checkpoint key ('<key label>-audit', the
+ * default of strongroom.audit.keyLabel) in `directory` for one benchmark, and points
  * SOFTHSM2_CONF at it. SoftHSM reads that variable in C_Initialize, both in this thread and in the
  * provider's worker, so it is set before either loads the module.
  */
@@ -42,5 +45,15 @@ export async function createBenchToken(
     userPin: USER_PIN,
     keyLabel: labels.keyLabel,
   });
+  await generateSoftHsmAuditKey(
+    {
+      configPath,
+      library,
+      tokenLabel: labels.tokenLabel,
+      userPin: USER_PIN,
+      keyLabel: `${labels.keyLabel}-audit`,
+    },
+    pino({ level: 'warn' }),
+  );
   return { library, ...labels, pin: USER_PIN };
 }

@@ -3,7 +3,6 @@ import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino from 'pino';
 import { createAuditLog } from '../audit/index.js';
-import { createUser } from '../auth/users.js';
 import { initHome } from '../config/init-home.js';
 import { loadConfig } from '../config/load.js';
 import { openKeyring } from '../keys/open-keyring.js';
@@ -11,16 +10,19 @@ import { openStore } from '../store/index.js';
 import { createVaultService } from '../vault/service.js';
 import type { Actor } from '../vault/types.js';
 import type { BenchToken } from './hsm-measurements.js';
+import { seedRevealGrants, type BenchUsers } from './service-grants.js';
 
 /** Accounts created at once while seeding, enough to keep every HSM session busy. */
 const SEED_CONCURRENCY = 16;
 
-/** A home folder for one benchmark service, with its administrator and seeded accounts. */
+/**
+ * A home folder for one benchmark service, with its users and seeded accounts, each of which the
+ * operator may reveal under an approved access request.
+ */
 export interface BenchHome {
   home: string;
   port: number;
-  username: string;
-  password: string;
+  users: BenchUsers;
   accountIds: string[];
 }
 
@@ -33,9 +35,10 @@ const seedActor: Actor = {
 
 /**
  * Writes a home folder with the key file (`token` undefined) or the SoftHSM token as master key,
- * creates an administrator and `accounts` accounts with random 32-character secrets. The accounts
- * are created through the vault service in this process, as the API would create them, so each
- * has its own DEK wrapped by the configured master key and an audit event.
+ * creates `accounts` accounts with random 32-character secrets, and the users and approved grants
+ * that let an operator reveal each. The accounts are created through the vault service in this
+ * process, as the API would create them, so each has its own DEK wrapped by the configured master
+ * key and an audit event.
  */
 export async function createBenchHome(options: {
   directory: string;
@@ -63,8 +66,6 @@ export async function createBenchHome(options: {
   try {
     const keyring = await openKeyring(config, store.keys, logger);
     try {
-      const password = `bench-${randomBytes(12).toString('base64url')}`;
-      await createUser(store, { username: 'bench-admin', password, role: 'administrator' });
       const audit = createAuditLog(store, logger);
       const vault = createVaultService({
         vault: store.vault,
@@ -96,7 +97,16 @@ export async function createBenchHome(options: {
         }
       };
       await Promise.all(Array.from({ length: SEED_CONCURRENCY }, createNext));
-      return { home, port: options.port, username: 'bench-admin', password, accountIds };
+      const users = await seedRevealGrants({
+        store,
+        vault,
+        audit,
+        logger,
+        targetId: target.id,
+        accountIds,
+        concurrency: SEED_CONCURRENCY,
+      });
+      return { home, port: options.port, users, accountIds };
     } finally {
       await keyring.close();
     }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBenchToken } from './bench-token.js';
 import { HttpClient } from './http-client.js';
-import { loginOverApi, revealOverApi } from './reveal-client.js';
+import { loginWithTotpOverApi, revealOverApi } from './reveal-client.js';
 import { createBenchHome, type BenchHome } from './service-home.js';
 import {
   CONSTANT_ROUTE,
@@ -166,12 +166,16 @@ async function measureServices(
   }
 }
 
-/** Starts the service of a home, logs in and reveals each account of the working set once. */
+/**
+ * Starts the service of a home, logs the operator in (enrolling TOTP) and reveals each account of
+ * the working set once.
+ */
 async function openLoadTarget(home: BenchHome): Promise<LoadTarget> {
   const service = await startBenchService(home.home, home.port);
   const client = new HttpClient(service.baseUrl, CONCURRENCY);
   try {
-    const token = await loginOverApi(client, home.username, home.password);
+    const { username, password } = home.users.operator;
+    const token = await loginWithTotpOverApi(client, username, password);
     const hot = home.accountIds.slice(0, WORKING_SET);
     for (const accountId of hot) {
       await revealOverApi(client, token, accountId);

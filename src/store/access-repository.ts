@@ -154,16 +154,29 @@ export class KyselyAccessRepository implements AccessRepository {
     userId: string,
     now: string,
   ): Promise<AccessRequestRecord | undefined> {
-    const row = await this.#db
+    // The expiry is compared here, not in SQL: with `expires_at > ?` SQLite 3 picks the
+    // (status, expires_at) index and reads the active grants of every user and account, which
+    // slowed the service benchmark's reveals with 100,000 grants to 12 per second (1,461 per second
+    // with this query, on the same machine). The (account_id, requester_id) index finds the few
+    // approved requests of one user for one account.
+    // NOTE: approved requests stay 'approved' after they expire, so this reads all of a user's
+    // past grants for the account.
+    const rows = await this.#db
       .selectFrom('access_requests')
       .selectAll()
       .where('account_id', '=', accountId)
       .where('requester_id', '=', userId)
       .where('status', '=', 'approved')
-      .where('expires_at', '>', now)
-      .orderBy('expires_at', 'desc')
-      .executeTakeFirst();
-    return row === undefined ? undefined : toRequestRecord(row);
+      .execute();
+    let latest: (typeof rows)[number] | undefined;
+    let latestExpiry = now;
+    for (const row of rows) {
+      if (row.expires_at !== null && row.expires_at > latestExpiry) {
+        latest = row;
+        latestExpiry = row.expires_at;
+      }
+    }
+    return latest === undefined ? undefined : toRequestRecord(latest);
   }
 
   async listUnrecordedExpiries(now: string): Promise<AccessRequestRecord[]> {

@@ -329,18 +329,21 @@ export interface VaultRepository {
 /** The version history of account secrets. Every version has a DEK of its own in `deks`. */
 export interface SecretVersionRepository {
   /**
-   * Inserts the DEK and the version and makes the version current, in one transaction, only while
-   * the account's current version is `version.version - 1`. Throws SR_SECRET_VERSION_CONFLICT when
-   * another version was stored first, and SR_NOT_FOUND when the account does not exist.
+   * Inserts the DEK and the version, makes the version current and clears the account's
+   * rotation-required flag (a new secret is the rotation that check-in asks for), in one
+   * transaction, only while the account's current version is `version.version - 1`. Throws
+   * SR_SECRET_VERSION_CONFLICT when another version was stored first, and SR_NOT_FOUND when the
+   * account does not exist.
    */
   addVersion(version: SecretVersionRecord, dek: DekRecord): Promise<void>;
   /**
-   * Deletes a version that addVersion stored and makes `previous` current again, in one
-   * transaction, only while `version` is still current. Returns whether it did.
+   * Deletes a version that addVersion stored and makes `previous` current again, with its
+   * rotation-required flag, in one transaction, only while `version` is still current. Returns
+   * whether it did.
    */
   removeLatestVersion(
     version: SecretVersionMetadata,
-    previous: { version: number; dekId: string; updatedAt: string },
+    previous: { version: number; dekId: string; updatedAt: string; rotationRequired: boolean },
   ): Promise<boolean>;
   /** Lists the versions of an account, newest first, without ciphertexts. */
   listVersions(accountId: string): Promise<SecretVersionMetadata[]>;

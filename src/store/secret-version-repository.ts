@@ -30,7 +30,11 @@ export class KyselySecretVersionRepository implements SecretVersionRepository {
       // The update comes first, so that a missing account or a stale version changes nothing.
       const updated = await transaction
         .updateTable('accounts')
-        .set({ secret_version: version.version, updated_at: version.createdAt })
+        .set({
+          secret_version: version.version,
+          updated_at: version.createdAt,
+          rotation_required: 0,
+        })
         .where('id', '=', version.accountId)
         .where('secret_version', '=', version.version - 1)
         .executeTakeFirst();
@@ -50,7 +54,7 @@ export class KyselySecretVersionRepository implements SecretVersionRepository {
 
   async removeLatestVersion(
     version: SecretVersionMetadata,
-    previous: { version: number; dekId: string; updatedAt: string },
+    previous: { version: number; dekId: string; updatedAt: string; rotationRequired: boolean },
   ): Promise<boolean> {
     return this.#db.transaction().execute(async (transaction) => {
       const restored = await transaction
@@ -59,6 +63,7 @@ export class KyselySecretVersionRepository implements SecretVersionRepository {
           secret_version: previous.version,
           dek_id: previous.dekId,
           updated_at: previous.updatedAt,
+          rotation_required: previous.rotationRequired ? 1 : 0,
         })
         .where('id', '=', version.accountId)
         .where('secret_version', '=', version.version)

@@ -121,6 +121,7 @@ async function undoVersion(
       version: previous.secretVersion,
       dekId: previous.dekId,
       updatedAt: previous.updatedAt,
+      rotationRequired: previous.rotationRequired ?? false,
     });
     if (!removed) {
       deps.logger.error(ids, 'unaudited secret version was not removed: a newer one replaced it');

@@ -2,8 +2,12 @@ import { randomUUID } from 'node:crypto';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { verifyAuditChain } from '../../src/audit/chain/verify.js';
 import { generateToken, hashToken } from '../../src/auth/tokens.js';
 import type { Role } from '../../src/auth/users.js';
+import { openFileCheckpointKey } from '../../src/keys/file/checkpoint-key.js';
+import type { CheckpointMacKey } from '../../src/keys/mac-key.js';
+import { createServiceMetrics, type ServiceMetrics } from '../../src/observability/index.js';
 import type { Store } from '../../src/store/repositories.js';
 import { describeEachDialect } from '../support/databases.js';
 import type { ApiCall } from '../support/people.js';
@@ -18,13 +22,14 @@ import {
 } from '../support/service.js';
 
 /**
- * Every route of the API against every role, no session, and every state of the operator's grant
- * for the account the route touches. The routes come from /openapi.json, so a new route without a
- * row here fails the first test.
+ * Every route of the API against every role, an application API token, no session, and every
+ * state of the operator's grant for the account the route touches. The routes come from
+ * /openapi.json, so a new route without a row here fails the first test.
  */
 
-type Principal = Role | 'none';
-const PRINCIPALS: Principal[] = ['administrator', 'auditor', 'operator', 'approver', 'none'];
+/** A role's session, `app` for an API token scoped to the fixture's account, or no token. */
+type Principal = Role | 'app' | 'none';
+const PRINCIPALS: Principal[] = ['administrator', 'auditor', 'operator', 'approver', 'app', 'none'];
 
 type GrantState = 'none' | 'pending' | 'approved' | 'expired' | 'checked out by another';
 const STATES: GrantState[] = ['none', 'pending', 'approved', 'expired', 'checked out by another'];
@@ -40,6 +45,10 @@ interface Fixture {
   breakGlassId: string;
   scratchGroupId: string;
   victimId: string;
+  /** An API token for the account, the `app` principal's. */
+  appToken: string;
+  /** Another API token, for the revoke route to revoke. */
+  scratchApiTokenId: string;
 }
 
 interface RowRequest {
@@ -53,7 +62,10 @@ type Expectation = Partial<Record<Principal, number | Record<GrantState, number>
 
 interface Row {
   request(fixture: Fixture): RowRequest;
-  /** Statuses of principals not listed: 401 without a session, 403 for a role. */
+  /**
+   * Statuses of principals not listed: 401 without a session or with an API token (the status of
+   * `none` on a public route), 403 for a role.
+   */
   expect: Expectation;
   /** True when a request may change what the next principal finds, so each state gets its own fixture. */
   fresh?: boolean;
@@ -83,6 +95,20 @@ const byState = (
 });
 
 const unique = () => randomUUID().slice(0, 8);
+
+/** Expiry of the fixtures' API tokens, 30 days after the suite's clock. */
+const API_TOKEN_EXPIRY = new Date(NOW.getTime() + 30 * 86_400_000).toISOString();
+
+/** The body that creates an API token for one account, usable from loopback. */
+const apiTokenBody = (accountId: string) => ({
+  name: `app-${unique()}`,
+  accountIds: [accountId],
+  allowedNetworks: ['127.0.0.0/8', '::1/128'],
+  expiresAt: API_TOKEN_EXPIRY,
+});
+
+const IMPORT_HEADER =
+  'target_name,target_address,target_description,account_username,secret_type,secret,account_description';
 
 /** Keyed by "METHOD /openapi/path", as /openapi.json names them. */
 const ROWS: Record<string, Row> = {
@@ -309,12 +335,69 @@ const ROWS: Record<string, Row> = {
     request: () => ({ method: 'GET', url: '/api/v1/audit/events?limit=1' }),
     expect: { administrator: 200, auditor: 200 },
   },
+  'GET /api/v1/audit/chain': {
+    request: () => ({ method: 'GET', url: '/api/v1/audit/chain' }),
+    expect: { administrator: 200, auditor: 200 },
+  },
+  'GET /api/v1/accounts/{accountId}/secret-versions': {
+    request: (f) => ({ method: 'GET', url: `/api/v1/accounts/${f.accountId}/secret-versions` }),
+    expect: ALL_ROLES(200),
+  },
+  'POST /api/v1/accounts/{accountId}/secret-versions': {
+    request: (f) => ({
+      method: 'POST',
+      url: `/api/v1/accounts/${f.accountId}/secret-versions`,
+      body: { secret: `matrix secret ${unique()}`, reason: 'matrix rotation' },
+    }),
+    expect: { administrator: 201 },
+  },
+  'POST /api/v1/import': {
+    request: () => ({
+      method: 'POST',
+      url: '/api/v1/import',
+      body: {
+        csv: `${IMPORT_HEADER}\nimp-${unique()},192.0.2.9,,root,password,imported secret,\n`,
+      },
+    }),
+    expect: { administrator: 201 },
+  },
+  'GET /api/v1/api-tokens': {
+    request: () => ({ method: 'GET', url: '/api/v1/api-tokens' }),
+    expect: { administrator: 200 },
+  },
+  'POST /api/v1/api-tokens': {
+    request: (f) => ({
+      method: 'POST',
+      url: '/api/v1/api-tokens',
+      body: apiTokenBody(f.accountId),
+    }),
+    expect: { administrator: 201 },
+  },
+  'POST /api/v1/api-tokens/{tokenId}/revoke': {
+    fresh: true,
+    request: (f) => ({ method: 'POST', url: `/api/v1/api-tokens/${f.scratchApiTokenId}/revoke` }),
+    expect: { administrator: 200 },
+  },
+  // Applications retrieve without the access workflow, so the grant state does not matter, and
+  // a login session is no API token.
+  'GET /api/v1/app/accounts/{accountId}/secret': {
+    request: (f) => ({ method: 'GET', url: `/api/v1/app/accounts/${f.accountId}/secret` }),
+    expect: { ...ALL_ROLES(401), app: 200 },
+  },
+  'GET /metrics': {
+    public: true,
+    request: () => ({ method: 'GET', url: '/metrics' }),
+    expect: { ...ALL_ROLES(200), app: 200, none: 200 },
+  },
 };
 
 function expectedStatus(row: Row, principal: Principal, state: GrantState): number {
   const entry = row.expect[principal];
+  if (entry === undefined && principal === 'app' && row.public === true) {
+    return expectedStatus(row, 'none', state);
+  }
   if (entry === undefined) {
-    return principal === 'none' ? 401 : 403;
+    return principal === 'none' || principal === 'app' ? 401 : 403;
   }
   return typeof entry === 'number' ? entry : entry[state];
 }
@@ -325,6 +408,8 @@ describeEachDialect('authorization matrix', (database) => {
   let node: TestNode;
   let call: ApiCall;
   let ids: Record<string, string>;
+  let checkpointKey: CheckpointMacKey;
+  let metrics: ServiceMetrics;
   const clock: TestClock = { now: NOW };
   const roleUser: Record<Role, string> = {
     administrator: 'admin',
@@ -415,6 +500,9 @@ describeEachDialect('authorization matrix', (database) => {
       201,
     );
 
+    const appToken = await createApiToken(accountId);
+    const scratchApiToken = await createApiToken(accountId);
+
     const requestId = await createGrantState(state, accountId);
     return {
       targetId,
@@ -423,7 +511,18 @@ describeEachDialect('authorization matrix', (database) => {
       breakGlassId,
       scratchGroupId,
       victimId: ids['victim']!,
+      appToken: appToken.token,
+      scratchApiTokenId: scratchApiToken.id,
     };
+  }
+
+  async function createApiToken(accountId: string): Promise<{ token: string; id: string }> {
+    const reply = await call('POST', '/api/v1/api-tokens', {
+      token: await sessionFor('admin'),
+      body: apiTokenBody(accountId),
+    });
+    expect(reply.status, JSON.stringify(reply.json)).toBe(201);
+    return { token: reply.json.token as string, id: reply.json.apiToken.id as string };
   }
 
   async function createGrantState(state: GrantState, accountId: string): Promise<string> {
@@ -458,7 +557,16 @@ describeEachDialect('authorization matrix', (database) => {
   beforeAll(async () => {
     store = await database.openStore();
     keyFile = await createTestKeyFile();
-    node = await startTestNode({ store, keyFile, logger: database.logger, clock });
+    checkpointKey = await openFileCheckpointKey(keyFile.path);
+    metrics = createServiceMetrics(database.logger);
+    node = await startTestNode({
+      store,
+      keyFile,
+      logger: database.logger,
+      clock,
+      auditChain: { verify: () => verifyAuditChain(store.audit, [checkpointKey]) },
+      metrics: { registry: metrics.registry, access: { kind: 'loopback' } },
+    });
     call = node.call;
     ids = await createUsers(store, {
       admin: 'administrator',
@@ -473,6 +581,8 @@ describeEachDialect('authorization matrix', (database) => {
 
   afterAll(async () => {
     await node?.close();
+    metrics?.stop();
+    await checkpointKey?.close();
     await keyFile?.remove();
   });
 
@@ -503,7 +613,12 @@ describeEachDialect('authorization matrix', (database) => {
 
           for (const principal of PRINCIPALS) {
             const request = row.request(fixture);
-            const token = principal === 'none' ? undefined : await sessionFor(roleUser[principal]);
+            const token =
+              principal === 'none'
+                ? undefined
+                : principal === 'app'
+                  ? fixture.appToken
+                  : await sessionFor(roleUser[principal]);
             const reply = await call(request.method, request.url, {
               ...(token === undefined ? {} : { token }),
               ...(request.body === undefined ? {} : { body: request.body }),

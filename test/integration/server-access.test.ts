@@ -318,6 +318,31 @@ describeEachDialect('access workflow', (database) => {
     });
   });
 
+  it('clears rotation on a new secret version', async () => {
+    const accountId = await newAccount('rotated');
+    await grantAccess(call, parties('olga'), accountId);
+    const url = `/api/v1/accounts/${accountId}`;
+    const checkout = await call('POST', `${url}/checkout`, {
+      token: tokens['olga'],
+      body: { reason: 'rotate the service password' },
+    });
+    const checkin = await call('POST', `${url}/checkin`, { token: tokens['olga'] });
+    const afterCheckin = await call('GET', url, { token: tokens['admin'] });
+
+    const stored = await call('POST', `${url}/secret-versions`, {
+      token: tokens['admin'],
+      body: { secret: 'the rotated root password', reason: 'rotate after check-in' },
+    });
+    const afterRotation = await call('GET', url, { token: tokens['admin'] });
+
+    expect(checkout.status).toBe(200);
+    expect(checkin.json).toEqual({ rotationRequired: true });
+    expect(afterCheckin.json.rotationRequired).toBe(true);
+    expect(stored.status, JSON.stringify(stored.json)).toBe(201);
+    expect(afterRotation.json.rotationRequired).toBe(false);
+    expect((await store.vault.findAccount(accountId))?.rotationRequired).toBe(false);
+  });
+
   it('ends a checkout when its grant expires', async () => {
     const accountId = await newAccount('checkoutexpiry');
     await grantAccess(call, parties(), accountId, 600);

@@ -59,12 +59,14 @@ describeEachDialect('CSV import API', (context) => {
       payload: { csv, ...(skipInvalid === undefined ? {} : { skipInvalid }) },
     });
 
+  /** Reveals an imported account as an operator with an approved grant on it. */
   const reveal = async (targetName: string, username: string) => {
     const target = (await store.vault.listTargets()).find((entry) => entry.name === targetName);
     const account = (await store.vault.listAccounts(target?.id ?? '')).find(
       (entry) => entry.username === username,
     );
-    const response = await server.as('administrator', {
+    await server.allowReveal(target?.id ?? '', account?.id ?? '');
+    const response = await server.as('operator', {
       method: 'POST',
       url: `/api/v1/accounts/${account?.id ?? ''}/reveal`,
       payload: { reason: 'check the import' },

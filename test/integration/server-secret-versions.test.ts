@@ -43,6 +43,7 @@ describeEachDialect('secret versions API', (context) => {
       payload: { username: 'root', secret: FIRST_SECRET },
     });
     accountId = account.json<{ id: string }>().id;
+    await server.allowReveal(target.json<{ id: string }>().id, accountId);
   });
 
   afterAll(async () => {
@@ -50,7 +51,7 @@ describeEachDialect('secret versions API', (context) => {
   });
 
   const reveal = () =>
-    server.as('administrator', {
+    server.as('operator', {
       method: 'POST',
       url: `/api/v1/accounts/${accountId}/reveal`,
       payload: { reason: 'check the current version' },

@@ -192,11 +192,13 @@ describeEachDialect('secret version repository', (context) => {
       version: 1,
       dekId: first.dek.id,
       updatedAt: '2026-01-02T00:00:00.000Z',
+      rotationRequired: true,
     });
 
     expect(removed).toBe(true);
     const account = await store.vault.findAccount(first.accountId);
     expect(account?.secretVersion).toBe(1);
+    expect(account?.rotationRequired).toBe(true);
     expect(await decrypt(keyring, store, account)).toBe('first');
     expect(await store.keys.findDek(second.dek.id)).toBeUndefined();
     expect(await store.secretVersions.listVersions(first.accountId)).toHaveLength(1);

@@ -25,7 +25,12 @@ export function injectClient(app: FastifyInstance): ApiCall {
       headers: options.token === undefined ? {} : { authorization: `Bearer ${options.token}` },
       ...(options.body === undefined ? {} : { payload: options.body as object }),
     });
-    return { status: response.statusCode, json: response.body === '' ? {} : response.json() };
+    // A reply that is not JSON, such as the Prometheus text of GET /metrics, gives an empty object.
+    const isJson = String(response.headers['content-type'] ?? '').includes('application/json');
+    return {
+      status: response.statusCode,
+      json: isJson && response.body !== '' ? response.json() : {},
+    };
   };
 }
 

@@ -18,7 +18,8 @@ import { createFileProvider } from '../../src/keys/file/file-provider.js';
 import { createKeyFile } from '../../src/keys/file/key-file.js';
 import { Keyring } from '../../src/keys/keyring.js';
 import type { LoginRateLimit } from '../../src/server/routes/auth.js';
-import { buildServer } from '../../src/server/server.js';
+import type { MetricsEndpoint } from '../../src/server/routes/metrics.js';
+import { buildServer, type ServerDependencies } from '../../src/server/server.js';
 import type { Store } from '../../src/store/repositories.js';
 import { createHealthService } from '../../src/vault/health.js';
 import { createVaultService } from '../../src/vault/service.js';
@@ -58,6 +59,10 @@ export interface TestNodeOptions {
   clock: TestClock;
   lockout?: LockoutSettings;
   loginRateLimit?: LoginRateLimit;
+  /** Registers GET /api/v1/audit/chain with this verifier. */
+  auditChain?: ServerDependencies['auditChain'];
+  /** Registers GET /metrics. */
+  metrics?: MetricsEndpoint;
 }
 
 /**
@@ -98,6 +103,8 @@ export async function startTestNode(options: TestNodeOptions): Promise<TestNode>
     loginRateLimit: options.loginRateLimit ?? { max: 10_000, windowSeconds: 60 },
     sweepIntervalSeconds: 0,
     now,
+    ...(options.auditChain === undefined ? {} : { auditChain: options.auditChain }),
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
   });
 
   const workflow = createAccessWorkflow({

@@ -5,7 +5,7 @@ import pino, { type Logger } from 'pino';
 
 import { createAuditLog } from '../../src/audit/log.js';
 import type { AuditLog } from '../../src/audit/types.js';
-import { createUser, ROLES, type Role } from '../../src/auth/users.js';
+import { createUser, requiresTotp, ROLES, type Role } from '../../src/auth/users.js';
 import type { Keyring } from '../../src/keys/keyring.js';
 import { buildServer } from '../../src/server/server.js';
 import type { Store } from '../../src/store/repositories.js';
@@ -13,6 +13,15 @@ import { createHealthService } from '../../src/vault/health.js';
 import { createVaultService } from '../../src/vault/service.js';
 import type { VaultService } from '../../src/vault/types.js';
 import { openFileKeyring } from './file-keyring.js';
+import {
+  configureTargetAccess,
+  enrolTotp,
+  grantAccess,
+  injectClient,
+  loginWithTotp,
+  type ApiCall,
+  type TotpDevice,
+} from './people.js';
 
 /** The real service on a real store and a file master key, with one logged-in user per role. */
 export interface VaultServer {
@@ -29,10 +38,22 @@ export interface VaultServer {
   tokens: Record<Role, string>;
   /** Sends a request with the session token of a role. */
   as(role: Role, request: InjectOptions): Promise<LightMyRequestResponse>;
+  /**
+   * Lets operator1 reveal the account for 8 hours: a grant on its target for a group of operator1,
+   * a policy naming a group of approver1, and an approved request. Call it once per target for the grant
+   * and policy; later calls for accounts of the same target add only the request.
+   */
+  allowReveal(targetId: string, accountId: string): Promise<void>;
   close(): Promise<void>;
 }
 
 const passwordOf = (role: Role) => `${role} passphrase for the tests`;
+
+/** Access period of allowReveal: 8 hours, the default policy maximum, so tests may move the clock. */
+const GRANT_SECONDS = 8 * 3600;
+
+/** TOTP devices of the users of each store, so that a restarted server can log them in again. */
+const devicesByStore = new WeakMap<Store, Partial<Record<Role, TotpDevice>>>();
 
 /** Starts the service with its clock at `start`. */
 export async function startVaultServer(store: Store, start: Date): Promise<VaultServer> {
@@ -63,18 +84,26 @@ export async function startVaultServer(store: Store, start: Date): Promise<Vault
   const health = createHealthService(keyring, store, logger);
   const app = await buildServer({ store, vault, health, audit, keyring, logger, now });
 
+  const call = injectClient(app);
   const tokens = {} as Record<Role, string>;
+  const ids = {} as Record<Role, string>;
+  const devices = devicesByStore.get(store) ?? {};
+  devicesByStore.set(store, devices);
   for (const role of ROLES) {
-    if ((await store.users.findUserByName(`${role}1`)) === undefined) {
-      await createUser(store, { username: `${role}1`, password: passwordOf(role), role });
-    }
-    const response = await app.inject({
-      method: 'POST',
-      url: '/api/v1/auth/login',
-      payload: { username: `${role}1`, password: passwordOf(role) },
-    });
-    tokens[role] = response.json<{ token: string }>().token;
+    const username = `${role}1`;
+    const existing = await store.users.findUserByName(username);
+    ids[role] =
+      existing?.id ?? (await createUser(store, { username, password: passwordOf(role), role })).id;
+    tokens[role] = await logIn(call, role, devices, start);
   }
+  const configuredTargets = new Set<string>();
+  const parties = () => ({
+    admin: tokens.administrator,
+    operator: tokens.operator,
+    operatorId: ids.operator,
+    approver: tokens.approver,
+    approverId: ids.approver,
+  });
 
   return {
     app,
@@ -91,11 +120,46 @@ export async function startVaultServer(store: Store, start: Date): Promise<Vault
         ...request,
         headers: { ...request.headers, authorization: `Bearer ${tokens[role]}` },
       }),
+    allowReveal: async (targetId, accountId) => {
+      if (!configuredTargets.has(targetId)) {
+        await configureTargetAccess(call, parties(), targetId);
+        configuredTargets.add(targetId);
+      }
+      await grantAccess(call, parties(), accountId, GRANT_SECONDS);
+    },
     close: async () => {
       await app.close();
       await closeKeyring();
     },
   };
+}
+
+/**
+ * Logs in the user of `role`: with the password alone for a role without TOTP, otherwise with a
+ * TOTP code, enrolling the device on the first login. The code is of a step after both the last
+ * code used and `now - 30 s`, so that a server whose clock moved accepts it.
+ */
+async function logIn(
+  call: ApiCall,
+  role: Role,
+  devices: Partial<Record<Role, TotpDevice>>,
+  now: Date,
+): Promise<string> {
+  const username = `${role}1`;
+  if (!requiresTotp(role)) {
+    const response = await call('POST', '/api/v1/auth/login', {
+      body: { username, password: passwordOf(role) },
+    });
+    return response.json.token as string;
+  }
+
+  const device = devices[role] ?? (await enrolTotp(call, username, passwordOf(role), now));
+  devices[role] = device;
+  const earliest = now.getTime() - 30_000;
+  if (device.lastCodeAt.getTime() < earliest) {
+    device.lastCodeAt = new Date(earliest);
+  }
+  return loginWithTotp(call, username, passwordOf(role), device);
 }
 
 export function errorOf(response: LightMyRequestResponse): { code: string; message: string } {

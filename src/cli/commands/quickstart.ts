@@ -15,6 +15,7 @@ import { createAuditLog } from '../../audit/index.js';
 import {
   findSoftHsmLibrary,
   generateAesKey,
+  generateSoftHsmAuditKey,
   initSoftHsmToken,
   writeSoftHsmConfig,
 } from '../../keys/hsm/softhsm-setup.js';
@@ -23,6 +24,8 @@ import { serve } from './serve.js';
 
 const TOKEN_LABEL = 'strongroom';
 const KEY_LABEL = 'strongroom-master-key';
+/** The default of strongroom.audit.keyLabel, '<hsm.keystore.alias>-audit'. */
+const AUDIT_KEY_LABEL = `${KEY_LABEL}-audit`;
 const ADMIN_NAME = 'admin';
 
 /** Returns the paths of the quick start's SoftHSM token and PIN files inside the home folder. */
@@ -100,7 +103,10 @@ async function setUp(layout: HomeLayout, listen: string): Promise<void> {
   }
 }
 
-/** Makes a token and an AES-256 master key (sensitive, never extractable) in the home folder. */
+/**
+ * Makes a token in the home folder with an AES-256 master key (sensitive, never extractable) and
+ * the audit checkpoint key, without which the service does not start.
+ */
 async function createSoftHsmToken(layout: HomeLayout, library: string): Promise<void> {
   const paths = softHsmPaths(layout);
   const userPin = randomBytes(12).toString('base64url');
@@ -125,8 +131,18 @@ async function createSoftHsmToken(layout: HomeLayout, library: string): Promise<
     userPin,
     keyLabel: KEY_LABEL,
   });
+  await generateSoftHsmAuditKey(
+    {
+      configPath: paths.configPath,
+      library,
+      tokenLabel: TOKEN_LABEL,
+      userPin,
+      keyLabel: AUDIT_KEY_LABEL,
+    },
+    createLogger('warn'),
+  );
   process.stdout.write(
-    `Created SoftHSM token '${TOKEN_LABEL}' (slot ID ${slotId}) with the AES-256 master key '${KEY_LABEL}'.\n` +
+    `Created SoftHSM token '${TOKEN_LABEL}' (slot ID ${slotId}) with the AES-256 master key '${KEY_LABEL}' and the audit checkpoint key '${AUDIT_KEY_LABEL}'.\n` +
       `Its user PIN is in ${paths.userPinFile} and its SO PIN in ${paths.soPinFile}.\n`,
   );
 }

@@ -56,6 +56,7 @@ export {
   writeSoftHsmConfig,
   initSoftHsmToken,
   generateAesKey,
+  generateSoftHsmAuditKey,
   listSoftHsmObjects,
   softHsmVersion,
   SOFTHSM_LIBRARY_PATHS,

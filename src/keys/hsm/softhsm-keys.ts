@@ -4,7 +4,9 @@
  * NOTE: pkcs11-tool takes the PIN as a command-line argument, which other local users can see in
  * the process list while it runs. Use this for development tokens only.
  */
+import type { Logger } from 'pino';
 import { runTool } from './softhsm-tools.js';
+import { runTokenTool } from './token-tools.js';
 
 /** An AES key to generate. The defaults make a key that Strongroom accepts as master key. */
 export interface AesKeyOptions {
@@ -71,4 +73,35 @@ export async function listSoftHsmObjects(
     '--list-objects',
   ];
   return runTool('pkcs11-tool', args, options.configPath, [options.userPin]);
+}
+
+/**
+ * Generates the audit checkpoint key (an HMAC-SHA256 generic secret) on a SoftHSM token, as
+ * `strongroom hsm keygen --audit` does, in a PKCS#11 worker of its own. SOFTHSM2_CONF points at
+ * `configPath` while the worker starts, because a worker copies the environment when it starts.
+ */
+export async function generateSoftHsmAuditKey(
+  options: Omit<AesKeyOptions, 'bytes' | 'sensitive' | 'extractable' | 'id'>,
+  logger: Logger,
+): Promise<void> {
+  const previous = process.env['SOFTHSM2_CONF'];
+  process.env['SOFTHSM2_CONF'] = options.configPath;
+  try {
+    await runTokenTool(
+      'macKeygen',
+      {
+        library: options.library,
+        slot: { by: 'tokenLabel', label: options.tokenLabel },
+        pin: options.userPin,
+        keyLabel: options.keyLabel,
+      },
+      logger,
+    );
+  } finally {
+    if (previous === undefined) {
+      delete process.env['SOFTHSM2_CONF'];
+    } else {
+      process.env['SOFTHSM2_CONF'] = previous;
+    }
+  }
 }

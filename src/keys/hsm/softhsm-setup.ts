@@ -11,7 +11,12 @@ import { join } from 'node:path';
 import { StrongroomError } from '../../errors.js';
 import { runTool } from './softhsm-tools.js';
 
-export { generateAesKey, listSoftHsmObjects, type AesKeyOptions } from './softhsm-keys.js';
+export {
+  generateAesKey,
+  generateSoftHsmAuditKey,
+  listSoftHsmObjects,
+  type AesKeyOptions,
+} from './softhsm-keys.js';
 
 /** Paths where distributions install the SoftHSM2 module, Debian's first. */
 export const SOFTHSM_LIBRARY_PATHS = [

@@ -9,7 +9,6 @@ import { getActor, requirePermission } from '../authentication.js';
 import { reasonBody, secretResponse } from '../access-schemas.js';
 import { bearerSecurity, errorResponses, printableText, uuidParams } from '../schemas.js';
 
-
 interface AccountBody {
   username: string;
   description?: string;

@@ -18,15 +18,23 @@ interface Recording {
 /** Options of a recorded request, beyond those of ApiCall. */
 export interface RecordedOptions {
   body?: unknown;
+  /** A body sent as written with a JSON content type, such as malformed JSON. */
+  rawBody?: string;
   token?: string | undefined;
   /** Names of the sensitive values that this response is meant to carry. */
   carries?: string[];
 }
 
+/** A reply with its body as received, for messages of failed checks. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export interface RecordedReply extends ApiReply<any> {
+  text: string;
+}
+
 /** A recorded API client: the ApiCall shape of people.ts, and `send` with allowances. */
 export interface RecordingClient {
   call: ApiCall;
-  send(method: string, url: string, options?: RecordedOptions): Promise<ApiReply<any>>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  send(method: string, url: string, options?: RecordedOptions): Promise<RecordedReply>;
 }
 
 /** Lines of a multi-line value shorter than this are too common to search for on their own. */
@@ -143,13 +151,15 @@ export function recordingClient(baseUrl: string, scanner: SecretScanner): Record
   let handedOut = 0;
 
   const send: RecordingClient['send'] = async (method, url, options = {}) => {
+    const body =
+      options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
     const response = await fetch(`${baseUrl}${url}`, {
       method,
       headers: {
         ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }),
-        ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
       },
-      ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+      ...(body === undefined ? {} : { body }),
     });
     const text = await response.text();
     const contentType = response.headers.get('content-type') ?? '';

@@ -73,11 +73,17 @@ describe.runIf(hsmReady)('secret scan of the service end to end', () => {
     let env: NodeJS.ProcessEnv;
     let client: RecordingClient;
 
-    /** Runs the CLI on the home folder and records its output. `input` goes to standard input. */
-    async function cli(args: string[], input?: string): Promise<CliResult> {
+    /**
+     * Runs the CLI on the home folder with the PIN file of the fixture and records its output.
+     * `input` goes to standard input, and `extraEnv` overrides variables of the environment.
+     */
+    async function cli(
+      args: string[],
+      options: { input?: string; extraEnv?: NodeJS.ProcessEnv } = {},
+    ): Promise<CliResult> {
       const result = await runCli([...args, '--home', home], {
-        env,
-        ...(input === undefined ? {} : { input }),
+        env: { ...env, ...options.extraEnv },
+        ...(options.input === undefined ? {} : { input: options.input }),
       });
       scanner.record(`strongroom ${args.join(' ')} (stdout)`, result.stdout);
       scanner.record(`strongroom ${args.join(' ')} (stderr)`, result.stderr);
@@ -134,10 +140,9 @@ describe.runIf(hsmReady)('secret scan of the service end to end', () => {
       await registerKeyFiles();
 
       scanner.addValue('password:admin', random('admin'));
-      const added = await cli(
-        ['user', 'add', '--username', 'admin'],
-        `${scanner.value('password:admin')}\n`,
-      );
+      const added = await cli(['user', 'add', '--username', 'admin'], {
+        input: `${scanner.value('password:admin')}\n`,
+      });
       expect(added.code, added.stderr).toBe(0);
     });
 
@@ -161,7 +166,12 @@ describe.runIf(hsmReady)('secret scan of the service end to end', () => {
     }
 
     it('drives every feature over HTTP', async () => {
-      const service = await startServe(home, baseUrl, env);
+      // The service reads the PIN from its variable, and the CLI commands from the PIN file.
+      const service = await startServe(home, baseUrl, {
+        ...env,
+        STRONGROOM_HSM_PIN: fixture.userPin,
+        STRONGROOM_HSM_PIN_FILE: '',
+      });
       try {
         await driveProduct();
       } finally {
@@ -192,6 +202,15 @@ describe.runIf(hsmReady)('secret scan of the service end to end', () => {
     });
 
     it('verifies and exports the audit', async () => {
+      scanner.addValue('wrong HSM PIN', random('wrong-pin'));
+      const wrongPin = await cli(['audit', 'verify'], {
+        extraEnv: {
+          STRONGROOM_HSM_PIN: scanner.value('wrong HSM PIN'),
+          STRONGROOM_HSM_PIN_FILE: '',
+        },
+      });
+      expect(wrongPin.stderr).toContain('SR_HSM_PIN_INCORRECT');
+
       const verify = await cli(['audit', 'verify']);
       expect(verify.code, verify.stdout + verify.stderr).toBe(0);
       const verifyJson = await cli(['audit', 'verify', '--json']);

@@ -1,6 +1,8 @@
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -22,6 +24,8 @@ import { createMemoryLogger } from '../support/softhsm.js';
 
 /** Events each of the two stores appends at the same time. */
 const PER_STORE = 40;
+/** Events that each of two processes appends one after another, interleaved with the other's. */
+const PROCESS_EVENTS = 150;
 
 describeEachDialect('audit chain appends', (context) => {
   let keyDir: string;
@@ -38,32 +42,59 @@ describeEachDialect('audit chain appends', (context) => {
     await rm(keyDir, { recursive: true, force: true });
   });
 
+  if (context.dialect === 'postgres') {
+    it('two stores append one linear chain', async () => {
+      const url = await context.createDatabase();
+      const first = await context.openStore({ url });
+      const second = await context.openStore({ url });
+      const logs = [first, second].map((store) => createAuditLog(store, context.logger));
+
+      // Every append of both stores is in flight at once; on PostgreSQL each store has its own pool.
+      await Promise.all(
+        Array.from({ length: PER_STORE }, (_, index) =>
+          logs.map((log, node) => log.record(chainDraft(index, { actor: `node-${node}` }))),
+        ).flat(),
+      );
+
+      const events = await first.audit.listChainedEvents({ afterSeq: 0, limit: 1000 });
+      expect(events.map((event) => event.seq)).toEqual(
+        Array.from({ length: 2 * PER_STORE }, (_, index) => index + 1),
+      );
+      expect(events.filter((event) => event.actor === 'node-0')).toHaveLength(PER_STORE);
+      expect(events.filter((event) => event.actor === 'node-1')).toHaveLength(PER_STORE);
+      const report = await verifyAuditChain(second.audit, [key]);
+      expect(report.findings).toEqual([]);
+      expect(report.lastEventSeq).toBe(2 * PER_STORE);
+    });
+  }
+
   // Two SQLite stores in one process would deadlock: better-sqlite3 waits for the other
   // connection's write lock synchronously, which blocks the event loop that would release it.
-  // Separate processes on one SQLite file wait for each other through the busy timeout instead.
-  it.skipIf(context.dialect === 'sqlite')('two stores append one linear chain', async () => {
-    const url = await context.createDatabase();
-    const first = await context.openStore({ url });
-    const second = await context.openStore({ url });
-    const logs = [first, second].map((store) => createAuditLog(store, context.logger));
+  // The service and a CLI command are two processes on one file, which wait through the busy
+  // timeout instead, so this variant appends from a child process.
+  if (context.dialect === 'sqlite') {
+    it('two processes append one linear chain', async () => {
+      const url = await context.createDatabase();
+      const store = await context.openStore({ url });
+      const audit = createAuditLog(store, context.logger);
 
-    // Every append of both stores is in flight at once; on PostgreSQL each store has its own pool.
-    await Promise.all(
-      Array.from({ length: PER_STORE }, (_, index) =>
-        logs.map((log, node) => log.record(chainDraft(index, { actor: `node-${node}` }))),
-      ).flat(),
-    );
+      const child = appendFromChildProcess(url, context.baseDir, PROCESS_EVENTS);
+      await child.ready;
+      for (let index = 0; index < PROCESS_EVENTS; index += 1) {
+        await audit.record(chainDraft(index, { actor: 'parent' }));
+      }
+      await child.done;
 
-    const events = await first.audit.listChainedEvents({ afterSeq: 0, limit: 1000 });
-    expect(events.map((event) => event.seq)).toEqual(
-      Array.from({ length: 2 * PER_STORE }, (_, index) => index + 1),
-    );
-    expect(events.filter((event) => event.actor === 'node-0')).toHaveLength(PER_STORE);
-    expect(events.filter((event) => event.actor === 'node-1')).toHaveLength(PER_STORE);
-    const report = await verifyAuditChain(second.audit, [key]);
-    expect(report.findings).toEqual([]);
-    expect(report.lastEventSeq).toBe(2 * PER_STORE);
-  });
+      const events = await store.audit.listChainedEvents({ afterSeq: 0, limit: 1000 });
+      expect(events.map((event) => event.seq)).toEqual(
+        Array.from({ length: 2 * PROCESS_EVENTS }, (_, index) => index + 1),
+      );
+      expect(events.filter((event) => event.actor === 'parent')).toHaveLength(PROCESS_EVENTS);
+      expect(events.filter((event) => event.actor === 'child')).toHaveLength(PROCESS_EVENTS);
+      const report = await verifyAuditChain(store.audit, [key]);
+      expect(report.findings).toEqual([]);
+    });
+  }
 
   it('concurrent appends on one store stay linear', async () => {
     const store = await context.openStore();
@@ -165,3 +196,54 @@ describeEachDialect('audit chain appends', (context) => {
     expect(report.headSeq).toBe(4);
   });
 });
+
+const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/**
+ * Starts a node process that opens the built store at `url` (relative to `baseDir`) and appends `count` events as the actor
+ * 'child'. `ready` settles when its store is open, `done` when it has exited with code 0.
+ */
+function appendFromChildProcess(
+  url: string,
+  baseDir: string,
+  count: number,
+): { ready: Promise<void>; done: Promise<void> } {
+  const module = (path: string) => JSON.stringify(pathToFileURL(join(REPO_ROOT, path)).href);
+  const script = `
+    import pino from 'pino';
+    import { openStore } from ${module('dist/store/index.js')};
+    import { createAuditLog } from ${module('dist/audit/log.js')};
+    const logger = pino({ level: 'silent' });
+    const store = await openStore(process.env.STORE_URL, { baseDir: process.env.STORE_BASE_DIR, logger });
+    const audit = createAuditLog(store, logger);
+    console.log('ready');
+    for (let index = 0; index < ${count}; index += 1) {
+      await audit.record({
+        actor: 'child', action: 'secret.reveal', objectType: 'account',
+        objectId: 'account-' + index, outcome: 'success', reason: 'ticket ' + index,
+        clientAddress: '127.0.0.1', details: { index },
+      });
+    }
+    await store.close();
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, STORE_URL: url, STORE_BASE_DIR: baseDir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const ready = new Promise<void>((resolve) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('ready')) {
+        resolve();
+      }
+    });
+  });
+  const done = new Promise<void>((resolve, reject) => {
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`child process exited ${code}: ${stderr}`)),
+    );
+  });
+  return { ready: Promise.race([ready, done]), done };
+}

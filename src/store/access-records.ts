@@ -174,4 +174,8 @@ export interface UserSecurityRepository {
   clearLoginFailures(userId: string): Promise<void>;
   deleteSessionsOfUser(userId: string): Promise<void>;
   listUsers(): Promise<UserRecord[]>;
+  setUserDisabled(userId: string, disabled: boolean): Promise<void>;
+  setUserRole(userId: string, role: string): Promise<void>;
+  /** Counts the users with the administrator role who are not disabled. */
+  countActiveAdministrators(): Promise<number>;
 }

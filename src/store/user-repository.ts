@@ -9,9 +9,11 @@ import * as security from './user-security.js';
 /** Users and their API sessions. User names are compared exactly, byte by byte. */
 export class KyselyUserRepository implements UserRepository {
   readonly #db: Kysely<Database>;
+  readonly #dialect: 'sqlite' | 'postgres';
 
-  constructor(db: Kysely<Database>) {
+  constructor(db: Kysely<Database>, dialect: 'sqlite' | 'postgres') {
     this.#db = db;
+    this.#dialect = dialect;
   }
 
   async insertUser(record: UserRecord): Promise<void> {
@@ -129,6 +131,35 @@ export class KyselyUserRepository implements UserRepository {
   async listUsers(): Promise<UserRecord[]> {
     const rows = await this.#db.selectFrom('users').selectAll().orderBy('username').execute();
     return rows.map(toUserRecord);
+  }
+
+  async setUserDisabled(userId: string, disabled: boolean): Promise<void> {
+    await this.#db
+      .updateTable('users')
+      .set({ disabled: disabled ? 1 : 0 })
+      .where('id', '=', userId)
+      .execute();
+  }
+
+  async setUserRole(userId: string, role: string): Promise<void> {
+    await this.#db.updateTable('users').set({ role }).where('id', '=', userId).execute();
+  }
+
+  /**
+   * On PostgreSQL the rows are locked until the transaction ends, so two transactions that each
+   * disable one of the last two administrators run one after the other and the second sees one.
+   * SQLite runs one write transaction at a time.
+   */
+  async countActiveAdministrators(): Promise<number> {
+    let query = this.#db
+      .selectFrom('users')
+      .select('id')
+      .where('role', '=', 'administrator')
+      .where('disabled', '=', 0);
+    if (this.#dialect === 'postgres') {
+      query = query.forUpdate();
+    }
+    return (await query.execute()).length;
   }
 
   setPendingTotp(userId: string, dek: DekRecord, ciphertext: Buffer): Promise<void> {

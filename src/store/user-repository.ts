@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 
 import { StrongroomError } from '../errors.js';
 import { constraints, isForeignKeyViolation, isUniqueViolation } from './constraints.js';
@@ -6,7 +6,10 @@ import type { ApiSessionRecord, DekRecord, UserRecord, UserRepository } from './
 import type { ApiSessionTable, Database, UserTable } from './schema.js';
 import * as security from './user-security.js';
 
-/** Users and their API sessions. User names are compared exactly, byte by byte. */
+/**
+ * Users and their API sessions. A new user name must differ from every other regardless of case;
+ * login looks a name up exactly as stored.
+ */
 export class KyselyUserRepository implements UserRepository {
   readonly #db: Kysely<Database>;
   readonly #dialect: 'sqlite' | 'postgres';
@@ -16,7 +19,20 @@ export class KyselyUserRepository implements UserRepository {
     this.#dialect = dialect;
   }
 
+  /**
+   * Throws SR_USER_EXISTS, naming the existing user, when a name equal regardless of case exists.
+   * The name is checked before the insert because a failed insert aborts a PostgreSQL transaction;
+   * the unique index on lower(username) still rejects a name inserted in between.
+   */
   async insertUser(record: UserRecord): Promise<void> {
+    const existing = await this.#db
+      .selectFrom('users')
+      .select('username')
+      .where(sql<string>`lower(username)`, '=', record.username.toLowerCase())
+      .executeTakeFirst();
+    if (existing !== undefined) {
+      throw userExists(record.username, existing.username);
+    }
     try {
       await this.#db
         .insertInto('users')
@@ -30,15 +46,11 @@ export class KyselyUserRepository implements UserRepository {
         })
         .execute();
     } catch (error) {
-      if (isUniqueViolation(error, constraints.usersUsername)) {
-        throw new StrongroomError(
-          'SR_USER_EXISTS',
-          `A user named '${record.username}' exists. Choose another user name.`,
-          {
-            cause: error,
-            details: { username: record.username },
-          },
-        );
+      if (
+        isUniqueViolation(error, constraints.usersUsername) ||
+        isUniqueViolation(error, constraints.usersUsernameFolded)
+      ) {
+        throw userExists(record.username, record.username, error);
       }
       if (isUniqueViolation(error, constraints.usersPrimaryKey)) {
         throw new StrongroomError('SR_CONFLICT', `A user with the id '${record.id}' exists.`, {
@@ -201,6 +213,21 @@ export class KyselyUserRepository implements UserRepository {
       .executeTakeFirst();
     return Number(result.numDeletedRows);
   }
+}
+
+function userExists(username: string, existing: string, cause?: unknown): StrongroomError {
+  const same =
+    existing === username
+      ? `A user named '${existing}' exists.`
+      : `The user '${existing}' exists, and user names are compared regardless of case.`;
+  return new StrongroomError(
+    'SR_USER_EXISTS',
+    `${same} Choose another user name than '${username}'.`,
+    {
+      ...(cause === undefined ? {} : { cause }),
+      details: { username, existing },
+    },
+  );
 }
 
 function toUserRecord(row: Selectable<UserTable>): UserRecord {

@@ -211,7 +211,7 @@ describeEachDialect('admin changes with an unwritable audit table', (context) =>
     const requestId = request.json.id as string;
 
     await refused('POST', `/api/v1/access-requests/${requestId}/cancel`, {
-      token: server.tokens['op'],
+      token: server.tokens['op']!,
     });
 
     expect((await server.store.access.findRequest(requestId))?.status).toBe('pending');

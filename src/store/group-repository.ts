@@ -214,11 +214,11 @@ function toPolicyRecord(row: Selectable<AccessPolicyTable>): AccessPolicyRecord 
 }
 
 function groupExists(name: string, existing: string, cause?: unknown): StrongroomError {
-  const same =
+  const message =
     existing === name
-      ? `A group named '${existing}' exists.`
-      : `The group '${existing}' exists, and group names are compared regardless of case.`;
-  return new StrongroomError('SR_CONFLICT', `${same} Choose another name than '${name}'.`, {
+      ? `A group named '${existing}' exists. Choose another name.`
+      : `The group '${existing}' exists, and group names are compared regardless of case. Choose another name than '${name}'.`;
+  return new StrongroomError('SR_CONFLICT', message, {
     ...(cause === undefined ? {} : { cause }),
     details: { name, existing },
   });

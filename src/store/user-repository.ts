@@ -216,18 +216,14 @@ export class KyselyUserRepository implements UserRepository {
 }
 
 function userExists(username: string, existing: string, cause?: unknown): StrongroomError {
-  const same =
+  const message =
     existing === username
-      ? `A user named '${existing}' exists.`
-      : `The user '${existing}' exists, and user names are compared regardless of case.`;
-  return new StrongroomError(
-    'SR_USER_EXISTS',
-    `${same} Choose another user name than '${username}'.`,
-    {
-      ...(cause === undefined ? {} : { cause }),
-      details: { username, existing },
-    },
-  );
+      ? `A user named '${existing}' exists. Choose another user name.`
+      : `The user '${existing}' exists, and user names are compared regardless of case. Choose another user name than '${username}'.`;
+  return new StrongroomError('SR_USER_EXISTS', message, {
+    ...(cause === undefined ? {} : { cause }),
+    details: { username, existing },
+  });
 }
 
 function toUserRecord(row: Selectable<UserTable>): UserRecord {

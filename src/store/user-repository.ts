@@ -21,8 +21,8 @@ export class KyselyUserRepository implements UserRepository {
 
   /**
    * Throws SR_USER_EXISTS, naming the existing user, when a name equal regardless of case exists.
-   * The name is checked before the insert because a failed insert aborts a PostgreSQL transaction;
-   * the unique index on lower(username) still rejects a name inserted in between.
+   * The name is checked before the insert because a failed insert aborts a PostgreSQL transaction.
+   * The unique index on lower(username) still rejects a name that another node inserts in between.
    */
   async insertUser(record: UserRecord): Promise<void> {
     const existing = await this.#db
@@ -159,7 +159,7 @@ export class KyselyUserRepository implements UserRepository {
 
   /**
    * On PostgreSQL the rows are locked until the transaction ends, so two transactions that each
-   * disable one of the last two administrators run one after the other and the second sees one.
+   * disable one of the last two administrators run one after the other and the second counts one.
    * SQLite runs one write transaction at a time.
    */
   async countActiveAdministrators(): Promise<number> {

@@ -64,7 +64,7 @@ describeEachDialect('admin changes with an unwritable audit table', (context) =>
   }
 
   /** Sends the request with audit_events blocked and checks the error and the unmoved chain. */
-  async function refused(
+  async function sendWithAuditBlocked(
     method: string,
     url: string,
     options: { token?: string; body?: unknown } = {},
@@ -83,7 +83,9 @@ describeEachDialect('admin changes with an unwritable audit table', (context) =>
   }
 
   it('target creation leaves no target', async () => {
-    await refused('POST', '/api/v1/targets', { body: { name: 'db02', address: '192.0.2.2' } });
+    await sendWithAuditBlocked('POST', '/api/v1/targets', {
+      body: { name: 'db02', address: '192.0.2.2' },
+    });
 
     const names = (await server.store.vault.listTargets()).map((target) => target.name);
     expect(names).toEqual(['db01']);
@@ -92,7 +94,7 @@ describeEachDialect('admin changes with an unwritable audit table', (context) =>
   it('account creation leaves no account or DEK', async () => {
     const deksBefore = await context.runSql(server.url, 'select id from deks');
 
-    await refused('POST', `/api/v1/targets/${targetId}/accounts`, {
+    await sendWithAuditBlocked('POST', `/api/v1/targets/${targetId}/accounts`, {
       body: { username: 'backup', secret: 'another secret' },
     });
 
@@ -102,7 +104,7 @@ describeEachDialect('admin changes with an unwritable audit table', (context) =>
   });
 
   it('user creation leaves no user', async () => {
-    await refused('POST', '/api/v1/users', {
+    await sendWithAuditBlocked('POST', '/api/v1/users', {
       body: { username: 'newcomer', password: 'a long enough password', role: 'auditor' },
     });
 
@@ -110,33 +112,39 @@ describeEachDialect('admin changes with an unwritable audit table', (context) =>
   });
 
   it('group creation leaves no group', async () => {
-    await refused('POST', '/api/v1/groups', { body: { name: 'auditors' } });
+    await sendWithAuditBlocked('POST', '/api/v1/groups', { body: { name: 'auditors' } });
 
     const names = (await server.store.groups.listGroups()).map((group) => group.name);
     expect(names).not.toContain('auditors');
   });
 
   it('member addition leaves no membership', async () => {
-    await refused('PUT', `/api/v1/groups/${groupId}/members/${server.userIds['victim']}`);
+    await sendWithAuditBlocked(
+      'PUT',
+      `/api/v1/groups/${groupId}/members/${server.userIds['victim']}`,
+    );
 
     expect(await server.store.groups.isMember(groupId, server.userIds['victim']!)).toBe(false);
   });
 
   it('member removal keeps the membership', async () => {
-    await refused('DELETE', `/api/v1/groups/${memberGroupId}/members/${server.userIds['victim']}`);
+    await sendWithAuditBlocked(
+      'DELETE',
+      `/api/v1/groups/${memberGroupId}/members/${server.userIds['victim']}`,
+    );
 
     expect(await server.store.groups.isMember(memberGroupId, server.userIds['victim']!)).toBe(true);
   });
 
   it('grant creation leaves no grant', async () => {
-    await refused('PUT', `/api/v1/targets/${targetId}/grants/${memberGroupId}`);
+    await sendWithAuditBlocked('PUT', `/api/v1/targets/${targetId}/grants/${memberGroupId}`);
 
     const grants = (await server.store.groups.listGrants(targetId)).map((grant) => grant.groupId);
     expect(grants).toEqual([groupId]);
   });
 
   it('grant removal keeps the grant', async () => {
-    await refused('DELETE', `/api/v1/targets/${targetId}/grants/${groupId}`);
+    await sendWithAuditBlocked('DELETE', `/api/v1/targets/${targetId}/grants/${groupId}`);
 
     const grants = (await server.store.groups.listGrants(targetId)).map((grant) => grant.groupId);
     expect(grants).toEqual([groupId]);
@@ -145,7 +153,7 @@ describeEachDialect('admin changes with an unwritable audit table', (context) =>
   it('policy update keeps the old policy', async () => {
     const before = await server.store.groups.findPolicy(targetId);
 
-    await refused('PUT', `/api/v1/targets/${targetId}/policy`, {
+    await sendWithAuditBlocked('PUT', `/api/v1/targets/${targetId}/policy`, {
       body: { approverGroupId: memberGroupId, approvalsRequired: 2 },
     });
 
@@ -156,7 +164,7 @@ describeEachDialect('admin changes with an unwritable audit table', (context) =>
     const lockedUntil = new Date(Date.now() + 3_600_000).toISOString();
     await server.store.users.lockUser(server.userIds['victim']!, lockedUntil);
 
-    await refused('POST', `/api/v1/users/${server.userIds['victim']}/unlock`);
+    await sendWithAuditBlocked('POST', `/api/v1/users/${server.userIds['victim']}/unlock`);
 
     const victim = await server.store.users.findUserById(server.userIds['victim']!);
     expect(victim?.loginFailures?.lockedUntil).toBe(lockedUntil);
@@ -164,7 +172,7 @@ describeEachDialect('admin changes with an unwritable audit table', (context) =>
   });
 
   it('TOTP reset keeps the secret and the session', async () => {
-    await refused('POST', `/api/v1/users/${server.userIds['op']}/reset-totp`);
+    await sendWithAuditBlocked('POST', `/api/v1/users/${server.userIds['op']}/reset-totp`);
 
     const operator = await server.store.users.findUserById(server.userIds['op']!);
     expect(operator?.totp?.confirmedAt).toBeDefined();
@@ -173,7 +181,7 @@ describeEachDialect('admin changes with an unwritable audit table', (context) =>
   });
 
   it('disable keeps the user enabled and logged in', async () => {
-    await refused('POST', `/api/v1/users/${server.userIds['op']}/disable`);
+    await sendWithAuditBlocked('POST', `/api/v1/users/${server.userIds['op']}/disable`);
 
     const operator = await server.store.users.findUserById(server.userIds['op']!);
     expect(operator?.disabled).toBe(false);
@@ -184,7 +192,7 @@ describeEachDialect('admin changes with an unwritable audit table', (context) =>
   it('enable keeps the user disabled', async () => {
     await server.store.users.setUserDisabled(server.userIds['victim']!, true);
 
-    await refused('POST', `/api/v1/users/${server.userIds['victim']}/enable`);
+    await sendWithAuditBlocked('POST', `/api/v1/users/${server.userIds['victim']}/enable`);
 
     const victim = await server.store.users.findUserById(server.userIds['victim']!);
     expect(victim?.disabled).toBe(true);
@@ -192,7 +200,7 @@ describeEachDialect('admin changes with an unwritable audit table', (context) =>
   });
 
   it('role change keeps the role and the session', async () => {
-    await refused('PUT', `/api/v1/users/${server.userIds['op']}/role`, {
+    await sendWithAuditBlocked('PUT', `/api/v1/users/${server.userIds['op']}/role`, {
       body: { role: 'auditor' },
     });
 
@@ -210,7 +218,7 @@ describeEachDialect('admin changes with an unwritable audit table', (context) =>
     expect(request.status, JSON.stringify(request.json)).toBe(201);
     const requestId = request.json.id as string;
 
-    await refused('POST', `/api/v1/access-requests/${requestId}/cancel`, {
+    await sendWithAuditBlocked('POST', `/api/v1/access-requests/${requestId}/cancel`, {
       token: server.tokens['op']!,
     });
 
@@ -226,7 +234,7 @@ describeEachDialect('admin changes with an unwritable audit table', (context) =>
     });
     const tokenId = (token.json.apiToken as { id: string }).id;
 
-    await refused('POST', `/api/v1/api-tokens/${tokenId}/revoke`);
+    await sendWithAuditBlocked('POST', `/api/v1/api-tokens/${tokenId}/revoke`);
 
     // Undoing the revocation would let a token work that an administrator meant to stop.
     expect((await server.store.apiTokens.findToken(tokenId))?.revokedAt).toBeDefined();

@@ -19,7 +19,7 @@ describeEachDialect('case-insensitive user and group names', (context) => {
 
     const error = await store.users.insertUser(user('ADMIN')).catch((caught: unknown) => caught);
 
-    expect(isStrongroomError(error) && error.code).toBe('SR_USER_EXISTS');
+    expect(isStrongroomError(error, 'SR_USER_EXISTS')).toBe(true);
     expect((error as Error).message).toContain("'admin'");
     expect((error as Error).message).toContain("'ADMIN'");
   });
@@ -30,7 +30,7 @@ describeEachDialect('case-insensitive user and group names', (context) => {
 
     const error = await store.groups.insertGroup(group('operators')).catch((caught) => caught);
 
-    expect(isStrongroomError(error) && error.code).toBe('SR_CONFLICT');
+    expect(isStrongroomError(error, 'SR_CONFLICT')).toBe(true);
     expect((error as Error).message).toContain("The group 'Operators' exists");
   });
 
@@ -63,7 +63,7 @@ describeEachDialect('case-insensitive user and group names', (context) => {
 
     const error = await context.openStore({ url }).catch((caught: unknown) => caught);
 
-    expect(isStrongroomError(error) && error.code).toBe('SR_DB_MIGRATION_FAILED');
+    expect(isStrongroomError(error, 'SR_DB_MIGRATION_FAILED')).toBe(true);
     expect((error as Error).message).toContain(NAMES_MIGRATION);
     expect((error as Error).message).toContain("'ADMIN' and 'Admin' and 'admin'");
     expect((error as Error).message).not.toContain("'operator'");

@@ -134,6 +134,14 @@ export const errorRegistry = {
   // Users and the REST API.
   SR_USER_EXISTS: { status: 409, summary: 'A user with the name exists.' },
   SR_USER_INVALID: { status: 400, summary: 'The user name, role or password is not acceptable.' },
+  SR_LAST_ADMINISTRATOR: {
+    status: 409,
+    summary: 'The change would leave no active administrator.',
+  },
+  SR_SELF_ADMINISTRATION: {
+    status: 409,
+    summary: 'An administrator cannot disable their own user or change their own role.',
+  },
   SR_AUTH_FAILED: { status: 401, summary: 'The user name or password is wrong.' },
   SR_AUTH_REQUIRED: { status: 401, summary: 'The request has no valid bearer token.' },
   SR_FORBIDDEN: { status: 403, summary: 'The user role does not allow the action.' },

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 
 import { StrongroomError } from '../errors.js';
-import type { GroupRecord } from '../store/repositories.js';
+import { runAudited } from '../audit/atomic.js';
+import type { GroupRecord, GroupRepository } from '../store/repositories.js';
 import { assertInRange, auditActor, requireGroup, requireTarget } from './common.js';
 import {
   DEFAULT_MAX_ACCESS_SECONDS,
@@ -14,12 +15,20 @@ import {
   type PolicyView,
 } from './types.js';
 
+type RecordEvent = (
+  actor: Actor,
+  action: string,
+  objectType: string,
+  objectId: string,
+  details: Record<string, string | number>,
+) => Promise<void>;
+
 /** Most approvals a policy may require; more would stall every request. */
 export const MAX_APPROVALS_REQUIRED = 10;
 
 /**
  * Groups, their members, the grants of targets to groups and the access policy of each target.
- * Every change is recorded as an audit event.
+ * Every change commits in one transaction with its audit event, or not at all.
  */
 export class GroupAdminService {
   readonly #deps: AccessDependencies;
@@ -38,8 +47,10 @@ export class GroupAdminService {
       description: input.description,
       createdAt: this.#deps.now().toISOString(),
     };
-    await this.#deps.groups.insertGroup(record);
-    await this.#record(actor, 'group.create', 'group', record.id, { name: record.name });
+    await this.#change(async (groups, recordEvent) => {
+      await groups.insertGroup(record);
+      await recordEvent(actor, 'group.create', 'group', record.id, { name: record.name });
+    });
     return { ...record, memberIds: [] };
   }
 
@@ -54,33 +65,29 @@ export class GroupAdminService {
 
   async addMember(groupId: string, userId: string, actor: Actor): Promise<GroupView> {
     const group = await requireGroup(this.#deps, groupId);
-    const added = await this.#deps.groups.addMember(
-      groupId,
-      userId,
-      this.#deps.now().toISOString(),
-    );
-    if (added) {
-      await this.#record(actor, 'group.member.add', 'group', groupId, {
-        name: group.name,
-        userId,
-      });
-    }
+    await this.#change(async (groups, record) => {
+      // A duplicate insert would abort a PostgreSQL transaction, so membership is checked first.
+      if (await groups.isMember(groupId, userId)) {
+        return;
+      }
+      await groups.addMember(groupId, userId, this.#deps.now().toISOString());
+      await record(actor, 'group.member.add', 'group', groupId, { name: group.name, userId });
+    });
     return this.#toView(group);
   }
 
   async removeMember(groupId: string, userId: string, actor: Actor): Promise<GroupView> {
     const group = await requireGroup(this.#deps, groupId);
-    const removed = await this.#deps.groups.removeMember(groupId, userId);
-    if (!removed) {
-      throw new StrongroomError(
-        'SR_NOT_FOUND',
-        `User ${userId} is not a member of group ${group.name}.`,
-        { details: { groupId, userId } },
-      );
-    }
-    await this.#record(actor, 'group.member.remove', 'group', groupId, {
-      name: group.name,
-      userId,
+    await this.#change(async (groups, record) => {
+      const removed = await groups.removeMember(groupId, userId);
+      if (!removed) {
+        throw new StrongroomError(
+          'SR_NOT_FOUND',
+          `User ${userId} is not a member of group ${group.name}.`,
+          { details: { groupId, userId } },
+        );
+      }
+      await record(actor, 'group.member.remove', 'group', groupId, { name: group.name, userId });
     });
     return this.#toView(group);
   }
@@ -89,31 +96,31 @@ export class GroupAdminService {
   async grantTarget(targetId: string, groupId: string, actor: Actor): Promise<string[]> {
     await requireTarget(this.#deps, targetId);
     const group = await requireGroup(this.#deps, groupId);
-    const created = await this.#deps.groups.insertGrant({
-      targetId,
-      groupId,
-      createdAt: this.#deps.now().toISOString(),
+    await this.#change(async (groups, record) => {
+      // A duplicate insert would abort a PostgreSQL transaction, so the grant is checked first.
+      const existing = await groups.listGrants(targetId);
+      if (existing.some((grant) => grant.groupId === groupId)) {
+        return;
+      }
+      await groups.insertGrant({ targetId, groupId, createdAt: this.#deps.now().toISOString() });
+      await record(actor, 'grant.create', 'target', targetId, { groupId, groupName: group.name });
     });
-    if (created) {
-      await this.#record(actor, 'grant.create', 'target', targetId, {
-        groupId,
-        groupName: group.name,
-      });
-    }
     return this.listGrants(targetId);
   }
 
   async revokeGrant(targetId: string, groupId: string, actor: Actor): Promise<string[]> {
     await requireTarget(this.#deps, targetId);
-    const deleted = await this.#deps.groups.deleteGrant(targetId, groupId);
-    if (!deleted) {
-      throw new StrongroomError(
-        'SR_NOT_FOUND',
-        `Group ${groupId} has no grant on target ${targetId}.`,
-        { details: { targetId, groupId } },
-      );
-    }
-    await this.#record(actor, 'grant.delete', 'target', targetId, { groupId });
+    await this.#change(async (groups, record) => {
+      const deleted = await groups.deleteGrant(targetId, groupId);
+      if (!deleted) {
+        throw new StrongroomError(
+          'SR_NOT_FOUND',
+          `Group ${groupId} has no grant on target ${targetId}.`,
+          { details: { targetId, groupId } },
+        );
+      }
+      await record(actor, 'grant.delete', 'target', targetId, { groupId });
+    });
     return this.listGrants(targetId);
   }
 
@@ -147,11 +154,13 @@ export class GroupAdminService {
       maxDurationSeconds,
       updatedAt: this.#deps.now().toISOString(),
     };
-    await this.#deps.groups.upsertPolicy(policy);
-    await this.#record(actor, 'policy.update', 'target', targetId, {
-      approverGroupId: policy.approverGroupId,
-      approvalsRequired,
-      maxDurationSeconds,
+    await this.#change(async (groups, record) => {
+      await groups.upsertPolicy(policy);
+      await record(actor, 'policy.update', 'target', targetId, {
+        approverGroupId: policy.approverGroupId,
+        approvalsRequired,
+        maxDurationSeconds,
+      });
     });
     return policy;
   }
@@ -173,21 +182,20 @@ export class GroupAdminService {
     return { ...group, memberIds: await this.#deps.groups.listMemberIds(group.id) };
   }
 
-  async #record(
-    actor: Actor,
-    action: string,
-    objectType: string,
-    objectId: string,
-    details: Record<string, string | number>,
-  ): Promise<void> {
-    await this.#deps.audit.record({
-      ...auditActor(actor),
-      action,
-      objectType,
-      objectId,
-      outcome: 'success',
-      reason: '',
-      details,
-    });
+  /** Runs a change and the events it records in one transaction. */
+  #change(work: (groups: GroupRepository, record: RecordEvent) => Promise<void>): Promise<void> {
+    return runAudited(this.#deps.audit, { groups: this.#deps.groups }, ({ groups, audit }) =>
+      work(groups, (actor, action, objectType, objectId, details) =>
+        audit.record({
+          ...auditActor(actor),
+          action,
+          objectType,
+          objectId,
+          outcome: 'success',
+          reason: '',
+          details,
+        }),
+      ),
+    );
   }
 }

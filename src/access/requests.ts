@@ -4,6 +4,7 @@ import { StrongroomError } from '../errors.js';
 import type { AccessPolicyRecord, AccessRequestRecord } from '../store/repositories.js';
 import { filterApprovable } from './approvers.js';
 import { undoUnlessAudited } from './audit-undo.js';
+import { cancelAccessRequest } from './cancel.js';
 import {
   addSeconds,
   assertInRange,
@@ -129,6 +130,11 @@ export class AccessRequestService {
   /** Rejects a request; one rejection ends it. */
   async reject(requestId: string, comment: string, actor: Actor): Promise<AccessRequestView> {
     return this.#decide(requestId, 'reject', comment, actor);
+  }
+
+  /** Cancels a pending request of the actor; see cancelAccessRequest. */
+  async cancel(requestId: string, actor: Actor): Promise<AccessRequestView> {
+    return cancelAccessRequest(this.#deps, requestId, actor);
   }
 
   async #decide(

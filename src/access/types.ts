@@ -75,7 +75,7 @@ export interface AccessRequestView {
   reason: string;
   durationSeconds: number;
   approvalsRequired: number;
-  status: 'pending' | 'approved' | 'rejected' | 'expired';
+  status: 'pending' | 'approved' | 'rejected' | 'cancelled' | 'expired';
   createdAt: string;
   decidedAt?: string;
   expiresAt?: string;

@@ -5,4 +5,5 @@ export {
   listAuditEvents,
   type AuditEventQuery,
 } from './query.js';
-export type { AuditEventDraft, AuditLog } from './types.js';
+export type { AuditEventDraft, AuditedScope, AuditLog } from './types.js';
+export { runAudited } from './atomic.js';

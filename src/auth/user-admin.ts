@@ -1,7 +1,16 @@
+import { runAudited } from '../audit/atomic.js';
 import type { AuditLog } from '../audit/types.js';
 import { StrongroomError } from '../errors.js';
 import type { UserRecord, UserRepository } from '../store/repositories.js';
-import { createUser, isRole, requiresTotp, type NewUser, type Role } from './users.js';
+import { assertRoleChangeAllowed, assertStatusChangeAllowed } from './admin-guards.js';
+import {
+  createUser,
+  isRole,
+  requiresTotp,
+  validateRole,
+  type NewUser,
+  type Role,
+} from './users.js';
 
 /** A user as administrators and auditors see it: never a hash or a secret. */
 export interface UserSummary {
@@ -30,9 +39,15 @@ export type UserAdminRepository = Pick<
   | 'resetTotp'
   | 'clearLoginFailures'
   | 'deleteSessionsOfUser'
+  | 'setUserDisabled'
+  | 'setUserRole'
+  | 'countActiveAdministrators'
 >;
 
-/** User administration: create, list, unlock and reset the second factor, each audited. */
+/**
+ * User administration: create, list, unlock, reset the second factor, disable, enable and change
+ * the role. Each change commits in one transaction with its audit event, or not at all.
+ */
 export class UserAdminService {
   readonly #users: UserAdminRepository;
   readonly #audit: AuditLog;
@@ -63,9 +78,11 @@ export class UserAdminService {
   /** Clears the failed-login count and lock of a user and records `user.unlock`. */
   async unlock(id: string, actor: AdminActor): Promise<UserSummary> {
     const user = await this.#requireUser(id);
-    await this.#users.clearLoginFailures(user.id);
-    await this.#record('user.unlock', user, actor, {
-      lockedUntil: user.loginFailures?.lockedUntil ?? '',
+    await this.#change(async (users, audit) => {
+      await users.clearLoginFailures(user.id);
+      await record(audit, 'user.unlock', user, actor, {
+        lockedUntil: user.loginFailures?.lockedUntil ?? '',
+      });
     });
     return this.get(id);
   }
@@ -76,39 +93,92 @@ export class UserAdminService {
    */
   async resetTotp(id: string, actor: AdminActor): Promise<UserSummary> {
     const user = await this.#requireUser(id);
-    await this.#users.resetTotp(user.id);
-    await this.#users.deleteSessionsOfUser(user.id);
-    await this.#record('user.totp.reset', user, actor, {});
+    await this.#change(async (users, audit) => {
+      await users.resetTotp(user.id);
+      await users.deleteSessionsOfUser(user.id);
+      await record(audit, 'user.totp.reset', user, actor, {});
+    });
     return this.get(id);
   }
 
-  async #requireUser(id: string): Promise<UserRecord> {
-    const user = await this.#users.findUserById(id);
-    if (user === undefined) {
-      throw new StrongroomError('SR_NOT_FOUND', `User ${id} does not exist.`, {
-        details: { userId: id },
-      });
-    }
-    return user;
+  /**
+   * Disables or enables a user. A disabled user cannot log in and all of their sessions end in the
+   * same transaction. Records `user.disable` or `user.enable`; a user already in that state is
+   * returned unchanged and nothing is recorded.
+   */
+  async setDisabled(id: string, disabled: boolean, actor: AdminActor): Promise<UserSummary> {
+    await this.#change(async (users, audit) => {
+      const user = await requireUserIn(users, id);
+      if (user.disabled === disabled) {
+        return;
+      }
+      if (disabled) {
+        await assertStatusChangeAllowed(users, user, actor);
+      }
+      await users.setUserDisabled(user.id, disabled);
+      await users.deleteSessionsOfUser(user.id);
+      await record(audit, disabled ? 'user.disable' : 'user.enable', user, actor, {});
+    });
+    return this.get(id);
   }
 
-  async #record(
-    action: string,
-    user: UserRecord,
-    actor: AdminActor,
-    details: Record<string, string>,
-  ): Promise<void> {
-    await this.#audit.record({
-      actor: actor.username,
-      action,
-      objectType: 'user',
-      objectId: user.id,
-      outcome: 'success',
-      reason: '',
-      clientAddress: actor.clientAddress,
-      details: { username: user.username, ...details },
+  /** Changes the role of a user and ends their sessions. Records `user.role.change`. */
+  async setRole(id: string, role: string, actor: AdminActor): Promise<UserSummary> {
+    validateRole(role);
+    await this.#change(async (users, audit) => {
+      const user = await requireUserIn(users, id);
+      if (user.role === role) {
+        return;
+      }
+      await assertRoleChangeAllowed(users, user, role, actor);
+      await users.setUserRole(user.id, role);
+      await users.deleteSessionsOfUser(user.id);
+      await record(audit, 'user.role.change', user, actor, { from: user.role, to: role });
+    });
+    return this.get(id);
+  }
+
+  #change(work: (users: UserAdminRepository, audit: AuditLog) => Promise<void>): Promise<void> {
+    return runAudited(this.#audit, { users: this.#users }, ({ users, audit }) =>
+      work(users, audit),
+    );
+  }
+
+  #requireUser(id: string): Promise<UserRecord> {
+    return requireUserIn(this.#users, id);
+  }
+}
+
+async function requireUserIn(
+  users: Pick<UserRepository, 'findUserById'>,
+  id: string,
+): Promise<UserRecord> {
+  const user = await users.findUserById(id);
+  if (user === undefined) {
+    throw new StrongroomError('SR_NOT_FOUND', `User ${id} does not exist.`, {
+      details: { userId: id },
     });
   }
+  return user;
+}
+
+async function record(
+  audit: AuditLog,
+  action: string,
+  user: UserRecord,
+  actor: AdminActor,
+  details: Record<string, string>,
+): Promise<void> {
+  await audit.record({
+    actor: actor.username,
+    action,
+    objectType: 'user',
+    objectId: user.id,
+    outcome: 'success',
+    reason: '',
+    clientAddress: actor.clientAddress,
+    details: { username: user.username, ...details },
+  });
 }
 
 export function summarizeUser(user: UserRecord): UserSummary {

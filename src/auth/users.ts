@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
+import { runAudited } from '../audit/atomic.js';
 import type { AuditLog } from '../audit/types.js';
 import { StrongroomError } from '../errors.js';
 import type { UserRepository } from '../store/repositories.js';
@@ -110,20 +111,24 @@ export async function createUser(
   };
   const passwordHash = await hashPassword(input.password);
 
-  await store.users.insertUser({ ...user, passwordHash, disabled: false });
-
-  if (options.audit !== undefined) {
-    await options.audit.log.record({
-      actor: options.audit.actor,
+  const audited = options.audit;
+  if (audited === undefined) {
+    await store.users.insertUser({ ...user, passwordHash, disabled: false });
+    return user;
+  }
+  await runAudited(audited.log, { users: store.users }, async ({ users, audit }) => {
+    await users.insertUser({ ...user, passwordHash, disabled: false });
+    await audit.record({
+      actor: audited.actor,
       action: 'user.create',
       objectType: 'user',
       objectId: user.id,
       outcome: 'success',
       reason: '',
-      clientAddress: options.audit.clientAddress,
+      clientAddress: audited.clientAddress,
       details: { username: user.username, role: user.role },
     });
-  }
+  });
 
   return user;
 }

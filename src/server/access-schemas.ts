@@ -79,7 +79,7 @@ const accessRequest = {
     approvalsRequired: { type: 'integer' },
     status: {
       type: 'string',
-      enum: ['pending', 'approved', 'rejected', 'expired'],
+      enum: ['pending', 'approved', 'rejected', 'cancelled', 'expired'],
       description: 'expired is an approved request whose expiresAt has passed.',
     },
     createdAt: { type: 'string', format: 'date-time' },

@@ -40,7 +40,7 @@ export interface AccessPolicyRecord {
 }
 
 export type AccessRequestKind = 'standard' | 'break-glass';
-export type AccessRequestStatus = 'pending' | 'approved' | 'rejected';
+export type AccessRequestStatus = 'pending' | 'approved' | 'rejected' | 'cancelled';
 
 export interface AccessRequestRecord {
   id: string;
@@ -120,6 +120,11 @@ export interface AccessRepository {
    * when `reopen` is set, puts the request back to pending. Both happen in one transaction.
    */
   undoDecision(requestId: string, approverId: string, reopen: boolean): Promise<void>;
+  /**
+   * Moves a pending request of `requesterId` to `cancelled` in one conditional update. Returns
+   * false, changing nothing, when it is no longer pending.
+   */
+  cancelRequest(id: string, requesterId: string, cancelledAt: string): Promise<boolean>;
   /** Deletes a request and its decisions, when the audit event of its creation failed. */
   deleteRequest(id: string): Promise<void>;
   /** The latest approved request of the user for the account that has not expired at `now`. */
@@ -174,4 +179,8 @@ export interface UserSecurityRepository {
   clearLoginFailures(userId: string): Promise<void>;
   deleteSessionsOfUser(userId: string): Promise<void>;
   listUsers(): Promise<UserRecord[]>;
+  setUserDisabled(userId: string, disabled: boolean): Promise<void>;
+  setUserRole(userId: string, role: string): Promise<void>;
+  /** Counts the users with the administrator role who are not disabled. */
+  countActiveAdministrators(): Promise<number>;
 }

@@ -125,6 +125,17 @@ export class KyselyAccessRepository implements AccessRepository {
     return Number(result.numUpdatedRows) === 1;
   }
 
+  async cancelRequest(id: string, requesterId: string, cancelledAt: string): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('access_requests')
+      .set({ status: 'cancelled', decided_at: cancelledAt })
+      .where('id', '=', id)
+      .where('requester_id', '=', requesterId)
+      .where('status', '=', 'pending')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
   async undoDecision(requestId: string, approverId: string, reopen: boolean): Promise<void> {
     await this.#db.transaction().execute(async (transaction) => {
       await transaction

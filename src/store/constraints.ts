@@ -13,6 +13,8 @@ export const constraints = {
   deksPrimaryKey: { name: 'deks_pkey', table: 'deks', columns: ['id'] },
   usersPrimaryKey: { name: 'users_pkey', table: 'users', columns: ['id'] },
   usersUsername: { name: 'users_username_key', table: 'users', columns: ['username'] },
+  /** A unique index on lower(username); SQLite reports it by index name. */
+  usersUsernameFolded: { name: 'users_username_lower_key', table: 'users', columns: [] },
   apiSessionsPrimaryKey: {
     name: 'api_sessions_pkey',
     table: 'api_sessions',
@@ -76,6 +78,8 @@ export const constraints = {
   },
   groupsPrimaryKey: { name: 'groups_pkey', table: 'groups', columns: ['id'] },
   groupsName: { name: 'groups_name_key', table: 'groups', columns: ['name'] },
+  /** A unique index on lower(name); SQLite reports it by index name. */
+  groupsNameFolded: { name: 'groups_name_lower_key', table: 'groups', columns: [] },
   groupMembersPrimaryKey: {
     name: 'group_members_pkey',
     table: 'group_members',
@@ -178,6 +182,10 @@ export function isUniqueViolation(error: unknown, constraint: Constraint): boole
     return error.constraint === constraint.name;
   }
   if (error.code === 'SQLITE_CONSTRAINT_UNIQUE' || error.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+    if (constraint.columns.length === 0) {
+      // A unique index on an expression, which SQLite names instead of its columns.
+      return error.message === `UNIQUE constraint failed: index '${constraint.name}'`;
+    }
     const expected = constraint.columns.map((column) => `${constraint.table}.${column}`).join(', ');
     return error.message === `UNIQUE constraint failed: ${expected}`;
   }

@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 
 import { StrongroomError } from '../errors.js';
 import type {
@@ -18,7 +18,19 @@ export class KyselyGroupRepository implements GroupRepository {
     this.#db = db;
   }
 
+  /**
+   * Throws SR_CONFLICT, naming the existing group, when a name equal regardless of case exists. The
+   * name is checked first because a failed insert aborts a PostgreSQL transaction.
+   */
   async insertGroup(record: GroupRecord): Promise<void> {
+    const existing = await this.#db
+      .selectFrom('groups')
+      .select('name')
+      .where(sql<string>`lower(name)`, '=', sql<string>`lower(${record.name})`)
+      .executeTakeFirst();
+    if (existing !== undefined) {
+      throw groupExists(record.name, existing.name);
+    }
     try {
       await this.#db
         .insertInto('groups')
@@ -30,12 +42,11 @@ export class KyselyGroupRepository implements GroupRepository {
         })
         .execute();
     } catch (error) {
-      if (isUniqueViolation(error, constraints.groupsName)) {
-        throw new StrongroomError(
-          'SR_CONFLICT',
-          `A group named '${record.name}' exists. Choose another name.`,
-          { cause: error, details: { name: record.name } },
-        );
+      if (
+        isUniqueViolation(error, constraints.groupsName) ||
+        isUniqueViolation(error, constraints.groupsNameFolded)
+      ) {
+        throw groupExists(record.name, record.name, error);
       }
       throw error;
     }
@@ -200,4 +211,15 @@ function toPolicyRecord(row: Selectable<AccessPolicyTable>): AccessPolicyRecord 
     maxDurationSeconds: Number(row.max_duration_seconds),
     updatedAt: row.updated_at,
   };
+}
+
+function groupExists(name: string, existing: string, cause?: unknown): StrongroomError {
+  const message =
+    existing === name
+      ? `A group named '${existing}' exists. Choose another name.`
+      : `The group '${existing}' exists, and group names are compared regardless of case. Choose another name than '${name}'.`;
+  return new StrongroomError('SR_CONFLICT', message, {
+    ...(cause === undefined ? {} : { cause }),
+    details: { name, existing },
+  });
 }

@@ -5,6 +5,7 @@ import { StrongroomError } from '../errors.js';
 import { KyselyApiTokenRepository } from './api-token-repository.js';
 import type { AccessRepository, GroupRepository } from './access-records.js';
 import { KyselyAccessRepository } from './access-repository.js';
+import { appendChainedEvent } from './audit-chain-append.js';
 import { KyselyAuditRepository } from './audit-repository.js';
 import { describeCause } from './causes.js';
 import { KyselyKeyRepository } from './key-repository.js';
@@ -19,6 +20,7 @@ import type {
   KeyRepository,
   SecretVersionRepository,
   Store,
+  TransactionScope,
   UserRepository,
   VaultRepository,
 } from './repositories.js';
@@ -60,7 +62,7 @@ export class KyselyStore implements Store {
     this.#redact = options.redact;
     this.#logger = options.logger;
     this.keys = new KyselyKeyRepository(db, dialect);
-    this.users = new KyselyUserRepository(db);
+    this.users = new KyselyUserRepository(db, dialect);
     this.vault = new KyselyVaultRepository(db);
     this.audit = new KyselyAuditRepository(db, dialect);
     this.secretVersions = new KyselySecretVersionRepository(db);
@@ -86,6 +88,18 @@ export class KyselyStore implements Store {
         { cause: error, details: { database: this.#description, reason } },
       );
     }
+  }
+
+  transact<T>(work: (scope: TransactionScope) => Promise<T>): Promise<T> {
+    return this.#db.transaction().execute((transaction) =>
+      work({
+        users: new KyselyUserRepository(transaction, this.dialect),
+        vault: new KyselyVaultRepository(transaction),
+        groups: new KyselyGroupRepository(transaction),
+        access: new KyselyAccessRepository(transaction),
+        appendEvent: (event) => appendChainedEvent(transaction, this.dialect, event),
+      }),
+    );
   }
 
   /** Closes the connections. Later calls return the first call's promise. */

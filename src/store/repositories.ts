@@ -414,7 +414,23 @@ export interface Store {
   readonly groups: GroupRepository;
   readonly access: AccessRepository;
   readonly dekMigrations: DekMigrationRepository;
+  /**
+   * Runs `work` in one database transaction with repositories bound to it, and commits only when
+   * `work` resolves. Events appended through the scope join the transaction, so a change and its
+   * audit events commit together or not at all.
+   */
+  transact<T>(work: (scope: TransactionScope) => Promise<T>): Promise<T>;
   /** Runs a trivial query; throws SR_DB_UNREACHABLE when the database does not respond. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** The repositories of one transaction, and the chained audit append inside it. */
+export interface TransactionScope {
+  readonly users: UserRepository;
+  readonly vault: VaultRepository;
+  readonly groups: GroupRepository;
+  readonly access: AccessRepository;
+  /** Appends an event to the hash chain in the transaction and returns its seq. */
+  appendEvent(event: AuditEventInput): Promise<number>;
 }

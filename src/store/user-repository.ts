@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 
 import { StrongroomError } from '../errors.js';
 import { constraints, isForeignKeyViolation, isUniqueViolation } from './constraints.js';
@@ -6,15 +6,33 @@ import type { ApiSessionRecord, DekRecord, UserRecord, UserRepository } from './
 import type { ApiSessionTable, Database, UserTable } from './schema.js';
 import * as security from './user-security.js';
 
-/** Users and their API sessions. User names are compared exactly, byte by byte. */
+/**
+ * Users and their API sessions. A new user name must differ from every other regardless of case;
+ * login looks a name up exactly as stored.
+ */
 export class KyselyUserRepository implements UserRepository {
   readonly #db: Kysely<Database>;
+  readonly #dialect: 'sqlite' | 'postgres';
 
-  constructor(db: Kysely<Database>) {
+  constructor(db: Kysely<Database>, dialect: 'sqlite' | 'postgres') {
     this.#db = db;
+    this.#dialect = dialect;
   }
 
+  /**
+   * Throws SR_USER_EXISTS, naming the existing user, when a name equal regardless of case exists.
+   * The name is checked before the insert because a failed insert aborts a PostgreSQL transaction.
+   * The unique index on lower(username) still rejects a name that another node inserts in between.
+   */
   async insertUser(record: UserRecord): Promise<void> {
+    const existing = await this.#db
+      .selectFrom('users')
+      .select('username')
+      .where(sql<string>`lower(username)`, '=', record.username.toLowerCase())
+      .executeTakeFirst();
+    if (existing !== undefined) {
+      throw userExists(record.username, existing.username);
+    }
     try {
       await this.#db
         .insertInto('users')
@@ -28,15 +46,11 @@ export class KyselyUserRepository implements UserRepository {
         })
         .execute();
     } catch (error) {
-      if (isUniqueViolation(error, constraints.usersUsername)) {
-        throw new StrongroomError(
-          'SR_USER_EXISTS',
-          `A user named '${record.username}' exists. Choose another user name.`,
-          {
-            cause: error,
-            details: { username: record.username },
-          },
-        );
+      if (
+        isUniqueViolation(error, constraints.usersUsername) ||
+        isUniqueViolation(error, constraints.usersUsernameFolded)
+      ) {
+        throw userExists(record.username, record.username, error);
       }
       if (isUniqueViolation(error, constraints.usersPrimaryKey)) {
         throw new StrongroomError('SR_CONFLICT', `A user with the id '${record.id}' exists.`, {
@@ -131,6 +145,35 @@ export class KyselyUserRepository implements UserRepository {
     return rows.map(toUserRecord);
   }
 
+  async setUserDisabled(userId: string, disabled: boolean): Promise<void> {
+    await this.#db
+      .updateTable('users')
+      .set({ disabled: disabled ? 1 : 0 })
+      .where('id', '=', userId)
+      .execute();
+  }
+
+  async setUserRole(userId: string, role: string): Promise<void> {
+    await this.#db.updateTable('users').set({ role }).where('id', '=', userId).execute();
+  }
+
+  /**
+   * On PostgreSQL the rows are locked until the transaction ends, so two transactions that each
+   * disable one of the last two administrators run one after the other and the second counts one.
+   * SQLite runs one write transaction at a time.
+   */
+  async countActiveAdministrators(): Promise<number> {
+    let query = this.#db
+      .selectFrom('users')
+      .select('id')
+      .where('role', '=', 'administrator')
+      .where('disabled', '=', 0);
+    if (this.#dialect === 'postgres') {
+      query = query.forUpdate();
+    }
+    return (await query.execute()).length;
+  }
+
   setPendingTotp(userId: string, dek: DekRecord, ciphertext: Buffer): Promise<void> {
     return security.setPendingTotp(this.#db, userId, dek, ciphertext);
   }
@@ -170,6 +213,17 @@ export class KyselyUserRepository implements UserRepository {
       .executeTakeFirst();
     return Number(result.numDeletedRows);
   }
+}
+
+function userExists(username: string, existing: string, cause?: unknown): StrongroomError {
+  const message =
+    existing === username
+      ? `A user named '${existing}' exists. Choose another user name.`
+      : `The user '${existing}' exists, and user names are compared regardless of case. Choose another user name than '${username}'.`;
+  return new StrongroomError('SR_USER_EXISTS', message, {
+    ...(cause === undefined ? {} : { cause }),
+    details: { username, existing },
+  });
 }
 
 function toUserRecord(row: Selectable<UserTable>): UserRecord {

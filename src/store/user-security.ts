@@ -3,6 +3,7 @@ import { sql, type Kysely } from 'kysely';
 import { insertDek } from './key-repository.js';
 import type { DekRecord } from './repositories.js';
 import type { Database } from './schema.js';
+import { inTransaction } from './transactions.js';
 
 /** The TOTP and lockout statements of the user repository. */
 
@@ -12,7 +13,7 @@ export async function setPendingTotp(
   dek: DekRecord,
   ciphertext: Buffer,
 ): Promise<void> {
-  await db.transaction().execute(async (transaction) => {
+  await inTransaction(db, async (transaction) => {
     const previous = await transaction
       .selectFrom('users')
       .select('totp_dek_id')
@@ -68,7 +69,7 @@ export async function claimTotpStep(
 }
 
 export async function resetTotp(db: Kysely<Database>, userId: string): Promise<void> {
-  await db.transaction().execute(async (transaction) => {
+  await inTransaction(db, async (transaction) => {
     const row = await transaction
       .selectFrom('users')
       .select('totp_dek_id')

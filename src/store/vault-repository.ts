@@ -17,6 +17,7 @@ import type {
   VaultRepository,
 } from './repositories.js';
 import type { Database, TargetTable } from './schema.js';
+import { inTransaction } from './transactions.js';
 
 /** Targets and their privileged accounts. Lists are sorted by name, byte by byte. */
 export class KyselyVaultRepository implements VaultRepository {
@@ -61,7 +62,7 @@ export class KyselyVaultRepository implements VaultRepository {
       );
     }
 
-    await this.#db.transaction().execute(async (transaction) => {
+    await inTransaction(this.#db, async (transaction) => {
       await insertAccountRows(transaction, account, dek, origin);
     });
   }

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { StrongroomError } from '../errors.js';
 import { openGcm, sealGcm } from '../crypto/aes-gcm.js';
 import { secretAssociatedData } from '../crypto/associated-data.js';
+import { runAudited } from '../audit/atomic.js';
 import type { AuditLog } from '../audit/types.js';
 import { isDatabaseUnavailable } from '../store/availability.js';
 import { assertValidSecret } from './secret-types.js';
@@ -55,15 +56,17 @@ export function createVaultService(deps: VaultDependencies): VaultService {
   return {
     async createTarget(input: NewTarget, actor: Actor): Promise<TargetView> {
       const record: TargetRecord = { id: randomUUID(), ...input, createdAt: now().toISOString() };
-      await deps.vault.insertTarget(record);
-      await deps.audit.record({
-        ...auditActor(actor),
-        action: 'target.create',
-        objectType: 'target',
-        objectId: record.id,
-        outcome: 'success',
-        reason: '',
-        details: { name: record.name },
+      await runAudited(deps.audit, { vault: deps.vault }, async ({ vault, audit }) => {
+        await vault.insertTarget(record);
+        await audit.record({
+          ...auditActor(actor),
+          action: 'target.create',
+          objectType: 'target',
+          objectId: record.id,
+          outcome: 'success',
+          reason: '',
+          details: { name: record.name },
+        });
       });
       return record;
     },
@@ -105,18 +108,20 @@ export function createVaultService(deps: VaultDependencies): VaultService {
         createdAt: timestamp,
         updatedAt: timestamp,
       };
-      await deps.vault.insertAccountWithDek(account, dekRecord, {
-        createdBy: actor.username,
-        reason: 'Account created.',
-      });
-      await deps.audit.record({
-        ...auditActor(actor),
-        action: 'account.create',
-        objectType: 'account',
-        objectId: id,
-        outcome: 'success',
-        reason: '',
-        details: { targetId, username: input.username, dekId: dekRecord.id, secretType },
+      await runAudited(deps.audit, { vault: deps.vault }, async ({ vault, audit }) => {
+        await vault.insertAccountWithDek(account, dekRecord, {
+          createdBy: actor.username,
+          reason: 'Account created.',
+        });
+        await audit.record({
+          ...auditActor(actor),
+          action: 'account.create',
+          objectType: 'account',
+          objectId: id,
+          outcome: 'success',
+          reason: '',
+          details: { targetId, username: input.username, dekId: dekRecord.id, secretType },
+        });
       });
       return toView(account);
     },

@@ -167,6 +167,22 @@ const ROWS: Record<string, Row> = {
     request: (f) => ({ method: 'POST', url: `/api/v1/users/${f.victimId}/reset-totp` }),
     expect: { administrator: 200 },
   },
+  'POST /api/v1/users/{userId}/disable': {
+    request: (f) => ({ method: 'POST', url: `/api/v1/users/${f.victimId}/disable` }),
+    expect: { administrator: 200 },
+  },
+  'POST /api/v1/users/{userId}/enable': {
+    request: (f) => ({ method: 'POST', url: `/api/v1/users/${f.victimId}/enable` }),
+    expect: { administrator: 200 },
+  },
+  'PUT /api/v1/users/{userId}/role': {
+    request: (f) => ({
+      method: 'PUT',
+      url: `/api/v1/users/${f.victimId}/role`,
+      body: { role: 'auditor' },
+    }),
+    expect: { administrator: 200 },
+  },
   'GET /api/v1/groups': {
     request: () => ({ method: 'GET', url: '/api/v1/groups' }),
     expect: { administrator: 200, auditor: 200 },
@@ -317,6 +333,11 @@ const ROWS: Record<string, Row> = {
       body: { comment: 'matrix' },
     }),
     expect: { approver: byState(404, 200, 409, 409, 409) },
+  },
+  'POST /api/v1/access-requests/{requestId}/cancel': {
+    fresh: true,
+    request: (f) => ({ method: 'POST', url: `/api/v1/access-requests/${f.requestId}/cancel` }),
+    expect: { operator: byState(404, 200, 409, 409, 409) },
   },
   'POST /api/v1/break-glass': {
     request: (f) => ({

@@ -105,6 +105,61 @@ describe('user commands', () => {
     });
   });
 
+  it('disable and enable are audited', async () => {
+    const disabled = await runCli(['user', 'disable', '--home', home, '--username', 'olga']);
+    expect(disabled.code, disabled.stderr).toBe(0);
+    expect(disabled.stdout).toBe("Disabled 'olga'.\n");
+
+    const enabled = await runCli([
+      'user',
+      'enable',
+      '--home',
+      home,
+      '--username',
+      'olga',
+      '--json',
+    ]);
+    expect(enabled.code, enabled.stderr).toBe(0);
+    expect(JSON.parse(enabled.stdout)).toMatchObject({ username: 'olga', disabled: false });
+    await withStore(async (store) => {
+      expect(await store.audit.listEvents({ action: 'user.disable', limit: 10 })).toHaveLength(1);
+      expect(await store.audit.listEvents({ action: 'user.enable', limit: 10 })).toHaveLength(1);
+    });
+  });
+
+  it('set-role changes the role', async () => {
+    const result = await runCli([
+      'user',
+      'set-role',
+      '--home',
+      home,
+      '--username',
+      'audrey',
+      '--role',
+      'approver',
+    ]);
+
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toBe("Gave the role approver to 'audrey'.\n");
+    await withStore(async (store) => {
+      expect((await store.users.findUserByName('audrey'))?.role).toBe('approver');
+    });
+  });
+
+  it('last administrator stays', async () => {
+    const added = await runCli(
+      ['user', 'add', '--home', home, '--username', 'ada', '--role', 'administrator'],
+      { input: `${PASSWORD}\n` },
+    );
+    expect(added.code, added.stderr).toBe(0);
+
+    const result = await runCli(['user', 'disable', '--home', home, '--username', 'ada']);
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('SR_LAST_ADMINISTRATOR');
+    expect(result.stderr).toContain('User ada is the last active administrator');
+  });
+
   it('unlock names an unknown user', async () => {
     const result = await runCli(['user', 'unlock', '--home', home, '--username', 'nobody']);
 

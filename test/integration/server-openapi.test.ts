@@ -53,6 +53,9 @@ const EXPECTED_OPERATIONS = [
   'GET /api/v1/users/{userId}',
   'POST /api/v1/users/{userId}/unlock',
   'POST /api/v1/users/{userId}/reset-totp',
+  'POST /api/v1/users/{userId}/disable',
+  'POST /api/v1/users/{userId}/enable',
+  'PUT /api/v1/users/{userId}/role',
   'GET /api/v1/groups',
   'POST /api/v1/groups',
   'GET /api/v1/groups/{groupId}',
@@ -68,6 +71,7 @@ const EXPECTED_OPERATIONS = [
   'GET /api/v1/access-requests/{requestId}',
   'POST /api/v1/access-requests/{requestId}/approve',
   'POST /api/v1/access-requests/{requestId}/reject',
+  'POST /api/v1/access-requests/{requestId}/cancel',
   'POST /api/v1/break-glass',
   'POST /api/v1/break-glass/{requestId}/confirm',
 ];

@@ -27,11 +27,14 @@ describeEachDialect('user repository', (context) => {
     expect(await store.users.findUserById('u-2')).toBeUndefined();
   });
 
-  it('user names are case-sensitive', async () => {
+  it('user names clash regardless of case', async () => {
     await store.users.insertUser(user('u-1', 'alice'));
 
     expect(await store.users.findUserByName('Alice')).toBeUndefined();
-    await expect(store.users.insertUser(user('u-2', 'Alice'))).resolves.toBeUndefined();
+    await expect(store.users.insertUser(user('u-2', 'Alice'))).rejects.toMatchObject({
+      code: 'SR_USER_EXISTS',
+      details: { username: 'Alice', existing: 'alice' },
+    });
   });
 
   it('disabled flag round-trips', async () => {
@@ -51,7 +54,7 @@ describeEachDialect('user repository', (context) => {
     expect((error as StrongroomError).message).toBe(
       "A user named 'alice' exists. Choose another user name.",
     );
-    expect((error as StrongroomError).details).toEqual({ username: 'alice' });
+    expect((error as StrongroomError).details).toEqual({ username: 'alice', existing: 'alice' });
     expect(await store.users.countUsers()).toBe(1);
   });
 

@@ -6,6 +6,7 @@ import { loadConfig } from '../../config/load.js';
 import { createLogger } from '../../logging.js';
 import { openStore, type Store } from '../../store/index.js';
 import { createUser, isRole, requiresTotp } from '../../auth/index.js';
+import { ROLES } from '../../auth/users.js';
 import { UserAdminService, type UserSummary } from '../../auth/user-admin.js';
 import { createAuditLog } from '../../audit/index.js';
 import type { AuditLog } from '../../audit/types.js';
@@ -87,6 +88,49 @@ export function registerUser(program: Command): void {
         'Reset the TOTP second factor of',
       );
     });
+
+  user
+    .command('disable')
+    .description('disable a user and end all of their sessions; they cannot log in until enabled')
+    .option('--home <dir>', HOME_HELP)
+    .requiredOption('--username <name>', 'login name of the user')
+    .option('--json', 'print the result as JSON')
+    .action(async (flags: UserNameFlags) => {
+      await runUserAction(
+        flags,
+        (admin, id) => admin.setDisabled(id, true, cliActor()),
+        'Disabled',
+      );
+    });
+
+  user
+    .command('enable')
+    .description('enable a disabled user, who may log in again')
+    .option('--home <dir>', HOME_HELP)
+    .requiredOption('--username <name>', 'login name of the user')
+    .option('--json', 'print the result as JSON')
+    .action(async (flags: UserNameFlags) => {
+      await runUserAction(
+        flags,
+        (admin, id) => admin.setDisabled(id, false, cliActor()),
+        'Enabled',
+      );
+    });
+
+  user
+    .command('set-role')
+    .description('change the role of a user and end their sessions')
+    .option('--home <dir>', HOME_HELP)
+    .requiredOption('--username <name>', 'login name of the user')
+    .requiredOption('--role <role>', `new role: ${ROLES.join(', ')}`)
+    .option('--json', 'print the result as JSON')
+    .action(async (flags: UserNameFlags & { role: string }) => {
+      await runUserAction(
+        flags,
+        (admin, id) => admin.setRole(id, flags.role, cliActor()),
+        `Gave the role ${flags.role} to`,
+      );
+    });
 }
 
 /** Tells the administrator what a new user does at the first login. */
@@ -114,7 +158,7 @@ async function runUserAction(
       if (found === undefined) {
         throw new StrongroomError(
           'SR_NOT_FOUND',
-          `No user is named '${flags.username}'. Check the name; names are case-sensitive.`,
+          `No user is named '${flags.username}'. Check the name.`,
         );
       }
       const summary = await action(new UserAdminService(store.users, audit), found.id);

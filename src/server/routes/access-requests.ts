@@ -110,6 +110,21 @@ export function registerAccessRequestRoutes(
       },
     );
   }
+
+  app.post<{ Params: { requestId: string } }>(
+    '/access-requests/:requestId/cancel',
+    {
+      onRequest: requirePermission('access.request'),
+      schema: {
+        summary: 'Cancel a pending access request of your own',
+        tags: ['access'],
+        security: bearerSecurity,
+        params: uuidParams('requestId'),
+        response: requestResponse,
+      },
+    },
+    async (request) => requests.cancel(request.params.requestId, getActor(request)),
+  );
 }
 
 /** Registers the break-glass routes. The caller registers them inside the authenticated scope. */

@@ -109,4 +109,48 @@ export function registerUserRoutes(app: FastifyInstance, users: UserAdminService
     },
     async (request) => users.resetTotp(request.params.userId, getActor(request)),
   );
+
+  for (const [path, disabled, summary] of [
+    ['disable', true, 'Disable a user and end all of their sessions; they cannot log in'],
+    ['enable', false, 'Enable a disabled user; they log in again'],
+  ] as const) {
+    app.post<{ Params: { userId: string } }>(
+      `/users/:userId/${path}`,
+      {
+        onRequest: requirePermission('people.manage'),
+        schema: {
+          summary,
+          tags: ['users'],
+          security: bearerSecurity,
+          params: uuidParams('userId'),
+          response: { 200: { $ref: 'User#' }, ...errorResponses(401, 403, 404, 409, 500, 503) },
+        },
+      },
+      async (request) => users.setDisabled(request.params.userId, disabled, getActor(request)),
+    );
+  }
+
+  app.put<{ Params: { userId: string }; Body: { role: string } }>(
+    '/users/:userId/role',
+    {
+      onRequest: requirePermission('people.manage'),
+      schema: {
+        summary: 'Change the role of a user and end their sessions',
+        tags: ['users'],
+        security: bearerSecurity,
+        params: uuidParams('userId'),
+        body: {
+          type: 'object',
+          required: ['role'],
+          additionalProperties: false,
+          properties: { role: { type: 'string', enum: [...ROLES] } },
+        },
+        response: {
+          200: { $ref: 'User#' },
+          ...errorResponses(400, 401, 403, 404, 409, 500, 503),
+        },
+      },
+    },
+    async (request) => users.setRole(request.params.userId, request.body.role, getActor(request)),
+  );
 }

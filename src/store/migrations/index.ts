@@ -6,6 +6,7 @@ import * as deksKeyIdIndex from './0003_deks_key_id_index.js';
 import * as auditChain from './0004_audit_chain.js';
 import * as accessWorkflow from './0005_access_workflow.js';
 import * as secretVersionsAndApiTokens from './0006_secret_versions_and_api_tokens.js';
+import * as caseInsensitiveNames from './0007_case_insensitive_names.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -28,4 +29,5 @@ export const migrations: readonly StoreMigration[] = [
   { name: '0004_audit_chain', up: auditChain.up },
   { name: '0005_access_workflow', up: accessWorkflow.up },
   { name: '0006_secret_versions_and_api_tokens', up: secretVersionsAndApiTokens.up },
+  { name: '0007_case_insensitive_names', up: caseInsensitiveNames.up },
 ];

@@ -92,7 +92,16 @@ export async function rewrapAll(
 
   async function rewrapPass(read: PageReader, sweeping: boolean): Promise<void> {
     await runPagePass({
-      read,
+      // A read that fails because the database ended the connections has most likely ended the
+      // lock's session too, and then SR_DEK_MIGRATION_LOCK_LOST is the error to report.
+      read: async (after) => {
+        try {
+          return await read(after);
+        } catch (error) {
+          await lock.check();
+          throw error;
+        }
+      },
       select: (record) => !state.failedIds.has(record.id),
       prepare: (records) => preparePage(records, context),
       consume: async (prepared) => {

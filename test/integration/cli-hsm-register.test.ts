@@ -37,13 +37,18 @@ describe.runIf(hsmReady)('hsm register on SoftHSM', () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  async function makeHome(port = 9): Promise<{ home: string; properties: string }> {
+  async function makeHome(
+    port = 9,
+    databaseUrl = 'sqlite:data/strongroom.db',
+  ): Promise<{ home: string; properties: string }> {
     homeCount += 1;
     const home = join(root, `home-${homeCount}`);
     const init = await runCli([
       'init',
       '--home',
       home,
+      '--database-url',
+      databaseUrl,
       '--listen',
       `127.0.0.1:${port}`,
       '--hsm-library',
@@ -301,6 +306,25 @@ describe.runIf(hsmReady)('hsm register on SoftHSM', () => {
     );
     expect(result.stderr).not.toContain(fixture.userPin);
     expect(result.stdout).not.toContain('was updated');
+    expect(await readFile(properties, 'utf8')).toBe(before);
+  });
+
+  it('writes nothing without a reachable database', async () => {
+    const port = await freePort();
+    const { home, properties } = await makeHome(
+      9,
+      `postgres://strongroom@127.0.0.1:${port}/strongroom`,
+    );
+    const before = await readFile(properties, 'utf8');
+
+    const result = await runCli(['hsm', 'register', '--home', home, '--pin-stdin', '--yes'], {
+      env,
+      input: fixture.userPin,
+    });
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('strongroom: SR_DB_UNREACHABLE: ');
+    expect(result.stderr).not.toContain(fixture.userPin);
     expect(await readFile(properties, 'utf8')).toBe(before);
   });
 });

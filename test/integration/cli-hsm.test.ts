@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type AuditEventRecord } from '../../src/store/index.js';
-import { runCli, type CliResult } from '../support/cli.js';
+import { freePort, runCli, type CliResult } from '../support/cli.js';
 import { silentLogger } from '../support/databases.js';
 import { generateAesKeyWithUsage } from '../support/softhsm-direct.js';
 import { createSoftHsmFixture, softHsmAvailable, type SoftHsmFixture } from '../support/softhsm.js';
@@ -57,13 +57,18 @@ describe.runIf(hsmReady)('hsm verify and keygen on SoftHSM', () => {
   });
 
   /** Writes a home folder whose hsm.keystore.alias is `keyLabel`. */
-  async function makeHome(keyLabel: string): Promise<string> {
+  async function makeHome(
+    keyLabel: string,
+    databaseUrl = 'sqlite:data/strongroom.db',
+  ): Promise<string> {
     homeCount += 1;
     const home = join(root, `home-${homeCount}`);
     const init = await runCli([
       'init',
       '--home',
       home,
+      '--database-url',
+      databaseUrl,
       '--hsm-library',
       fixture.library,
       '--hsm-token-label',
@@ -458,5 +463,29 @@ describe.runIf(hsmReady)('hsm verify and keygen on SoftHSM', () => {
     const verify = await hsmCli(['hsm', 'verify', '--home', home, '--json']);
     const output = JSON.parse(verify.stdout) as VerifyJson;
     expect(output.masterKey.usable).toBe(true);
+  });
+
+  it('keygen stops at an unreachable database', async () => {
+    const port = await freePort();
+    const home = await makeHome(
+      'blocked-key',
+      `postgres://strongroom@127.0.0.1:${port}/strongroom`,
+    );
+
+    const keygen = await hsmCli([
+      'hsm',
+      'keygen',
+      '--home',
+      home,
+      '--label',
+      'blocked-key',
+      '--yes',
+    ]);
+
+    expect(keygen.code).toBe(1);
+    expect(keygen.stderr).toContain('strongroom: SR_DB_UNREACHABLE: ');
+    const verify = await hsmCli(['hsm', 'verify', '--home', home, '--json']);
+    const output = JSON.parse(verify.stdout) as VerifyJson;
+    expect(output.masterKey.error?.code).toBe('SR_HSM_KEY_NOT_FOUND');
   });
 });

@@ -1,8 +1,11 @@
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore, type AuditEventRecord } from '../../src/store/index.js';
 import { freePort, runCli, startServe } from '../support/cli.js';
+import { silentLogger } from '../support/databases.js';
 import { KEYS, startOnTerminal } from '../support/terminal.js';
 import { createSoftHsmFixture, softHsmAvailable, type SoftHsmFixture } from '../support/softhsm.js';
 
@@ -21,6 +24,7 @@ describe.runIf(hsmReady)('hsm register on SoftHSM', () => {
     await fixture.generateKey('pam-master-key');
     await fixture.generateAuditKey('pam-master-key-audit');
     await fixture.generateKey('second-key');
+    await fixture.generateAuditKey('second-key-audit');
     env = {
       SOFTHSM2_CONF: fixture.configPath,
       STRONGROOM_HSM_PIN: '',
@@ -33,13 +37,18 @@ describe.runIf(hsmReady)('hsm register on SoftHSM', () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  async function makeHome(port = 9): Promise<{ home: string; properties: string }> {
+  async function makeHome(
+    port = 9,
+    databaseUrl = 'sqlite:data/strongroom.db',
+  ): Promise<{ home: string; properties: string }> {
     homeCount += 1;
     const home = join(root, `home-${homeCount}`);
     const init = await runCli([
       'init',
       '--home',
       home,
+      '--database-url',
+      databaseUrl,
       '--listen',
       `127.0.0.1:${port}`,
       '--hsm-library',
@@ -53,6 +62,27 @@ describe.runIf(hsmReady)('hsm register on SoftHSM', () => {
     return { home, properties: join(home, 'security', 'security.properties') };
   }
 
+  /** Creates the home's SQLite database with the current schema, as the first `serve` does. */
+  async function createDatabase(home: string): Promise<void> {
+    const store = await openStore('sqlite:data/strongroom.db', {
+      baseDir: home,
+      logger: silentLogger(),
+    });
+    await store.close();
+  }
+
+  async function listEvents(home: string, action: string): Promise<AuditEventRecord[]> {
+    const store = await openStore('sqlite:data/strongroom.db', {
+      baseDir: home,
+      logger: silentLogger(),
+    });
+    try {
+      return await store.audit.listEvents({ action, limit: 10 });
+    } finally {
+      await store.close();
+    }
+  }
+
   it('seals the PIN and keeps the file layout', async () => {
     const { home, properties } = await makeHome();
     const before = await readFile(properties, 'utf8');
@@ -62,7 +92,9 @@ describe.runIf(hsmReady)('hsm register on SoftHSM', () => {
       input: `${fixture.userPin}\n`,
     });
 
-    expect(result.stderr).toBe('');
+    expect(result.stderr).toBe(
+      `strongroom: warning: The change of hsm.keystore.alias, hsm.keystore.load.password, hsm.keystore.entry.password in ${properties} is not in the audit log, because the database ${join(home, 'data', 'strongroom.db')} does not exist yet. It is created by the first command that opens it, such as 'strongroom serve'.\n`,
+    );
     expect(result.code).toBe(0);
     expect(result.stdout).toContain("The HSM key with label 'pam-master-key' was found");
     const after = await readFile(properties, 'utf8');
@@ -200,5 +232,99 @@ describe.runIf(hsmReady)('hsm register on SoftHSM', () => {
     expect(result.stderr).toContain(
       'sealed in security.properties and also given in STRONGROOM_HSM_PIN',
     );
+  });
+
+  it('records config.change events', async () => {
+    const { home, properties } = await makeHome();
+    await createDatabase(home);
+
+    const pinResult = await runCli(['hsm', 'register', '--home', home, '--pin-stdin', '--yes'], {
+      env,
+      input: fixture.userPin,
+    });
+    expect(pinResult.stderr).toBe('');
+    expect(pinResult.code).toBe(0);
+    const aliasResult = await runCli(
+      ['hsm', 'register', '--home', home, '--alias', 'second-key', '--yes'],
+      { env },
+    );
+    expect(aliasResult.stderr).toBe('');
+    expect(aliasResult.code).toBe(0);
+
+    const events = await listEvents(home, 'config.change');
+    expect(events).toHaveLength(2);
+    const [pinChange, aliasChange] = events;
+    expect(pinChange).toMatchObject({
+      actor: `os:${userInfo().username}`,
+      objectType: 'config_file',
+      objectId: properties,
+      outcome: 'success',
+      reason: 'strongroom hsm register',
+      clientAddress: 'cli',
+    });
+    expect(pinChange?.details).toEqual({
+      properties: 'hsm.keystore.alias,hsm.keystore.load.password,hsm.keystore.entry.password',
+      previousAlias: 'pam-master-key',
+      alias: 'pam-master-key',
+      pinChanged: true,
+    });
+    expect(aliasChange?.details).toEqual({
+      properties: 'hsm.keystore.alias',
+      previousAlias: 'pam-master-key',
+      alias: 'second-key',
+      pinChanged: false,
+    });
+    const stored = JSON.stringify(events);
+    expect(stored).not.toContain(fixture.userPin);
+    expect(stored).not.toContain('sealed:');
+
+    const verify = await runCli(['audit', 'verify', '--home', home, '--json'], { env });
+    expect(verify.stderr).toBe('');
+    expect(verify.code).toBe(0);
+    expect(JSON.parse(verify.stdout)).toMatchObject({ intact: true, eventCount: 2 });
+  });
+
+  it('restores the file when the event fails', async () => {
+    const { home, properties } = await makeHome();
+    await createDatabase(home);
+    const database = new Database(join(home, 'data', 'strongroom.db'));
+    database.exec(
+      `create trigger audit_events_read_only before insert on audit_events
+       begin select raise(abort, 'audit_events is read-only for this test'); end`,
+    );
+    database.close();
+    const before = await readFile(properties, 'utf8');
+
+    const result = await runCli(['hsm', 'register', '--home', home, '--pin-stdin', '--yes'], {
+      env,
+      input: fixture.userPin,
+    });
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      'strongroom: SR_AUDIT_WRITE_FAILED: The audit event config.change for config_file ',
+    );
+    expect(result.stderr).not.toContain(fixture.userPin);
+    expect(result.stdout).not.toContain('was updated');
+    expect(await readFile(properties, 'utf8')).toBe(before);
+  });
+
+  it('writes nothing without a reachable database', async () => {
+    const port = await freePort();
+    const { home, properties } = await makeHome(
+      9,
+      `postgres://strongroom@127.0.0.1:${port}/strongroom`,
+    );
+    const before = await readFile(properties, 'utf8');
+
+    const result = await runCli(['hsm', 'register', '--home', home, '--pin-stdin', '--yes'], {
+      env,
+      input: fixture.userPin,
+    });
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('strongroom: SR_DB_UNREACHABLE: ');
+    expect(result.stderr).not.toContain(fixture.userPin);
+    expect(await readFile(properties, 'utf8')).toBe(before);
   });
 });

@@ -1,8 +1,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, type CliResult } from '../support/cli.js';
+import { openStore, type AuditEventRecord } from '../../src/store/index.js';
+import { freePort, runCli, type CliResult } from '../support/cli.js';
+import { silentLogger } from '../support/databases.js';
 import { generateAesKeyWithUsage } from '../support/softhsm-direct.js';
 import { createSoftHsmFixture, softHsmAvailable, type SoftHsmFixture } from '../support/softhsm.js';
 
@@ -54,13 +57,18 @@ describe.runIf(hsmReady)('hsm verify and keygen on SoftHSM', () => {
   });
 
   /** Writes a home folder whose hsm.keystore.alias is `keyLabel`. */
-  async function makeHome(keyLabel: string): Promise<string> {
+  async function makeHome(
+    keyLabel: string,
+    databaseUrl = 'sqlite:data/strongroom.db',
+  ): Promise<string> {
     homeCount += 1;
     const home = join(root, `home-${homeCount}`);
     const init = await runCli([
       'init',
       '--home',
       home,
+      '--database-url',
+      databaseUrl,
       '--hsm-library',
       fixture.library,
       '--hsm-token-label',
@@ -86,6 +94,27 @@ describe.runIf(hsmReady)('hsm verify and keygen on SoftHSM', () => {
   function expectNoPin(result: CliResult, pin = fixture.userPin): void {
     expect(result.stdout).not.toContain(pin);
     expect(result.stderr).not.toContain(pin);
+  }
+
+  /** Creates the home's SQLite database with the current schema, as the first `serve` does. */
+  async function createDatabase(home: string): Promise<void> {
+    const store = await openStore('sqlite:data/strongroom.db', {
+      baseDir: home,
+      logger: silentLogger(),
+    });
+    await store.close();
+  }
+
+  async function listEvents(home: string, action: string): Promise<AuditEventRecord[]> {
+    const store = await openStore('sqlite:data/strongroom.db', {
+      baseDir: home,
+      logger: silentLogger(),
+    });
+    try {
+      return await store.audit.listEvents({ action, limit: 10 });
+    } finally {
+      await store.close();
+    }
   }
 
   it('verify accepts a usable key', async () => {
@@ -225,7 +254,10 @@ describe.runIf(hsmReady)('hsm verify and keygen on SoftHSM', () => {
       '--json',
     ]);
     // stderr may hold SoftHSM's warning about an earlier wrong PIN, but no error.
-    expect(keygen.stderr).not.toContain('strongroom: ');
+    expect(keygen.stderr).not.toContain('strongroom: SR_');
+    expect(keygen.stderr).toContain(
+      `strongroom: warning: The generation of the key 'generated-key' is not in the audit log, because the database ${join(home, 'data', 'strongroom.db')} does not exist yet.`,
+    );
     expect(keygen.code).toBe(0);
     const key = JSON.parse(keygen.stdout) as { keyLabel: string; id: string; kcv: string };
     expect(key.keyLabel).toBe('generated-key');
@@ -251,7 +283,7 @@ describe.runIf(hsmReady)('hsm verify and keygen on SoftHSM', () => {
       '--yes',
       '--json',
     ]);
-    expect(auditKeygen.stderr).not.toContain('strongroom: ');
+    expect(auditKeygen.stderr).not.toContain('strongroom: SR_');
     expect(auditKeygen.code).toBe(0);
     expect(JSON.parse(auditKeygen.stdout)).toMatchObject({
       keyLabel: 'generated-key-audit',
@@ -346,5 +378,114 @@ describe.runIf(hsmReady)('hsm verify and keygen on SoftHSM', () => {
     const result = await hsmCli(['hsm', 'keygen', '--home', home, '--label', 'spaced ', '--yes']);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('strongroom: SR_CONFIG_VALUE_INVALID: ');
+  });
+
+  it('keygen records key.generate events', async () => {
+    const home = await makeHome('audited-key');
+    await createDatabase(home);
+
+    const keygen = await hsmCli([
+      'hsm',
+      'keygen',
+      '--home',
+      home,
+      '--label',
+      'audited-key',
+      '--yes',
+      '--json',
+    ]);
+    expect(keygen.stderr).not.toContain('strongroom: ');
+    expect(keygen.code).toBe(0);
+    const key = JSON.parse(keygen.stdout) as { id: string; kcv: string; slotId: number };
+    const auditKeygen = await hsmCli(['hsm', 'keygen', '--home', home, '--audit', '--yes']);
+    expect(auditKeygen.stderr).not.toContain('strongroom: ');
+    expect(auditKeygen.code).toBe(0);
+
+    const events = await listEvents(home, 'key.generate');
+    expect(events).toHaveLength(2);
+    const [master, checkpoint] = events;
+    expect(master).toMatchObject({
+      actor: `os:${userInfo().username}`,
+      objectType: 'hsm_key',
+      objectId: 'audited-key',
+      outcome: 'success',
+      clientAddress: 'cli',
+    });
+    expect(master?.details).toEqual({
+      purpose: 'master',
+      keyLabel: 'audited-key',
+      keyId: key.id,
+      tokenLabel: fixture.tokenLabel,
+      slotId: key.slotId,
+      mechanism: expect.any(String) as string,
+      kcv: key.kcv,
+    });
+    expect(checkpoint?.objectId).toBe('audited-key-audit');
+    expect(checkpoint?.details).toMatchObject({
+      purpose: 'audit-checkpoint',
+      keyLabel: 'audited-key-audit',
+      algorithm: 'hmac-sha256',
+    });
+    expect(JSON.stringify(events)).not.toContain(fixture.userPin);
+
+    const verify = await hsmCli(['audit', 'verify', '--home', home, '--json']);
+    expect(verify.stderr).not.toContain('strongroom: ');
+    expect(verify.code).toBe(0);
+    expect(JSON.parse(verify.stdout)).toMatchObject({ intact: true, eventCount: 2 });
+  });
+
+  it('keygen reports a failed event write', async () => {
+    const home = await makeHome('unaudited-key');
+    await createDatabase(home);
+    const database = new Database(join(home, 'data', 'strongroom.db'));
+    database.exec(
+      `create trigger audit_events_read_only before insert on audit_events
+       begin select raise(abort, 'audit_events is read-only for this test'); end`,
+    );
+    database.close();
+
+    const keygen = await hsmCli([
+      'hsm',
+      'keygen',
+      '--home',
+      home,
+      '--label',
+      'unaudited-key',
+      '--yes',
+    ]);
+
+    expect(keygen.code).toBe(1);
+    expect(keygen.stderr).toContain(
+      "strongroom: SR_AUDIT_WRITE_FAILED: The key 'unaudited-key' (ID ",
+    );
+    expect(keygen.stderr).toContain('but its audit event could not be written.');
+    expectNoPin(keygen);
+    const verify = await hsmCli(['hsm', 'verify', '--home', home, '--json']);
+    const output = JSON.parse(verify.stdout) as VerifyJson;
+    expect(output.masterKey.usable).toBe(true);
+  });
+
+  it('keygen stops at an unreachable database', async () => {
+    const port = await freePort();
+    const home = await makeHome(
+      'blocked-key',
+      `postgres://strongroom@127.0.0.1:${port}/strongroom`,
+    );
+
+    const keygen = await hsmCli([
+      'hsm',
+      'keygen',
+      '--home',
+      home,
+      '--label',
+      'blocked-key',
+      '--yes',
+    ]);
+
+    expect(keygen.code).toBe(1);
+    expect(keygen.stderr).toContain('strongroom: SR_DB_UNREACHABLE: ');
+    const verify = await hsmCli(['hsm', 'verify', '--home', home, '--json']);
+    const output = JSON.parse(verify.stdout) as VerifyJson;
+    expect(output.masterKey.error?.code).toBe('SR_HSM_KEY_NOT_FOUND');
   });
 });

@@ -1,6 +1,4 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 
 import { confirm } from '@inquirer/prompts';
@@ -11,8 +9,6 @@ import pino from 'pino';
 import { createAuditLog } from '../../audit/index.js';
 import { resolveHome } from '../../config/home.js';
 import { loadConfig, type StrongroomConfig } from '../../config/load.js';
-import { parseProperties } from '../../config/properties.js';
-import { setProperty, writeFileAtomic } from '../../config/properties-editor.js';
 import { createKeyFile } from '../../keys/file/key-file.js';
 import { describeKey } from '../../keys/keyring.js';
 import type { ProviderKind } from '../../keys/types.js';
@@ -27,8 +23,10 @@ import {
 } from '../../rotation/index.js';
 import { openStore, type Store } from '../../store/index.js';
 import { EXIT, printError, runCommand } from '../output.js';
+import { cliActor } from '../cli-audit.js';
 import { createProgress } from './dek-progress.js';
 import { formatCounts, formatRuns, formatSummary } from './dek-report.js';
+import { offerSettings } from './dek-settings.js';
 
 const HOME_HELP = 'home folder (default: $STRONGROOM_HOME or the current directory)';
 const RECENT_RUNS = 5;
@@ -254,6 +252,7 @@ async function executeRun(
 
   try {
     store = await openStore(config.databaseUrl, { baseDir: config.layout.home, logger });
+    const audit = createAuditLog(store, logger);
     const source = providers.source.ref();
     const target = providers.target.ref();
     const counts = await store.keys.countDeksByKey();
@@ -283,8 +282,8 @@ async function executeRun(
       source: providers.source,
       target: providers.target,
       command: run.command,
-      audit: createAuditLog(store, logger),
-      actor: `os:${userInfo().username}`,
+      audit,
+      actor: cliActor(),
       logger,
       dryRun,
       batchSize: run.batchSize,
@@ -301,7 +300,10 @@ async function executeRun(
       throw incompleteRunError(summary);
     }
     if (!dryRun) {
-      await offerSettings(config, run.settings, flags);
+      await offerSettings(config, run.settings, flags, {
+        audit,
+        reason: `strongroom dek ${run.command}`,
+      });
     }
   } finally {
     process.off('SIGINT', interrupt);
@@ -309,46 +311,6 @@ async function executeRun(
     await providers.close();
     await store?.close();
   }
-}
-
-/**
- * Writes `settings` into security.properties with --set-provider, or after asking on a terminal.
- * Otherwise prints the lines to set by hand.
- */
-async function offerSettings(
-  config: StrongroomConfig,
-  settings: Record<string, string>,
-  flags: RunFlags,
-): Promise<void> {
-  const path = config.layout.securityProperties;
-  const text = await readFile(path, 'utf8');
-  const properties = parseProperties(text, path);
-  const changes = Object.entries(settings).filter(
-    ([key, value]) => properties.get(key)?.value.trim() !== value,
-  );
-  if (changes.length === 0) {
-    return;
-  }
-
-  const lines = changes.map(([key, value]) => `${key} = ${value}`).join(', ');
-  const set =
-    flags.setProvider === true ||
-    (flags.yes !== true &&
-      process.stdin.isTTY &&
-      (await confirm({ message: `Set ${lines} in ${path}?`, default: true })));
-  if (!set) {
-    process.stderr.write(
-      `Set ${lines} in ${path} and restart the service to use the target key.\n`,
-    );
-    return;
-  }
-
-  let updated = text;
-  for (const [key, value] of changes) {
-    updated = setProperty(updated, key, value);
-  }
-  await writeFileAtomic(path, updated);
-  process.stderr.write(`Set ${lines} in ${path}. Restart the service to use it.\n`);
 }
 
 function parseProvider(value: string): ProviderKind | undefined {

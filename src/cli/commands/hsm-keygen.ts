@@ -4,6 +4,7 @@ import { StrongroomError } from '../../errors.js';
 import { runTokenTool } from '../../keys/hsm/index.js';
 import { createLogger } from '../../logging.js';
 import { EXIT } from '../output.js';
+import { generateAudited } from './hsm-keygen-audit.js';
 import { readHsmSettings, type HsmFlags } from './hsm.js';
 
 export interface KeygenFlags extends HsmFlags {
@@ -28,7 +29,7 @@ export async function keygen(flags: KeygenFlags): Promise<void> {
   }
   checkLabel(label);
 
-  const { hsm, pin } = await readHsmSettings(flags.home);
+  const { config, hsm, pin } = await readHsmSettings(flags.home);
   const { providerFile } = hsm;
   if (
     flags.yes !== true &&
@@ -39,10 +40,17 @@ export async function keygen(flags: KeygenFlags): Promise<void> {
   }
 
   const logger = createLogger('warn', pino.destination(2));
-  const key = await runTokenTool(
-    'keygen',
-    { library: providerFile.library, slot: providerFile.slot, pin, keyLabel: label },
+  const key = await generateAudited(
+    config,
     logger,
+    { purpose: 'master', label },
+    () =>
+      runTokenTool(
+        'keygen',
+        { library: providerFile.library, slot: providerFile.slot, pin, keyLabel: label },
+        logger,
+      ),
+    (generated) => ({ mechanism: generated.mechanism, kcv: generated.kcv }),
   );
 
   if (flags.json === true) {
@@ -63,7 +71,7 @@ export async function keygen(flags: KeygenFlags): Promise<void> {
 
 /** Generates the audit checkpoint key, labelled --label or strongroom.audit.keyLabel. */
 async function keygenAudit(flags: KeygenFlags): Promise<void> {
-  const { hsm, pin } = await readHsmSettings(flags.home);
+  const { config, hsm, pin } = await readHsmSettings(flags.home);
   const label = flags.label ?? hsm.auditKeyLabel;
   checkLabel(label);
   if (label === hsm.keyLabel) {
@@ -82,10 +90,17 @@ async function keygenAudit(flags: KeygenFlags): Promise<void> {
     return;
   }
   const logger = createLogger('warn', pino.destination(2));
-  const key = await runTokenTool(
-    'macKeygen',
-    { library: providerFile.library, slot: providerFile.slot, pin, keyLabel: label },
+  const key = await generateAudited(
+    config,
     logger,
+    { purpose: 'audit-checkpoint', label },
+    () =>
+      runTokenTool(
+        'macKeygen',
+        { library: providerFile.library, slot: providerFile.slot, pin, keyLabel: label },
+        logger,
+      ),
+    (generated) => ({ algorithm: generated.algorithm }),
   );
 
   if (flags.json === true) {

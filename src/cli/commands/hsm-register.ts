@@ -1,16 +1,14 @@
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { confirm, input, password, select } from '@inquirer/prompts';
 import pino from 'pino';
 import { resolveHome } from '../../config/home.js';
 import { loadConfig, type HsmConfig, type StrongroomConfig } from '../../config/load.js';
-import { setProperty, writeFileAtomic } from '../../config/properties-editor.js';
 import { StrongroomError } from '../../errors.js';
 import { createHsmProvider } from '../../keys/hsm/index.js';
 import { resolveHsmPin } from '../../keys/hsm-pin.js';
-import { sealPin } from '../../keys/pin-seal.js';
 import { createLogger } from '../../logging.js';
 import { EXIT, readStdin, runCommand } from '../output.js';
+import { saveRegistration, type Registration } from './hsm-register-save.js';
 
 interface RegisterFlags {
   home?: string;
@@ -18,12 +16,6 @@ interface RegisterFlags {
   pinStdin?: boolean;
   yes?: boolean;
   json?: boolean;
-}
-
-/** Changes of one registration to security.properties. */
-interface Registration {
-  alias: string;
-  pin: string | undefined;
 }
 
 export function registerHsmRegister(hsm: Command): void {
@@ -185,23 +177,6 @@ async function proveAgainstHsm(
   } finally {
     await provider.close();
   }
-}
-
-/** Writes the alias and the sealed PIN (both password keys, as the guide's tool does) atomically. */
-async function saveRegistration(
-  config: StrongroomConfig,
-  hsm: HsmConfig,
-  change: Registration,
-): Promise<void> {
-  const path = config.layout.securityProperties;
-  let text = await readFile(path, 'utf8');
-  text = setProperty(text, 'hsm.keystore.alias', change.alias);
-  if (change.pin !== undefined) {
-    const sealed = await sealPin(change.pin, { sealKeyPath: hsm.sealKeyFile });
-    text = setProperty(text, 'hsm.keystore.load.password', sealed);
-    text = setProperty(text, 'hsm.keystore.entry.password', sealed);
-  }
-  await writeFileAtomic(path, text);
 }
 
 function requireHsm(config: StrongroomConfig): HsmConfig {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import pino from 'pino';
 import { resolveHome } from '../../config/home.js';
-import { loadConfig, type HsmConfig } from '../../config/load.js';
+import { loadConfig, type HsmConfig, type StrongroomConfig } from '../../config/load.js';
 import { StrongroomError } from '../../errors.js';
 import { resolveHsmPin } from '../../keys/hsm-pin.js';
 import { runTokenTool, type TokenInspection, type TokenObject } from '../../keys/hsm/index.js';
@@ -93,7 +93,7 @@ async function verify(flags: HsmFlags): Promise<void> {
 /** Loads the HSM settings and the PIN the way the service does: STRONGROOM_HSM_PIN or STRONGROOM_HSM_PIN_FILE. */
 export async function readHsmSettings(
   homeOption: string | undefined,
-): Promise<{ hsm: HsmConfig; pin: string }> {
+): Promise<{ config: StrongroomConfig; hsm: HsmConfig; pin: string }> {
   const config = await loadConfig(resolveHome(homeOption));
   if (config.hsm === undefined) {
     throw new StrongroomError(
@@ -102,7 +102,7 @@ export async function readHsmSettings(
         `Point it at the PKCS#11 provider file and set hsm.keystore.alias.`,
     );
   }
-  return { hsm: config.hsm, pin: await resolveHsmPin(config.hsm) };
+  return { config, hsm: config.hsm, pin: await resolveHsmPin(config.hsm) };
 }
 
 /** Formats the listing in the spirit of `pkcs11-tool --list-objects`, then the master key's outcome. */

@@ -24,7 +24,7 @@ export interface AccessDependencies {
 }
 
 export interface AccessSettings {
-  /** Longest break-glass access in seconds. */
+  /** Maximum break-glass access period in seconds. */
   breakGlassMaxSeconds: number;
 }
 
@@ -37,7 +37,7 @@ export const MIN_ACCESS_SECONDS = 60;
 /** Default longest access period of a target policy: 8 hours, one working day. */
 export const DEFAULT_MAX_ACCESS_SECONDS = 8 * 3600;
 
-/** Longest access period a policy may allow: 7 days. */
+/** Maximum access period a policy may allow: 7 days. */
 export const MAX_POLICY_SECONDS = 7 * 24 * 3600;
 
 export type { Actor };

@@ -38,7 +38,7 @@ export class Keyring {
     return this.options.active.kind;
   }
 
-  /** The open provider of a kind; the audit checkpoint key lives beside its master key. */
+  /** Returns the open provider of a kind, which also holds the audit checkpoint key. */
   providerOf(kind: ProviderKind): MasterKeyProvider | undefined {
     return this.providers.get(kind);
   }

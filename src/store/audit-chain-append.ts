@@ -9,8 +9,8 @@ export const HEAD_ROW_ID = 1;
 
 /**
  * Appends one event to the hash chain inside the caller's transaction and returns its seq. A
- * repository that must store an event atomically with its own change calls this in its
- * transaction; an insert into audit_events by any other path breaks the chain.
+ * repository that stores an event atomically with its own change calls this in its transaction.
+ * Any other insert into audit_events breaks the chain, because it skips the head lock and hash.
  */
 export async function appendChainedEvent(
   trx: Transaction<Database>,

@@ -244,7 +244,7 @@ export interface TargetGrantTable {
   created_at: string;
 }
 
-/** Who approves access to the accounts of a target, how many approvals, and for how long at most. */
+/** The approval policy of a target: approver group, approvals needed and maximum access period. */
 export interface AccessPolicyTable {
   target_id: string;
   approver_group_id: string;

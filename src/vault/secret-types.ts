@@ -3,7 +3,7 @@ import { findSshPrivateKeyProblem } from './ssh-private-key.js';
 
 export const SECRET_TYPES = ['password', 'ssh-private-key'] as const;
 
-/** What a secret is: a password, or an SSH private key in the OpenSSH format or PEM. */
+/** The kind of a secret: a password, or an SSH private key in the OpenSSH format or PEM. */
 export type SecretType = (typeof SECRET_TYPES)[number];
 
 /** Maximum length of a secret in characters. A 4096-bit RSA private key in PEM takes about 3.3 KB. */

@@ -88,6 +88,7 @@ export async function startService(
         metrics: { registry: metrics.registry, access: metricsAccess },
         lockout: config.lockout,
         loginRateLimit: config.loginRateLimit,
+        appRateLimit: config.appRateLimit,
         access: { breakGlassMaxSeconds: config.access.breakGlassMaxSeconds },
         sweepIntervalSeconds: config.access.sweepIntervalSeconds,
       },

@@ -17,6 +17,8 @@ export const SERVICE_KEYS = new Set([
   'auth.lockout.lockSeconds',
   'auth.login.rateLimit.max',
   'auth.login.rateLimit.windowSeconds',
+  'app.rateLimit.max',
+  'app.rateLimit.windowSeconds',
   'access.breakGlass.maxSeconds',
   'access.sweepIntervalSeconds',
 ]);

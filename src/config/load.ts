@@ -34,6 +34,7 @@ export interface StrongroomConfig {
   lockout: { maxFailures: number; windowSeconds: number; lockSeconds: number };
   /** Logins per client address per window (seconds), per service node. */
   loginRateLimit: { max: number; windowSeconds: number };
+  appRateLimit: { max: number; windowSeconds: number };
   access: { breakGlassMaxSeconds: number; sweepIntervalSeconds: number };
   /** The provider that wraps new DEKs and that the service requires (kron.crypto.keyProvider). */
   activeProvider: 'file' | 'hsm';
@@ -115,6 +116,10 @@ export async function loadConfig(home: string): Promise<StrongroomConfig> {
     loginRateLimit: {
       max: readInteger(server, 'auth.login.rateLimit.max', 10, 1, 100_000),
       windowSeconds: readInteger(server, 'auth.login.rateLimit.windowSeconds', 60, 1, 86_400),
+    },
+    appRateLimit: {
+      max: readInteger(server, 'app.rateLimit.max', 600, 1, 1_000_000),
+      windowSeconds: readInteger(server, 'app.rateLimit.windowSeconds', 60, 1, 86_400),
     },
     access: {
       breakGlassMaxSeconds: readInteger(server, 'access.breakGlass.maxSeconds', 3600, 60, 86_400),

@@ -1,4 +1,3 @@
-import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -13,7 +12,6 @@ import { TotpEnrolmentService } from '../auth/enrolment.js';
 import type { LockoutSettings } from '../auth/lockout.js';
 import { createAuthService } from '../auth/service.js';
 import { UserAdminService } from '../auth/user-admin.js';
-import { StrongroomError } from '../errors.js';
 import type { Keyring } from '../keys/keyring.js';
 import type { Store } from '../store/repositories.js';
 import type { HealthService, VaultService } from '../vault/types.js';
@@ -22,6 +20,7 @@ import { createAuthenticationHook } from './authentication.js';
 import { rejectMistypedBodyFields } from './body-types.js';
 import { handleError, handleNotFound } from './error-handler.js';
 import { createHttpLogger } from './logging.js';
+import { registerRateLimit, type RequestRateLimit } from './rate-limit.js';
 import { registerAccessRequestRoutes, registerBreakGlassRoutes } from './routes/access-requests.js';
 import { registerAccountRoutes } from './routes/accounts.js';
 import {
@@ -30,7 +29,7 @@ import {
   type AuditChainVerifier,
 } from './routes/audit.js';
 import { registerApiTokenRoutes } from './routes/api-tokens.js';
-import { registerAppSecretRoutes } from './routes/app-secrets.js';
+import { DEFAULT_APP_RATE_LIMIT, registerAppSecretRoutes } from './routes/app-secrets.js';
 import {
   DEFAULT_LOGIN_RATE_LIMIT,
   registerLoginRoute,
@@ -71,6 +70,8 @@ export interface ServerDependencies {
   sessionTtlSeconds?: number;
   lockout?: LockoutSettings;
   loginRateLimit?: LoginRateLimit;
+  /** Retrievals per client address on the application route, 600 a minute by default. */
+  appRateLimit?: RequestRateLimit;
   access?: AccessSettings;
   /** Seconds between sweeps that record expired grants and checkouts, or 0 to turn the timer off. */
   sweepIntervalSeconds?: number;
@@ -135,7 +136,7 @@ export async function buildServer(
     async (api) => {
       api.addHook('onSend', preventCaching);
       registerLoginRoute(api, services.auth, deps.loginRateLimit ?? DEFAULT_LOGIN_RATE_LIMIT);
-      await api.register(async (applications) => registerAppSecretRoutes(applications, deps));
+      await api.register(async (applications) => registerAppSecretRoutes(applications, deps, deps.appRateLimit ?? DEFAULT_APP_RATE_LIMIT));
       await api.register(async (authenticated) =>
         registerAuthenticatedRoutes(authenticated, deps, services),
       );
@@ -210,22 +211,6 @@ async function registerAuthenticatedRoutes(
   registerSecretVersionRoutes(app, deps);
   registerImportRoutes(app, deps);
   registerApiTokenRoutes(app, deps);
-}
-
-/**
- * Registers @fastify/rate-limit for the routes that ask for it (the login). Counts are kept in the
- * memory of each node, so behind a load balancer the limit applies per node.
- */
-async function registerRateLimit(app: FastifyInstance): Promise<void> {
-  await app.register(rateLimit, {
-    global: false,
-    errorResponseBuilder: (request, context) =>
-      new StrongroomError(
-        'SR_RATE_LIMITED',
-        `Client ${request.ip} sent more than ${context.max} login requests within the rate-limit window. Wait ${context.after} and try again.`,
-        { details: { max: context.max } },
-      ),
-  });
 }
 
 /** Registers @fastify/swagger, which builds the OpenAPI 3 document from the route schemas, and GET /openapi.json. */

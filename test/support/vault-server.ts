@@ -8,6 +8,7 @@ import type { AuditLog } from '../../src/audit/types.js';
 import { createUser, requiresTotp, ROLES, type Role } from '../../src/auth/users.js';
 import type { Keyring } from '../../src/keys/keyring.js';
 import { buildServer } from '../../src/server/server.js';
+import type { RequestRateLimit } from '../../src/server/rate-limit.js';
 import type { Store } from '../../src/store/repositories.js';
 import { createHealthService } from '../../src/vault/health.js';
 import { createVaultService } from '../../src/vault/service.js';
@@ -55,8 +56,12 @@ const GRANT_SECONDS = 8 * 3600;
 /** TOTP devices of the users of each store, so that a restarted server can log them in again. */
 const devicesByStore = new WeakMap<Store, Partial<Record<Role, TotpDevice>>>();
 
-/** Starts the service with its clock at `start`. */
-export async function startVaultServer(store: Store, start: Date): Promise<VaultServer> {
+/** Starts the service with its clock at `start`; `options` overrides settings of the server. */
+export async function startVaultServer(
+  store: Store,
+  start: Date,
+  options: { appRateLimit?: RequestRateLimit } = {},
+): Promise<VaultServer> {
   const logs: string[] = [];
   const logger = captureLogger(logs);
   const clock = { now: start };
@@ -82,7 +87,7 @@ export async function startVaultServer(store: Store, start: Date): Promise<Vault
     now,
   });
   const health = createHealthService(keyring, store, logger);
-  const app = await buildServer({ store, vault, health, audit, keyring, logger, now });
+  const app = await buildServer({ store, vault, health, audit, keyring, logger, now, ...options });
 
   const call = injectClient(app);
   const tokens = {} as Record<Role, string>;

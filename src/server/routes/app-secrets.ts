@@ -2,17 +2,29 @@ import type { FastifyInstance } from 'fastify';
 
 import { createSecretRetrievalService } from '../../apps/retrieval.js';
 import { SECRET_TYPES } from '../../vault/secret-types.js';
+import { rateLimitedRoute, type RequestRateLimit } from '../rate-limit.js';
 import { errorResponses, uuidParams } from '../schemas.js';
 import type { ServerDependencies } from '../server.js';
 
 const BEARER_PREFIX = /^Bearer +/i;
 
 /**
+ * 600 retrievals a minute per client address: ten a second for an application that reads secrets
+ * at start-up or on each job, while a client that retries a rejected token is slowed down.
+ */
+export const DEFAULT_APP_RATE_LIMIT: RequestRateLimit = { max: 600, windowSeconds: 60 };
+
+/**
  * Registers the retrieval route of applications. The caller registers it outside the scope of
  * login sessions: this route authenticates API tokens only, and reads them only from the
- * Authorization header, never from the URL.
+ * Authorization header, never from the URL. Each client address may send `rateLimit.max` requests
+ * per window, rejected ones included.
  */
-export function registerAppSecretRoutes(app: FastifyInstance, deps: ServerDependencies): void {
+export function registerAppSecretRoutes(
+  app: FastifyInstance,
+  deps: ServerDependencies,
+  rateLimit: RequestRateLimit,
+): void {
   const retrieval = createSecretRetrievalService({
     apiTokens: deps.store.apiTokens,
     vault: deps.store.vault,
@@ -23,11 +35,10 @@ export function registerAppSecretRoutes(app: FastifyInstance, deps: ServerDepend
     ...(deps.now === undefined ? {} : { now: deps.now }),
   });
 
-  // NOTE: the route has no rate limit yet, so a client that retries a rejected token writes one
-  // audit event and one log line per request.
   app.get<{ Params: { accountId: string } }>(
     '/app/accounts/:accountId/secret',
     {
+      config: rateLimitedRoute(rateLimit, 'secret retrievals'),
       schema: {
         summary: 'Retrieve the current secret of an account with an application API token',
         tags: ['applications'],
@@ -47,7 +58,7 @@ export function registerAppSecretRoutes(app: FastifyInstance, deps: ServerDepend
               secretVersion: { type: 'integer' },
             },
           },
-          ...errorResponses(400, 401, 403, 404, 500, 503),
+          ...errorResponses(400, 401, 403, 404, 429, 500, 503),
         },
       },
     },

@@ -6,6 +6,7 @@ import type { AuthService } from '../../auth/service.js';
 import { assertTotpCodeShape } from '../../auth/totp.js';
 import { ROLES, USERNAME_MAX_LENGTH } from '../../auth/users.js';
 import { getPrincipal } from '../authentication.js';
+import { rateLimitedRoute, type RequestRateLimit } from '../rate-limit.js';
 import { bearerSecurity, errorResponses } from '../schemas.js';
 
 interface LoginBody {
@@ -14,11 +15,8 @@ interface LoginBody {
   totpCode?: string;
 }
 
-/** How many logins one client address may send per window; the rest get 429 SR_RATE_LIMITED. */
-export interface LoginRateLimit {
-  max: number;
-  windowSeconds: number;
-}
+/** How many logins one client address may send per window. */
+export type LoginRateLimit = RequestRateLimit;
 
 /** 10 logins a minute per client address, enough for a person who mistypes a few times. */
 export const DEFAULT_LOGIN_RATE_LIMIT: LoginRateLimit = { max: 10, windowSeconds: 60 };
@@ -32,7 +30,7 @@ export function registerLoginRoute(
   app.post<{ Body: LoginBody }>(
     '/auth/login',
     {
-      config: { rateLimit: { max: rateLimit.max, timeWindow: rateLimit.windowSeconds * 1000 } },
+      config: rateLimitedRoute(rateLimit, 'login requests'),
       schema: {
         summary: 'Log in with a user name, password and TOTP code and get a bearer token',
         description:

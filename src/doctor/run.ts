@@ -172,7 +172,11 @@ async function checkDatabase(
       results.push(skipped('DEKs', `the active ${config.activeProvider} master key is not usable`));
       return;
     }
-    const warnings = checkStoredKeys(counts, active, secondary);
+    const warnings = checkStoredKeys(
+      counts,
+      active,
+      secondary === undefined ? [active] : [active, secondary],
+    );
     const total = counts.reduce((sum, entry) => sum + entry.count, 0);
     results.push(
       warnings.length === 0

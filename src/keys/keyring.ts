@@ -5,6 +5,7 @@ import { canaryAssociatedData, dekAssociatedData } from '../crypto/associated-da
 import { AES_256_KEY_BYTES } from '../crypto/aes-gcm.js';
 import type { DekRecord, KeyRepository } from '../store/repositories.js';
 import { DekCache } from './dek-cache.js';
+import { FoundKeys, type KeyFinder } from './found-keys.js';
 import type { MasterKeyProvider, MasterKeyRef, ProviderKind, ProviderStatus } from './types.js';
 
 /** The known value every canary wraps; 32 bytes, so it is wrapped like a DEK. */
@@ -17,6 +18,11 @@ export interface KeyringOptions {
   keys: KeyRepository;
   cache: DekCache;
   logger: Logger;
+  /**
+   * Finds keys that neither provider holds, such as the new key of a renewal that runs while the
+   * service serves. Each found key must open its canary before it is used.
+   */
+  findKey?: KeyFinder;
 }
 
 /**
@@ -26,12 +32,18 @@ export interface KeyringOptions {
  */
 export class Keyring {
   private readonly providers: Map<ProviderKind, MasterKeyProvider>;
+  private readonly found: FoundKeys;
 
   constructor(private readonly options: KeyringOptions) {
     this.providers = new Map([[options.active.kind, options.active]]);
     if (options.secondary !== undefined) {
       this.providers.set(options.secondary.kind, options.secondary);
     }
+    this.found = new FoundKeys(
+      options.findKey,
+      (provider) => this.checkCanary(provider),
+      options.logger,
+    );
   }
 
   get activeKind(): ProviderKind {
@@ -62,7 +74,7 @@ export class Keyring {
       return cached;
     }
 
-    const provider = this.providerFor(record.ref);
+    const provider = this.heldProvider(record.ref) ?? (await this.found.open(record.ref));
     const dek = await provider.unwrap(record, dekAssociatedData(record.id));
     this.options.cache.set(record.id, dek);
     return dek;
@@ -80,8 +92,24 @@ export class Keyring {
     await this.checkCanary(this.options.active);
   }
 
+  /**
+   * Opens the key `ref` names with the finder when no open provider holds it, and tells whether
+   * the key is now open. At start-up this opens the key of a renewal that was under way.
+   */
+  async openKeyOf(ref: MasterKeyRef): Promise<boolean> {
+    if (this.heldProvider(ref) !== undefined) {
+      return true;
+    }
+    return this.found.open(ref).then(
+      () => true,
+      () => false,
+    );
+  }
+
   statuses(): ProviderStatus[] {
-    return [...this.providers.values()].map((provider) => provider.status());
+    return [...this.providers.values(), ...this.found.providers()].map((provider) =>
+      provider.status(),
+    );
   }
 
   cacheStats(): { hits: number; misses: number; size: number } {
@@ -91,7 +119,7 @@ export class Keyring {
 
   async close(): Promise<void> {
     this.options.cache.clear();
-    for (const provider of this.providers.values()) {
+    for (const provider of [...this.providers.values(), ...this.found.providers()]) {
       await provider.close().catch((error: unknown) => {
         this.options.logger.warn(
           { err: error, provider: provider.kind },
@@ -101,22 +129,14 @@ export class Keyring {
     }
   }
 
-  private providerFor(ref: MasterKeyRef): MasterKeyProvider {
+  /** Returns the open provider that holds the key `ref` names, if any. */
+  private heldProvider(ref: MasterKeyRef): MasterKeyProvider | undefined {
     const provider = this.providers.get(ref.provider);
     const held = provider?.status().ready === true ? provider.ref() : undefined;
-    if (
-      provider === undefined ||
-      held === undefined ||
-      held.keyId !== ref.keyId ||
-      held.kcv !== ref.kcv
-    ) {
-      throw new StrongroomError(
-        'SR_KEY_PROVIDER_UNAVAILABLE',
-        `A DEK is wrapped by ${describeKey(ref)}, which no open provider holds.`,
-        { details: { provider: ref.provider, keyId: ref.keyId, kcv: ref.kcv } },
-      );
+    if (provider !== undefined && held !== undefined && sameKey(held, ref)) {
+      return provider;
     }
-    return provider;
+    return this.found.get(ref);
   }
 
   private async ensureCanary(provider: MasterKeyProvider): Promise<void> {
@@ -172,6 +192,10 @@ export class Keyring {
       opened?.fill(0);
     }
   }
+}
+
+function sameKey(left: MasterKeyRef, right: MasterKeyRef): boolean {
+  return left.provider === right.provider && left.keyId === right.keyId && left.kcv === right.kcv;
 }
 
 /** Names a master key for a message: "HSM key 'pam-master-key' (check value 1a2b3c)". */

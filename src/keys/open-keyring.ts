@@ -1,11 +1,12 @@
 import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
-import type { StrongroomConfig } from '../config/load.js';
+import type { HsmConfig, StrongroomConfig } from '../config/load.js';
 import type { KeyRepository } from '../store/repositories.js';
 import { DekCache } from './dek-cache.js';
 import { createFileProvider } from './file/file-provider.js';
 import { createHsmProvider } from './hsm/index.js';
 import { resolveHsmPin } from './hsm-pin.js';
+import { createKeyFinder } from './key-finder.js';
 import { Keyring } from './keyring.js';
 import { checkStoredKeys } from './startup-check.js';
 import type { MasterKeyProvider, ProviderKind } from './types.js';
@@ -41,10 +42,26 @@ export async function openKeyring(
     keys,
     cache: new DekCache(config.dekCache.maxEntries, config.dekCache.maxAgeSeconds * 1000),
     logger,
+    findKey: createKeyFinder(config, logger, {
+      buildHsm: (keyLabel) =>
+        buildProvider(
+          'hsm',
+          { ...config, hsm: { ...(config.hsm as HsmConfig), keyLabel } },
+          logger,
+        ),
+      instrument,
+    }),
   });
 
   try {
-    for (const warning of checkStoredKeys(counts, active.ref(), secondary?.ref())) {
+    const held = [active.ref(), ...(secondary === undefined ? [] : [secondary.ref()])];
+    // A renewal that was under way when the service stopped left DEKs under its new key.
+    for (const { ref } of counts) {
+      if (await keyring.openKeyOf(ref)) {
+        held.push(ref);
+      }
+    }
+    for (const warning of checkStoredKeys(counts, active.ref(), held)) {
       logger.warn(warning);
     }
     await keyring.verifyCanaries();

@@ -4,8 +4,8 @@ import { describeKey } from './keyring.js';
 import type { MasterKeyRef } from './types.js';
 
 /**
- * Checks the stored DEKs against the open master keys before the service starts. Every stored DEK
- * must be wrapped by a key that an open provider holds. When DEKs exist, some must be under the
+ * Checks the stored DEKs against the open master keys (`held`, the active one among them) before
+ * the service starts. Every stored DEK must be wrapped by a key that an open provider holds. When DEKs exist, some must be under the
  * active key, because a provider switched without the migration would wrap new DEKs under one key
  * while every old one needs another.
  * Returns warnings to log, such as a migration that is half done.
@@ -13,10 +13,9 @@ import type { MasterKeyRef } from './types.js';
 export function checkStoredKeys(
   counts: DekCount[],
   active: MasterKeyRef,
-  secondary: MasterKeyRef | undefined,
+  held: readonly MasterKeyRef[],
 ): string[] {
   const stored = counts.filter((entry) => entry.count > 0);
-  const held = [active, ...(secondary === undefined ? [] : [secondary])];
   const orphans = stored.filter((entry) => !held.some((ref) => sameKey(ref, entry.ref)));
   const underActive = stored.find((entry) => sameKey(entry.ref, active));
 
@@ -32,9 +31,10 @@ export function checkStoredKeys(
 
   return stored
     .filter((entry) => !sameKey(entry.ref, active))
-    .map(
-      (entry) =>
-        `${entry.count} DEKs are still wrapped by ${describeKey(entry.ref)}; run 'strongroom dek migrate --to ${active.provider}' to finish moving them to the active key.`,
+    .map((entry) =>
+      entry.ref.provider === active.provider
+        ? `${entry.count} DEKs are wrapped by ${describeKey(entry.ref)}, not by the active key, so a renewal is under way. Run 'strongroom dek renew' to that key again to finish it, and make it the active key.`
+        : `${entry.count} DEKs are still wrapped by ${describeKey(entry.ref)}; run 'strongroom dek migrate --to ${active.provider}' to finish moving them to the active key.`,
     );
 }
 

@@ -63,9 +63,8 @@ export type RenewTarget = { kind: 'file'; keyFile: string } | { kind: 'hsm'; key
  * Opens the providers of `dek renew`: the source is the active provider that
  * kron.crypto.keyProvider names, and the target the new key on the same kind of provider or the
  * other one. An HSM target uses the configured module, slot and PIN with the given key label.
- * NOTE: the service opens one key per provider kind. During a renewal between two keys of the same
- * kind, a running service therefore fails to open the DEKs already moved until it restarts on the
- * new key. Stop the service for such a renewal.
+ * A running service opens the new key when it first meets a DEK under it (see createKeyFinder), as
+ * long as a new key file lies beside the configured one and a new HSM key is on the same token.
  */
 export async function openRenewProviders(
   config: StrongroomConfig,

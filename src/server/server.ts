@@ -136,7 +136,9 @@ export async function buildServer(
     async (api) => {
       api.addHook('onSend', preventCaching);
       registerLoginRoute(api, services.auth, deps.loginRateLimit ?? DEFAULT_LOGIN_RATE_LIMIT);
-      await api.register(async (applications) => registerAppSecretRoutes(applications, deps, deps.appRateLimit ?? DEFAULT_APP_RATE_LIMIT));
+      await api.register(async (applications) =>
+        registerAppSecretRoutes(applications, deps, deps.appRateLimit ?? DEFAULT_APP_RATE_LIMIT),
+      );
       await api.register(async (authenticated) =>
         registerAuthenticatedRoutes(authenticated, deps, services),
       );

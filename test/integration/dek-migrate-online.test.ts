@@ -6,6 +6,7 @@ import { setTimeout } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import type { MasterKeyRef } from '../../src/keys/types.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { freePort, startServe, type ServiceProcess } from '../support/cli.js';
 import { describeEachDialect } from '../support/databases.js';
@@ -19,6 +20,8 @@ import {
 } from '../support/workflow-people.js';
 
 const KEY_LABEL = 'pam-master-key';
+/** The HSM key of the renewal that moves the DEKs from the renewed key file back into the HSM. */
+const RENEWED_KEY_LABEL = 'pam-master-key-2';
 const PASSWORDS = workflowPasswords();
 const ACCOUNTS = 500;
 /** One DEK per account secret and one per TOTP secret of the three workflow users. */
@@ -57,7 +60,7 @@ interface LoadResult {
   migrationOutput: string;
 }
 
-describe.runIf(softHsmAvailable())('dek migrate under reveal load', () => {
+describe.runIf(softHsmAvailable())('dek migrate and renew under reveal load', () => {
   describeEachDialect('online migration', (context) => {
     let fixture: SoftHsmFixture;
     let home: string;
@@ -71,6 +74,7 @@ describe.runIf(softHsmAvailable())('dek migrate under reveal load', () => {
     beforeAll(async () => {
       fixture = await createSoftHsmFixture({ tokenLabel: `online-${context.dialect}` });
       await fixture.generateKey(KEY_LABEL);
+      await fixture.generateKey(RENEWED_KEY_LABEL);
       await fixture.generateAuditKey(`${KEY_LABEL}-audit`);
       home = join(context.baseDir, 'home');
       databaseUrl =
@@ -128,11 +132,15 @@ describe.runIf(softHsmAvailable())('dek migrate under reveal load', () => {
     }
 
     /**
-     * Runs `dek migrate --to <target>` as its own process while CONCURRENT_REVEALS workers reveal
-     * random accounts over HTTP, and checks each response against the expected secret. The load
-     * stops when the migration exits, or at the count and time bounds.
+     * Runs `dek <command>` as its own process while CONCURRENT_REVEALS workers reveal random
+     * accounts over HTTP, and checks each response against the expected secret. `isTarget` tells
+     * the keys that the command moves DEKs to. The load stops when the command exits, or at the
+     * count and time bounds.
      */
-    async function migrateUnderLoad(target: 'hsm' | 'file'): Promise<LoadResult> {
+    async function runUnderLoad(
+      command: string[],
+      isTarget: (ref: MasterKeyRef) => boolean,
+    ): Promise<LoadResult> {
       const ids = [...secrets.keys()];
       const failures: RevealFailure[] = [];
       const endTimes: number[] = [];
@@ -143,7 +151,7 @@ describe.runIf(softHsmAvailable())('dek migrate under reveal load', () => {
 
       const child = spawn(
         process.execPath,
-        [CLI, 'dek', 'migrate', '--to', target, '--home', home, '--yes', '--batch-size', '5'],
+        [CLI, 'dek', ...command, '--home', home, '--yes', '--batch-size', '5'],
         { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
       );
       let migrationOutput = '';
@@ -182,7 +190,7 @@ describe.runIf(softHsmAvailable())('dek migrate under reveal load', () => {
       let lastMoveAt = Number.POSITIVE_INFINITY;
       const poller = async (): Promise<void> => {
         while (migrationRunning && Date.now() < deadline) {
-          const moved = await countUnder(store, target);
+          const moved = await countUnder(store, isTarget);
           if (moved > 0 && firstMoveAt === Number.POSITIVE_INFINITY) {
             firstMoveAt = Date.now();
           }
@@ -212,10 +220,31 @@ describe.runIf(softHsmAvailable())('dek migrate under reveal load', () => {
       return { duringMigration, whileRowsSplit, total, failures, migrationCode, migrationOutput };
     }
 
-    async function countDeksUnder(provider: 'hsm' | 'file'): Promise<number> {
+    function migrateUnderLoad(target: 'hsm' | 'file'): Promise<LoadResult> {
+      return runUnderLoad(['migrate', '--to', target], (ref) => ref.provider === target);
+    }
+
+    async function countDeksUnder(
+      provider: 'hsm' | 'file' | ((ref: MasterKeyRef) => boolean),
+    ): Promise<number> {
       const store = await openStore(databaseUrl, { baseDir: home, logger: context.logger });
       try {
-        return await countUnder(store, provider);
+        return await countUnder(
+          store,
+          typeof provider === 'function' ? provider : (ref) => ref.provider === provider,
+        );
+      } finally {
+        await store.close();
+      }
+    }
+
+    async function fileKeyIds(): Promise<string[]> {
+      const store = await openStore(databaseUrl, { baseDir: home, logger: context.logger });
+      try {
+        const counts = await store.keys.countDeksByKey();
+        return counts
+          .filter((entry) => entry.ref.provider === 'file')
+          .map((entry) => entry.ref.keyId);
       } finally {
         await store.close();
       }
@@ -246,12 +275,45 @@ describe.runIf(softHsmAvailable())('dek migrate under reveal load', () => {
       expect(await countDeksUnder('hsm')).toBe(0);
       expect(service?.child.exitCode).toBeNull();
     }, 150_000);
+
+    // The service was started on the first key file. It opens the new key of each renewal when it
+    // first meets a DEK under it.
+    it('reveals succeed while renewing the key file', async () => {
+      const [oldKeyId] = await fileKeyIds();
+      const isRenewed = (ref: MasterKeyRef) => ref.provider === 'file' && ref.keyId !== oldKeyId;
+
+      const result = await runUnderLoad(['renew', '--set-provider'], isRenewed);
+
+      expect(result.migrationOutput).not.toContain('SR_');
+      expect(result.migrationCode).toBe(0);
+      expect(result.failures).toEqual([]);
+      expect(result.duringMigration).toBeGreaterThanOrEqual(MIN_REVEALS_DURING_MIGRATION);
+      expect(result.whileRowsSplit).toBeGreaterThanOrEqual(MIN_REVEALS_WHILE_ROWS_SPLIT);
+      expect(await countDeksUnder(isRenewed)).toBe(DEKS);
+      expect(service?.child.exitCode).toBeNull();
+    }, 150_000);
+
+    it('reveals succeed while renewing to another HSM key', async () => {
+      const isRenewed = (ref: MasterKeyRef) =>
+        ref.provider === 'hsm' && ref.keyId === RENEWED_KEY_LABEL;
+
+      const result = await runUnderLoad(
+        ['renew', '--hsm-key-label', RENEWED_KEY_LABEL, '--set-provider'],
+        isRenewed,
+      );
+
+      expect(result.migrationOutput).not.toContain('SR_');
+      expect(result.migrationCode).toBe(0);
+      expect(result.failures).toEqual([]);
+      expect(result.duringMigration).toBeGreaterThanOrEqual(MIN_REVEALS_DURING_MIGRATION);
+      expect(result.whileRowsSplit).toBeGreaterThanOrEqual(MIN_REVEALS_WHILE_ROWS_SPLIT);
+      expect(await countDeksUnder(isRenewed)).toBe(DEKS);
+      expect(service?.child.exitCode).toBeNull();
+    }, 150_000);
   });
 });
 
-async function countUnder(store: Store, provider: 'hsm' | 'file'): Promise<number> {
+async function countUnder(store: Store, isTarget: (ref: MasterKeyRef) => boolean): Promise<number> {
   const counts = await store.keys.countDeksByKey();
-  return counts
-    .filter((entry) => entry.ref.provider === provider)
-    .reduce((sum, entry) => sum + entry.count, 0);
+  return counts.filter((entry) => isTarget(entry.ref)).reduce((sum, entry) => sum + entry.count, 0);
 }

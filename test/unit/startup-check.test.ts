@@ -18,13 +18,13 @@ function rejection(run: () => unknown): StrongroomError {
 
 describe('start-up key check', () => {
   it('accepts an empty database and DEKs under the active key', () => {
-    expect(checkStoredKeys([], fileKey, undefined)).toEqual([]);
-    expect(checkStoredKeys([{ ref: hsmKey, count: 3 }], hsmKey, undefined)).toEqual([]);
+    expect(checkStoredKeys([], fileKey, [fileKey])).toEqual([]);
+    expect(checkStoredKeys([{ ref: hsmKey, count: 3 }], hsmKey, [hsmKey])).toEqual([]);
   });
 
   it('refuses file over DEKs wrapped by the HSM key', () => {
     const error = rejection(() =>
-      checkStoredKeys([{ ref: hsmKey, count: 12 }], fileKey, undefined),
+      checkStoredKeys([{ ref: hsmKey, count: 12 }], fileKey, [fileKey]),
     );
     expect(error.code).toBe('SR_KEY_PROVIDER_MISMATCH');
     expect(error.message).toContain(
@@ -35,13 +35,15 @@ describe('start-up key check', () => {
   });
 
   it('refuses the switch even when both providers are open', () => {
-    const error = rejection(() => checkStoredKeys([{ ref: hsmKey, count: 2 }], fileKey, hsmKey));
+    const error = rejection(() =>
+      checkStoredKeys([{ ref: hsmKey, count: 2 }], fileKey, [fileKey, hsmKey]),
+    );
     expect(error.code).toBe('SR_KEY_PROVIDER_MISMATCH');
   });
 
   it('refuses a replaced key file and names the old key', () => {
     const error = rejection(() =>
-      checkStoredKeys([{ ref: otherFileKey, count: 1 }], fileKey, undefined),
+      checkStoredKeys([{ ref: otherFileKey, count: 1 }], fileKey, [fileKey]),
     );
     expect(error.message).toContain("file key 'fedcba9876543210'");
     expect(error.message).toContain('Restore the key file');
@@ -54,10 +56,24 @@ describe('start-up key check', () => {
         { ref: hsmKey, count: 6 },
       ],
       hsmKey,
-      fileKey,
+      [hsmKey, fileKey],
     );
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toContain("4 DEKs are still wrapped by file key '0123456789abcdef'");
+  });
+
+  it('warns of a half-done renewal', () => {
+    const warnings = checkStoredKeys(
+      [
+        { ref: fileKey, count: 4 },
+        { ref: otherFileKey, count: 6 },
+      ],
+      fileKey,
+      [fileKey, otherFileKey],
+    );
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain("6 DEKs are wrapped by file key 'fedcba9876543210'");
+    expect(warnings[0]).toContain("'strongroom dek renew'");
   });
 
   it('refuses a half-done migration when the other key is not open', () => {
@@ -68,7 +84,7 @@ describe('start-up key check', () => {
           { ref: hsmKey, count: 6 },
         ],
         hsmKey,
-        undefined,
+        [hsmKey],
       ),
     );
     expect(error.code).toBe('SR_KEY_PROVIDER_MISMATCH');

@@ -75,6 +75,7 @@ export async function buildProvider(
     keyLabel: hsm.keyLabel,
     pin: await resolveHsmPin(hsm),
     poolSize: hsm.poolSize,
+    keyWrap: hsm.keyWrap,
     logger,
   });
 }

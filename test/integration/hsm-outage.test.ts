@@ -71,6 +71,8 @@ describe.skipIf(!available)('HSM outage through p11-kit', () => {
   let server: P11KitServer;
   let folder: string;
   let baseUrl: string;
+  let home: string;
+  let env: NodeJS.ProcessEnv;
   let service: ServiceProcess;
   let load: RevealLoad;
   const secrets = new Map<string, string>();
@@ -88,10 +90,10 @@ describe.skipIf(!available)('HSM outage through p11-kit', () => {
     server = await startP11KitServer(softHsm);
 
     folder = await mkdtemp(join(tmpdir(), 'strongroom-outage-'));
-    const home = join(folder, 'home');
+    home = join(folder, 'home');
     const port = await freePort();
     baseUrl = `http://127.0.0.1:${port}`;
-    const env = { ...(await hsmEnvironment(folder, softHsm)), ...server.clientEnv };
+    env = { ...(await hsmEnvironment(folder, softHsm)), ...server.clientEnv };
 
     const init = await runCli([
       'init',
@@ -207,6 +209,19 @@ describe.skipIf(!available)('HSM outage through p11-kit', () => {
     expect(response.status).toBe(200);
     return sampleValue(await response.text(), 'strongroom_hsm_connected');
   }
+
+  it('verifies the master key through p11-kit', async () => {
+    const verified = await runCli(['hsm', 'verify', '--home', home], { env });
+    const doctor = await runCli(['doctor', '--home', home], { env });
+
+    expect(verified.code, verified.stderr).toBe(0);
+    expect(verified.stdout).toContain(
+      `Master key '${KEY_LABEL}' is usable: aes-key-wrap computed over CKM_AES_ECB (strongroom.hsm.keyWrap)`,
+    );
+    expect(doctor.stdout).toContain(
+      `key '${KEY_LABEL}' is usable with aes-key-wrap computed over CKM_AES_ECB (strongroom.hsm.keyWrap)`,
+    );
+  });
 
   it('serves every reveal before the outage', async () => {
     load.start(LOAD_CLIENTS);

@@ -35,6 +35,7 @@ export const SECURITY_KEYS = new Set([
   'hsm.keystore.entry.password',
   'strongroom.keyFile',
   'strongroom.hsm.poolSize',
+  'strongroom.hsm.keyWrap',
   'strongroom.dekCache.maxEntries',
   'strongroom.dekCache.maxAgeSeconds',
   'strongroom.audit.keyLabel',

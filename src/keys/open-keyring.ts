@@ -92,6 +92,7 @@ export async function buildProvider(
     keyLabel: hsm.keyLabel,
     pin: await resolveHsmPin(hsm),
     poolSize: hsm.poolSize,
+    keyWrap: hsm.keyWrap,
     logger,
   });
 }

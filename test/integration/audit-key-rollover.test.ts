@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { createCheckpoint } from '../../src/audit/chain/checkpoints.js';
+import { verifyAuditChain } from '../../src/audit/chain/verify.js';
 import { GENESIS_HASH, hashEvent } from '../../src/audit/chain/encoding.js';
 import type { ChainReport } from '../../src/audit/chain/report.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -12,6 +13,7 @@ import { openStore } from '../../src/store/index.js';
 import { appendEvents } from '../support/audit-chain.js';
 import { runCli } from '../support/cli.js';
 import { describeEachDialect, silentLogger, type DialectContext } from '../support/databases.js';
+import { createUsers, passwordFor, startTestNode } from '../support/service.js';
 
 const EVENTS = 4;
 
@@ -284,5 +286,43 @@ describeEachDialect('audit key rollover', (context) => {
     expect(code).toBe(0);
     expect(report.rollovers.map((rollover) => rollover.status)).toEqual(['vouched', 'verified']);
     expect(report.retiredKeys.map((retired) => retired.rolloverId)).toEqual([1, 2]);
+  });
+
+  it('chain route shows the rollover', async () => {
+    const { home, firstKeyFile } = await renewedHome(context, 'route');
+    const config = await loadConfig(home);
+    const store = await openStore(config.databaseUrl, { baseDir: home, logger: context.logger });
+    const key = await openFileCheckpointKey(config.keyFile);
+    const clock = { now: new Date() };
+    const node = await startTestNode({
+      store,
+      keyFile: { path: config.keyFile, remove: async () => undefined },
+      logger: context.logger,
+      clock,
+      auditChain: { verify: () => verifyAuditChain(store.audit, [key]) },
+    });
+    try {
+      await createUsers(store, { auditor: 'auditor' });
+      const login = await node.call('POST', '/api/v1/auth/login', {
+        body: { username: 'auditor', password: passwordFor('auditor') },
+      });
+      expect(login.status).toBe(200);
+      const token = login.json.token as string;
+
+      const response = await node.call('GET', '/api/v1/audit/chain', { token });
+
+      expect(response.status).toBe(200);
+      const oldKey = await openFileCheckpointKey(firstKeyFile);
+      await oldKey.close();
+      expect(response.json).toMatchObject({
+        intact: true,
+        rollovers: [{ id: 1, status: 'verified', oldKeyId: oldKey.keyId, digestMatches: true }],
+        retiredKeys: [{ keyId: oldKey.keyId, checkpointCount: 2, rolloverId: 1 }],
+      });
+    } finally {
+      await node.close();
+      await key.close();
+      await store.close();
+    }
   });
 });

@@ -88,7 +88,7 @@ export async function rollOverCheckpointKey(run: {
     });
   } catch (error) {
     run.logger.error({ err: error }, 'audit key rollover could not be written');
-    const cause = error instanceof Error ? error.message : String(error);
+    const cause = (error instanceof Error ? error.message : String(error)).replace(/\.?$/, '.');
     throw new StrongroomError(
       'SR_AUDIT_ROLLOVER_FAILED',
       `The DEKs are under ${describeKey(run.target.provider.ref())}, but the audit key rollover could not be written: ${cause} security.properties was not changed. Fix the cause and run the same command again: it finds no DEK left to move and writes the rollover.`,

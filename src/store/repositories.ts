@@ -162,7 +162,7 @@ export interface AuditCheckpointRecord extends AuditCheckpointInput {
   id: number;
 }
 
-/** A key rollover statement; see AuditKeyRolloverTable for its columns. */
+/** A key rollover statement, with the columns of AuditKeyRolloverTable. */
 export interface AuditKeyRolloverInput {
   eventSeq: number;
   headHash: string;

@@ -307,9 +307,9 @@ export interface AuditKeyRolloverTable {
   new_provider: string;
   new_key_id: string;
   new_algorithm: string;
-  /** The last checkpoint id that the rollover vouches for; 0 when it vouches for none. */
+  /** The last checkpoint id that the rollover vouches for, or 0 when it vouches for none. */
   vouched_checkpoint_id: number;
-  /** The last earlier rollover id that the rollover vouches for; 0 when none. */
+  /** The last earlier rollover id that the rollover vouches for, or 0 for none. */
   vouched_rollover_id: number;
   /** Lowercase hex SHA-256 over the vouched rows, as docs/audit.md defines it. */
   vouched_digest: string;

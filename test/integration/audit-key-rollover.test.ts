@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 
 import { createCheckpoint } from '../../src/audit/chain/checkpoints.js';
 import { verifyAuditChain } from '../../src/audit/chain/verify.js';

@@ -11,7 +11,7 @@ const PAGE_SIZE = 1000;
 export interface CheckpointPass {
   /** Checkpoints whose MAC an available key verified. */
   valid: AuditCheckpointRecord[];
-  /** Checkpoints whose key is not available; a key rollover may vouch for them. */
+  /** Checkpoints whose key is not available, which a key rollover may vouch for. */
   unchecked: AuditCheckpointRecord[];
   count: number;
   last: { checkpoint: AuditCheckpointRecord; macValid: boolean } | undefined;
@@ -88,7 +88,7 @@ async function checkMac(
   return valid;
 }
 
-/** Verifies a stored hex MAC; a wrong algorithm or text that is not hex does not verify. */
+/** Verifies a stored hex MAC. A wrong algorithm or text that is not hex never verifies. */
 export async function verifyMac(
   key: CheckpointMacKey,
   algorithm: string,

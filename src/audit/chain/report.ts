@@ -38,9 +38,9 @@ export interface CheckpointSummary {
 }
 
 /**
- * How a key rollover was checked: `verified` when the old or the new key verified its MAC,
- * `vouched` when neither key is available but a later verified rollover vouches for it, `forged`
- * when an available key rejects a MAC, and `key-unavailable` otherwise.
+ * How a key rollover was checked. It is `verified` when the old or the new key verified its MAC,
+ * and `vouched` when neither key is available but a later verified rollover vouches for it. It
+ * is `forged` when an available key rejects a MAC, and `key-unavailable` otherwise.
  */
 export type RolloverStatus = 'verified' | 'vouched' | 'forged' | 'key-unavailable';
 
@@ -54,7 +54,7 @@ export interface RolloverSummary {
   newProvider: string;
   newKeyId: string;
   status: RolloverStatus;
-  /** The last checkpoint id and earlier rollover id that the rollover vouches for; 0 for none. */
+  /** The last checkpoint id and earlier rollover id that the rollover vouches for, or 0 for none. */
   vouchedCheckpointId: number;
   vouchedRolloverId: number;
   /** False when the rows it vouches for were changed, added or deleted after it was written. */

@@ -31,6 +31,6 @@ export function summariseRetiredKeys(
 
   return [...groups.values()].map((group) => ({
     ...group,
-    message: `${group.checkpointCount} checkpoint(s) from seq ${group.firstSeq} to ${group.lastSeq} were sealed by the retired ${group.provider} key '${group.keyId}', which is not available; key rollover ${group.rolloverId} at seq ${group.rolloverSeq} verified them and vouches for them`,
+    message: `${group.checkpointCount} checkpoint(s) from seq ${group.firstSeq} to ${group.lastSeq} were sealed by the retired ${group.provider} key '${group.keyId}', which is not available. Key rollover ${group.rolloverId} at seq ${group.rolloverSeq} verified them and vouches for them`,
   }));
 }

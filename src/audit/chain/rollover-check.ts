@@ -51,7 +51,7 @@ export async function checkRollovers(
 
 /**
  * Returns the oldest rollover that is verified or vouched, whose digest matches, and that `covers`
- * accepts; its digest proves that what it vouches for is unchanged since it was written.
+ * accepts. Its digest proves that what it vouches for is unchanged since it was written.
  */
 export function findVoucher(
   verdicts: readonly RolloverVerdict[],

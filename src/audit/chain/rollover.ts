@@ -7,7 +7,7 @@ import type { ChainFindingKind } from './report.js';
 import { analyseAuditChain, type ChainRepository } from './verify.js';
 import { CheckpointDigests, vouchedDigest } from './vouch-digest.js';
 
-/** Findings about checkpoints or rollovers; any of them keeps a rollover from vouching. */
+/** Findings about checkpoints or rollovers. Any of them keeps a rollover from vouching. */
 const CHECKPOINT_KINDS: ReadonlySet<ChainFindingKind> = new Set([
   'checkpoint-forged',
   'checkpoint-key-unavailable',
@@ -24,7 +24,7 @@ export interface RolloverOptions {
   audit: AuditLog;
   /** The actor of the audit event, for example `os:root`. */
   actor: string;
-  /** Why the key changed, for the audit event, for example `strongroom dek renew`. */
+  /** The reason for the key change in the audit event, for example `strongroom dek renew`. */
   reason: string;
   /** The checkpoint key in use until now, and the one that the new master key brings. */
   oldKey: CheckpointMacKey;
@@ -34,15 +34,15 @@ export interface RolloverOptions {
   now?: () => Date;
 }
 
-/** What a key rollover wrote. */
+/** The ids and counts of a key rollover that was written. */
 export interface RolloverResult {
   rolloverId: number;
   /** The chain head that the rollover and the new key's checkpoint cover. */
   eventSeq: number;
-  /** The last checkpoint id and earlier rollover id that it vouches for; 0 when none. */
+  /** The last checkpoint id and earlier rollover id that it vouches for, or 0 for none. */
   vouchedCheckpointId: number;
   vouchedRolloverId: number;
-  /** Findings of the verification before the rollover; with any about checkpoints it vouches for none. */
+  /** Findings of the verification before the rollover, which vouches for nothing after a checkpoint fault. */
   findings: number;
 }
 
@@ -53,6 +53,9 @@ export interface RolloverResult {
  * a `key.rollover` audit event and MACs the resulting chain head, with the vouched ids and digest,
  * under both keys. Last it writes an ordinary checkpoint of the new key over the same head.
  * Faults in events do not stop it: the hash chain keeps showing them.
+ * NOTE: on PostgreSQL, a checkpoint that another node inserts during the verification can commit
+ * with an id below the last one read. The digest then misses it, and a later verification reports
+ * `rollover-mismatch`. docs/audit.md tells administrators to stop the other nodes meanwhile.
  */
 export async function writeKeyRollover(options: RolloverOptions): Promise<RolloverResult> {
   const { repository, oldKey, newKey } = options;
@@ -125,7 +128,7 @@ export async function writeKeyRollover(options: RolloverOptions): Promise<Rollov
   };
 }
 
-/** The digest over no checkpoint rows, which a rollover that vouches for none stores. */
+/** Computes the digest over no checkpoint rows, which a rollover that vouches for none stores. */
 function emptyCheckpointDigest(): string {
   return new CheckpointDigests([0]).through(0);
 }

@@ -37,7 +37,7 @@ export type ChainRepository = Pick<
 /** A verification report and the rows it read, which a key rollover vouches for. */
 export interface ChainAnalysis {
   report: ChainReport;
-  /** The last checkpoint id and rollover id read; 0 when there were none. */
+  /** The last checkpoint id and rollover id read, or 0 when there were none. */
   lastCheckpointId: number;
   lastRolloverId: number;
   /** The digest over the checkpoint rows up to lastCheckpointId. */
@@ -54,7 +54,7 @@ export interface ChainAnalysis {
  * add a chain rewritten under a checkpoint, and a checkpoint whose MAC or key is wrong.
  * `keys` are the checkpoint keys that can be opened; each checkpoint is checked with the key that
  * its row names. A checkpoint whose key is not available is no finding when a key rollover
- * vouches for it; see checkRollovers.
+ * vouches for it (see checkRollovers).
  */
 export async function verifyAuditChain(
   repository: ChainRepository,

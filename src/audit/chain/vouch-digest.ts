@@ -56,14 +56,14 @@ export class CheckpointDigests {
     this.#pending = [...new Set(throughIds)].sort((a, b) => a - b);
   }
 
-  /** Adds the next checkpoint row; rows must arrive in ascending id order. */
+  /** Adds the next checkpoint row. Rows must arrive in ascending id order. */
   add(checkpoint: AuditCheckpointRecord): void {
     this.#settleBelow(checkpoint.id);
     this.#hash.update(encodeCheckpointRow(checkpoint));
     this.#lastId = checkpoint.id;
   }
 
-  /** The id of the last row added; 0 when none was. */
+  /** The id of the last row added, or 0 when none was. */
   get lastId(): number {
     return this.#lastId;
   }

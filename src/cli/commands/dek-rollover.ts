@@ -14,7 +14,7 @@ import type { MasterKeyProvider } from '../../keys/types.js';
 import type { Store } from '../../store/index.js';
 
 /**
- * Where the checkpoint key of one side of a run comes from: HKDF over a key file, or an HSM key
+ * The source of the checkpoint key of one side of a run: HKDF over a key file, or an HSM key
  * by its label, on the token of the side's provider.
  */
 export type CheckpointKeySource =
@@ -54,8 +54,8 @@ export function renewedAuditKeyLabel(config: StrongroomConfig, newKeyLabel: stri
 
 /**
  * Writes the audit key rollover from the source's checkpoint key to the target's after a complete
- * run, and returns undefined when both are the same key. Throws SR_AUDIT_ROLLOVER_FAILED, which
- * names the cause and says that running the command again retries it.
+ * run, and returns undefined when both are the same key. Throws SR_AUDIT_ROLLOVER_FAILED, whose
+ * message names the cause and asks for the same command again, which retries the rollover.
  */
 export async function rollOverCheckpointKey(run: {
   config: StrongroomConfig;

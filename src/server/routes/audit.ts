@@ -117,11 +117,11 @@ const rolloverSchema = {
     status: { type: 'string', enum: ['verified', 'vouched', 'forged', 'key-unavailable'] },
     vouchedCheckpointId: {
       type: 'integer',
-      description: 'The last checkpoint id that the rollover vouches for; 0 for none.',
+      description: 'The last checkpoint id that the rollover vouches for, or 0 for none.',
     },
     vouchedRolloverId: {
       type: 'integer',
-      description: 'The last earlier rollover id that the rollover vouches for; 0 for none.',
+      description: 'The last earlier rollover id that the rollover vouches for, or 0 for none.',
     },
     digestMatches: { type: 'boolean' },
   },

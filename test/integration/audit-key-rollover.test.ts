@@ -288,6 +288,25 @@ describeEachDialect('audit key rollover', (context) => {
     expect(report.retiredKeys.map((retired) => retired.rolloverId)).toEqual([1, 2]);
   });
 
+  it('rollover without keys is reported', async () => {
+    const { home, sql } = await renewedHome(context, 'no-keys');
+    await renewFileKey(home, join(home, 'security', 'third.key'));
+    // Without the second rollover, nothing vouches for the first or checks its keys.
+    await sql('delete from audit_key_rollovers where id = 2');
+
+    const { code, report } = await verifyReport(home);
+
+    expect(code).toBe(1);
+    expect(report.rollovers).toEqual([
+      expect.objectContaining({ id: 1, status: 'key-unavailable' }),
+    ]);
+    expect(report.findings).toContainEqual(
+      expect.objectContaining({ kind: 'rollover-key-unavailable', rolloverId: 1 }),
+    );
+    // Two checkpoints of the first key and two of the second, one of them the first rollover's.
+    expect(report.findings.filter((f) => f.kind === 'checkpoint-key-unavailable')).toHaveLength(4);
+  });
+
   it('chain route shows the rollover', async () => {
     const { home, firstKeyFile } = await renewedHome(context, 'route');
     const config = await loadConfig(home);

@@ -42,7 +42,9 @@ export interface RolloverResult {
   /** The last checkpoint id and earlier rollover id that it vouches for, or 0 for none. */
   vouchedCheckpointId: number;
   vouchedRolloverId: number;
-  /** Findings of the verification before the rollover, which vouches for nothing after a checkpoint fault. */
+  /** False when the verification found a fault in a checkpoint or rollover, so it vouches for none. */
+  vouches: boolean;
+  /** Findings of the verification before the rollover, those about events included. */
   findings: number;
 }
 
@@ -124,6 +126,7 @@ export async function writeKeyRollover(options: RolloverOptions): Promise<Rollov
     eventSeq: head.seq,
     vouchedCheckpointId,
     vouchedRolloverId,
+    vouches,
     findings: report.findings.length + report.findingsOmitted,
   };
 }

@@ -158,11 +158,19 @@ async function openOtherKeys(
   return others;
 }
 
-/** Formats the rollover line of a run summary. */
-export function formatRollover(rollover: RolloverResult): string {
-  const vouched =
-    rollover.vouchedCheckpointId > 0
-      ? `it vouches for checkpoints up to id ${rollover.vouchedCheckpointId}`
-      : `it vouches for no earlier checkpoint, because verification found ${rollover.findings} fault(s); run 'strongroom audit verify'`;
-  return `Audit key rollover ${rollover.rolloverId} at seq ${rollover.eventSeq}: ${vouched}.\n`;
+/** The outcome of the rollover step: what it wrote, or the error to raise after the summary. */
+export interface RolloverStep {
+  result: RolloverResult | undefined;
+  error: unknown;
+}
+
+/** Runs rollOverCheckpointKey and keeps its error, so that the run's summary is printed first. */
+export async function runRolloverStep(
+  run: Parameters<typeof rollOverCheckpointKey>[0],
+): Promise<RolloverStep> {
+  try {
+    return { result: await rollOverCheckpointKey(run), error: undefined };
+  } catch (error) {
+    return { result: undefined, error };
+  }
 }

@@ -6,7 +6,6 @@ import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import pino from 'pino';
 
-import type { RolloverResult } from '../../audit/chain/rollover.js';
 import { createAuditLog } from '../../audit/index.js';
 import { resolveHome } from '../../config/home.js';
 import { loadConfig, type StrongroomConfig } from '../../config/load.js';
@@ -28,12 +27,12 @@ import { cliActor } from '../cli-audit.js';
 import { createProgress } from './dek-progress.js';
 import {
   configuredCheckpointKey,
-  formatRollover,
   renewedAuditKeyLabel,
-  rollOverCheckpointKey,
+  runRolloverStep,
   type CheckpointKeySource,
+  type RolloverStep,
 } from './dek-rollover.js';
-import { formatCounts, formatRuns, formatSummary } from './dek-report.js';
+import { formatCounts, formatRuns, writeRunResult } from './dek-report.js';
 import { offerSettings } from './dek-settings.js';
 
 const HOME_HELP = 'home folder (default: $STRONGROOM_HOME or the current directory)';
@@ -321,39 +320,26 @@ async function executeRun(
 
     // The rollover needs both checkpoint keys, so it runs now, before the settings move the
     // service to the target key and the administrator may retire the source key.
-    let rollover: RolloverResult | undefined;
-    let rolloverError: unknown;
-    if (summary.outcome === 'completed' && !dryRun) {
-      rollover = await rollOverCheckpointKey({
-        config,
-        store,
-        audit,
-        actor: cliActor(),
-        command: run.command,
-        source: { provider: providers.source, checkpointKey: run.checkpointKeys.source },
-        target: { provider: providers.target, checkpointKey: run.checkpointKeys.target },
-        logger,
-      }).catch((error: unknown) => {
-        rolloverError = error;
-        return undefined;
-      });
-    }
+    const rollover: RolloverStep =
+      summary.outcome === 'completed' && !dryRun
+        ? await runRolloverStep({
+            config,
+            store,
+            audit,
+            actor: cliActor(),
+            command: run.command,
+            source: { provider: providers.source, checkpointKey: run.checkpointKeys.source },
+            target: { provider: providers.target, checkpointKey: run.checkpointKeys.target },
+            logger,
+          })
+        : { result: undefined, error: undefined };
 
-    if (flags.json === true) {
-      process.stdout.write(
-        `${JSON.stringify({ ...summary, auditKeyRollover: rollover ?? null })}\n`,
-      );
-    } else {
-      process.stdout.write(formatSummary(summary));
-      if (rollover !== undefined) {
-        process.stdout.write(formatRollover(rollover));
-      }
-    }
+    writeRunResult(summary, rollover.result, flags.json === true);
     if (summary.outcome !== 'completed') {
       throw incompleteRunError(summary);
     }
-    if (rolloverError !== undefined) {
-      throw rolloverError;
+    if (rollover.error !== undefined) {
+      throw rollover.error;
     }
     if (!dryRun) {
       await offerSettings(config, run.settings, flags, {

@@ -57,7 +57,7 @@ export interface RolloverResult {
  * Faults in events do not stop it: the hash chain keeps showing them.
  * NOTE: on PostgreSQL, a checkpoint that another node inserts during the verification can commit
  * with an id below the last one read. The digest then misses it, and a later verification reports
- * `rollover-mismatch`. docs/audit.md tells administrators to stop the other nodes meanwhile.
+ * `rollover-mismatch`. Stop the other nodes during the run, as docs/audit.md advises.
  */
 export async function writeKeyRollover(options: RolloverOptions): Promise<RolloverResult> {
   const { repository, oldKey, newKey } = options;

@@ -55,7 +55,7 @@ export function renewedAuditKeyLabel(config: StrongroomConfig, newKeyLabel: stri
 /**
  * Writes the audit key rollover from the source's checkpoint key to the target's after a complete
  * run, and returns undefined when both are the same key. Throws SR_AUDIT_ROLLOVER_FAILED, whose
- * message names the cause and asks for the same command again, which retries the rollover.
+ * message names the cause and the retry: running the same command again writes the rollover.
  */
 export async function rollOverCheckpointKey(run: {
   config: StrongroomConfig;

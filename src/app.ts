@@ -6,7 +6,7 @@ import { openStore } from './store/index.js';
 import { openKeyring } from './keys/open-keyring.js';
 import { createAuditLog } from './audit/index.js';
 import { CheckpointWriter } from './audit/chain/checkpoints.js';
-import { openCheckpointKeys } from './audit/chain/keys.js';
+import { openCheckpointKeys, openRetiredKeysOfKeyring } from './audit/chain/keys.js';
 import { verifyAuditChain } from './audit/chain/verify.js';
 import { createVaultService } from './vault/service.js';
 import { createHealthService } from './vault/health.js';
@@ -84,7 +84,17 @@ export async function startService(
         keyring,
         logger,
         sessionTtlSeconds: config.sessionTtlSeconds,
-        auditChain: { verify: () => verifyAuditChain(store.audit, checkpointKeys) },
+        auditChain: {
+          verify: async () => {
+            const retired = await openRetiredKeysOfKeyring(
+              store.audit,
+              keyring,
+              checkpointKeys,
+              logger,
+            );
+            return verifyAuditChain(store.audit, [...checkpointKeys, ...retired]);
+          },
+        },
         metrics: { registry: metrics.registry, access: metricsAccess },
         lockout: config.lockout,
         loginRateLimit: config.loginRateLimit,

@@ -219,6 +219,11 @@ export const errorRegistry = {
     status: 500,
     summary: 'Audit events could not be written to the export file or socket.',
   },
+  SR_AUDIT_ROLLOVER_FAILED: {
+    status: 500,
+    summary:
+      'The DEKs moved to the new master key, but the audit key rollover could not be written.',
+  },
   SR_INTERNAL: { status: 500, summary: 'An unexpected error occurred.' },
 
   // Secrets, imports and application access.

@@ -7,11 +7,18 @@ import type {
   AuditCheckpointRecord,
   AuditEventInput,
   AuditEventRecord,
+  AuditKeyRolloverInput,
+  AuditKeyRolloverRecord,
   AuditRepository,
   ChainedAuditEvent,
   Store,
 } from './repositories.js';
-import type { AuditCheckpointTable, AuditEventTable, Database } from './schema.js';
+import type {
+  AuditCheckpointTable,
+  AuditEventTable,
+  AuditKeyRolloverTable,
+  Database,
+} from './schema.js';
 
 /** The audit events, in the order of their sequence numbers, with their hash chain. */
 export class KyselyAuditRepository implements AuditRepository {
@@ -112,6 +119,51 @@ export class KyselyAuditRepository implements AuditRepository {
       .executeTakeFirst();
     return row === undefined ? undefined : toCheckpointRecord(row);
   }
+
+  async insertRollover(rollover: AuditKeyRolloverInput): Promise<number> {
+    const row = await this.#db
+      .insertInto('audit_key_rollovers')
+      .values({
+        event_seq: rollover.eventSeq,
+        head_hash: rollover.headHash,
+        created_at: rollover.createdAt,
+        old_provider: rollover.oldProvider,
+        old_key_id: rollover.oldKeyId,
+        old_algorithm: rollover.oldAlgorithm,
+        new_provider: rollover.newProvider,
+        new_key_id: rollover.newKeyId,
+        new_algorithm: rollover.newAlgorithm,
+        vouched_checkpoint_id: rollover.vouchedCheckpointId,
+        vouched_rollover_id: rollover.vouchedRolloverId,
+        vouched_digest: rollover.vouchedDigest,
+        old_mac: rollover.oldMac,
+        new_mac: rollover.newMac,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return Number(row.id);
+  }
+
+  async listRollovers(): Promise<AuditKeyRolloverRecord[]> {
+    const rows = await this.#db
+      .selectFrom('audit_key_rollovers')
+      .selectAll()
+      .orderBy('id')
+      .execute();
+    return rows.map(toRolloverRecord);
+  }
+
+  async listCheckpointKeyIds(): Promise<Array<{ provider: string; keyId: string }>> {
+    const checkpointKeys = this.#db.selectFrom('audit_checkpoints').select(['provider', 'key_id']);
+    const oldKeys = this.#db
+      .selectFrom('audit_key_rollovers')
+      .select(['old_provider as provider', 'old_key_id as key_id']);
+    const newKeys = this.#db
+      .selectFrom('audit_key_rollovers')
+      .select(['new_provider as provider', 'new_key_id as key_id']);
+    const rows = await checkpointKeys.union(oldKeys).union(newKeys).execute();
+    return rows.map((row) => ({ provider: row.provider, keyId: row.key_id }));
+  }
 }
 
 function checkPage(after: number | undefined, limit: number): void {
@@ -165,5 +217,25 @@ function toCheckpointRecord(row: Selectable<AuditCheckpointTable>): AuditCheckpo
     keyId: row.key_id,
     algorithm: row.algorithm,
     mac: row.mac,
+  };
+}
+
+function toRolloverRecord(row: Selectable<AuditKeyRolloverTable>): AuditKeyRolloverRecord {
+  return {
+    id: Number(row.id),
+    eventSeq: Number(row.event_seq),
+    headHash: row.head_hash,
+    createdAt: row.created_at,
+    oldProvider: row.old_provider,
+    oldKeyId: row.old_key_id,
+    oldAlgorithm: row.old_algorithm,
+    newProvider: row.new_provider,
+    newKeyId: row.new_key_id,
+    newAlgorithm: row.new_algorithm,
+    vouchedCheckpointId: Number(row.vouched_checkpoint_id),
+    vouchedRolloverId: Number(row.vouched_rollover_id),
+    vouchedDigest: row.vouched_digest,
+    oldMac: row.old_mac,
+    newMac: row.new_mac,
   };
 }

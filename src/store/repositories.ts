@@ -162,6 +162,29 @@ export interface AuditCheckpointRecord extends AuditCheckpointInput {
   id: number;
 }
 
+/** A key rollover statement, with the columns of AuditKeyRolloverTable. */
+export interface AuditKeyRolloverInput {
+  eventSeq: number;
+  headHash: string;
+  createdAt: string;
+  oldProvider: string;
+  oldKeyId: string;
+  oldAlgorithm: string;
+  newProvider: string;
+  newKeyId: string;
+  newAlgorithm: string;
+  vouchedCheckpointId: number;
+  vouchedRolloverId: number;
+  vouchedDigest: string;
+  /** Lowercase hex. */
+  oldMac: string;
+  newMac: string;
+}
+
+export interface AuditKeyRolloverRecord extends AuditKeyRolloverInput {
+  id: number;
+}
+
 /** Counts of DEK rows per master key, for the start-up check, /health and the doctor. */
 export interface DekCount {
   ref: MasterKeyRef;
@@ -399,6 +422,11 @@ export interface AuditRepository {
   /** Lists checkpoints after the id `afterId`, oldest first. */
   listCheckpoints(afterId: number, limit: number): Promise<AuditCheckpointRecord[]>;
   latestCheckpoint(): Promise<AuditCheckpointRecord | undefined>;
+  insertRollover(rollover: AuditKeyRolloverInput): Promise<number>;
+  /** Lists every key rollover, oldest first. Rollovers happen once per master key change. */
+  listRollovers(): Promise<AuditKeyRolloverRecord[]>;
+  /** Lists the distinct keys that checkpoints and rollovers name, as provider and key id. */
+  listCheckpointKeyIds(): Promise<Array<{ provider: string; keyId: string }>>;
 }
 
 /** The whole store: one object per database, opened from a URL and closed once. */

@@ -17,6 +17,7 @@ export interface Database {
   audit_events: AuditEventTable;
   audit_chain_head: AuditChainHeadTable;
   audit_checkpoints: AuditCheckpointTable;
+  audit_key_rollovers: AuditKeyRolloverTable;
   dek_migration_runs: DekMigrationRunTable;
   dek_migration_lock: DekMigrationLockTable;
   groups: GroupTable;
@@ -289,4 +290,30 @@ export interface AccountCheckoutTable {
   request_id: string;
   checked_out_at: string;
   expires_at: string;
+}
+
+/**
+ * A statement, written when the master key changed, that the checkpoints and rollovers up to the
+ * vouched ids verified. Both the old and the new checkpoint key MAC it.
+ */
+export interface AuditKeyRolloverTable {
+  id: Generated<number>;
+  event_seq: number;
+  head_hash: string;
+  created_at: string;
+  old_provider: string;
+  old_key_id: string;
+  old_algorithm: string;
+  new_provider: string;
+  new_key_id: string;
+  new_algorithm: string;
+  /** The last checkpoint id that the rollover vouches for, or 0 when it vouches for none. */
+  vouched_checkpoint_id: number;
+  /** The last earlier rollover id that the rollover vouches for, or 0 for none. */
+  vouched_rollover_id: number;
+  /** Lowercase hex SHA-256 over the vouched rows, as docs/audit.md defines it. */
+  vouched_digest: string;
+  /** The MACs in lowercase hex. */
+  old_mac: string;
+  new_mac: string;
 }

@@ -43,6 +43,8 @@ describe.runIf(softHsmAvailable())('dek migrate killed mid-run', () => {
     beforeAll(async () => {
       fixture = await createSoftHsmFixture({ tokenLabel: `crash-${context.dialect}` });
       await fixture.generateKey(KEY_LABEL);
+      // A complete migration to the HSM writes an audit key rollover, which needs this key.
+      await fixture.generateAuditKey(`${KEY_LABEL}-audit`);
       home = join(context.baseDir, 'home');
       databaseUrl =
         context.dialect === 'sqlite' ? 'sqlite:data/strongroom.db' : await context.createDatabase();

@@ -6,6 +6,7 @@ export const GENESIS_HASH = '0'.repeat(64);
 /** Domain-separation prefixes, so that an event hash can never be taken for a checkpoint input. */
 const EVENT_PREFIX = 'strongroom.audit.event.v1\n';
 const CHECKPOINT_PREFIX = 'strongroom.audit.checkpoint.v1\n';
+const ROLLOVER_PREFIX = 'strongroom.audit.key-rollover.v1\n';
 
 /** The stored columns of an audit event that its hash covers, as they are stored. */
 export interface ChainedFields {
@@ -31,6 +32,22 @@ export interface CheckpointFields {
   provider: string;
   keyId: string;
   algorithm: string;
+}
+
+/** The key rollover fields that both of its MACs cover. */
+export interface RolloverFields {
+  eventSeq: number;
+  headHash: string;
+  createdAt: string;
+  oldProvider: string;
+  oldKeyId: string;
+  oldAlgorithm: string;
+  newProvider: string;
+  newKeyId: string;
+  newAlgorithm: string;
+  vouchedCheckpointId: number;
+  vouchedRolloverId: number;
+  vouchedDigest: string;
 }
 
 /**
@@ -79,6 +96,24 @@ export function encodeCheckpoint(checkpoint: CheckpointFields): Buffer {
     checkpoint.provider,
     checkpoint.keyId,
     checkpoint.algorithm,
+  ]);
+}
+
+/** Returns the bytes that the old and the new MAC of a key rollover cover. */
+export function encodeRollover(rollover: RolloverFields): Buffer {
+  return encodeFields(ROLLOVER_PREFIX, [
+    String(rollover.eventSeq),
+    rollover.headHash,
+    rollover.createdAt,
+    rollover.oldProvider,
+    rollover.oldKeyId,
+    rollover.oldAlgorithm,
+    rollover.newProvider,
+    rollover.newKeyId,
+    rollover.newAlgorithm,
+    String(rollover.vouchedCheckpointId),
+    String(rollover.vouchedRolloverId),
+    rollover.vouchedDigest,
   ]);
 }
 

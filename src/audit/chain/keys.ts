@@ -8,6 +8,7 @@ import { HsmProvider } from '../../keys/hsm/provider.js';
 import type { Keyring } from '../../keys/keyring.js';
 import type { CheckpointMacKey } from '../../keys/mac-key.js';
 import type { ProviderKind } from '../../keys/types.js';
+import type { AuditRepository } from '../../store/repositories.js';
 
 /**
  * Opens the checkpoint key of a provider kind: the HSM key labelled strongroom.audit.keyLabel on
@@ -58,4 +59,51 @@ export async function openCheckpointKeys(
     );
     return [active];
   }
+}
+
+/**
+ * Opens the HSM checkpoint keys that checkpoint and rollover rows name and that `known` lacks, on
+ * the token of `provider`, such as the audit key of an HSM master key label that was renewed. A
+ * label that no usable key has on the token is logged at info and left out, and its checkpoints
+ * are then checked as a retired key's.
+ */
+export async function openRetiredHsmCheckpointKeys(
+  repository: Pick<AuditRepository, 'listCheckpointKeyIds'>,
+  provider: HsmProvider,
+  known: readonly CheckpointMacKey[],
+  logger: Logger,
+): Promise<CheckpointMacKey[]> {
+  const labels = (await repository.listCheckpointKeyIds())
+    .filter((entry) => entry.provider === 'hsm')
+    .map((entry) => entry.keyId)
+    .filter((label) => !known.some((key) => key.provider === 'hsm' && key.keyId === label));
+  const opened: CheckpointMacKey[] = [];
+  for (const label of new Set(labels)) {
+    try {
+      opened.push(await openHsmCheckpointKey(provider, label));
+    } catch (error) {
+      logger.info(
+        { err: error, keyLabel: label },
+        'a retired audit checkpoint key is not usable on the token; its checkpoints need a key rollover',
+      );
+    }
+  }
+  return opened;
+}
+
+/**
+ * Opens the checkpoint keys of the HSM labels that the rows name, on the keyring's HSM provider
+ * when it has one, for `audit verify` and GET /audit/chain.
+ */
+export async function openRetiredKeysOfKeyring(
+  repository: Pick<AuditRepository, 'listCheckpointKeyIds'>,
+  keyring: Keyring,
+  known: readonly CheckpointMacKey[],
+  logger: Logger,
+): Promise<CheckpointMacKey[]> {
+  const provider = keyring.providerOf('hsm');
+  if (!(provider instanceof HsmProvider)) {
+    return [];
+  }
+  return openRetiredHsmCheckpointKeys(repository, provider, known, logger);
 }

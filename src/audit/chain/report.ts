@@ -8,7 +8,10 @@ export type ChainFindingKind =
   | 'truncated'
   | 'rewritten'
   | 'checkpoint-forged'
-  | 'checkpoint-key-unavailable';
+  | 'checkpoint-key-unavailable'
+  | 'rollover-forged'
+  | 'rollover-key-unavailable'
+  | 'rollover-mismatch';
 
 /** One fault, named by the first seq it concerns (and the last, for a range). */
 export interface ChainFinding {
@@ -16,6 +19,8 @@ export interface ChainFinding {
   seq: number;
   lastSeq?: number;
   checkpointId?: number;
+  /** The key rollover that the finding concerns. */
+  rolloverId?: number;
   message: string;
 }
 
@@ -28,6 +33,44 @@ export interface CheckpointSummary {
   keyId: string;
   algorithm: string;
   macValid: boolean;
+  /** Set when the checkpoint's key is retired and a key rollover vouches for the checkpoint. */
+  vouchedByRolloverId?: number;
+}
+
+/**
+ * How a key rollover was checked. It is `verified` when the old or the new key verified its MAC,
+ * and `vouched` when neither key is available but a later verified rollover vouches for it. It
+ * is `forged` when an available key rejects a MAC, and `key-unavailable` otherwise.
+ */
+export type RolloverStatus = 'verified' | 'vouched' | 'forged' | 'key-unavailable';
+
+/** A key rollover as reports show it, without its MACs. */
+export interface RolloverSummary {
+  id: number;
+  eventSeq: number;
+  createdAt: string;
+  oldProvider: string;
+  oldKeyId: string;
+  newProvider: string;
+  newKeyId: string;
+  status: RolloverStatus;
+  /** The last checkpoint id and earlier rollover id that the rollover vouches for, or 0 for none. */
+  vouchedCheckpointId: number;
+  vouchedRolloverId: number;
+  /** False when the rows it vouches for were changed, added or deleted after it was written. */
+  digestMatches: boolean;
+}
+
+/** Checkpoints made by a retired key that is not available, and the rollover that vouches for them. */
+export interface RetiredKeySummary {
+  provider: string;
+  keyId: string;
+  checkpointCount: number;
+  firstSeq: number;
+  lastSeq: number;
+  rolloverId: number;
+  rolloverSeq: number;
+  message: string;
 }
 
 /** The outcome of verifying the audit chain. */
@@ -47,6 +90,10 @@ export interface ChainReport {
   findings: ChainFinding[];
   /** Findings beyond the report's limit, counted but not listed. */
   findingsOmitted: number;
+  /** Every key rollover, oldest first. */
+  rollovers: RolloverSummary[];
+  /** Checkpoints that are not findings because a rollover vouches for them, per retired key. */
+  retiredKeys: RetiredKeySummary[];
 }
 
 export function describeCheckpoint(

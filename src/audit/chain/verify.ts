@@ -1,13 +1,21 @@
 import type { CheckpointMacKey } from '../../keys/mac-key.js';
 import type {
   AuditCheckpointRecord,
+  AuditKeyRolloverRecord,
   AuditRepository,
-  ChainedAuditEvent,
 } from '../../store/repositories.js';
-import { checkCheckpoints } from './checkpoint-check.js';
-import { GENESIS_HASH, hashEvent } from './encoding.js';
+import { checkCheckpoints, reportUnavailableKey } from './checkpoint-check.js';
+import { GENESIS_HASH } from './encoding.js';
+import { checkEvent, checkTail, type Anchor } from './event-checks.js';
 import { FindingList } from './findings.js';
-import type { ChainFindingKind, ChainReport } from './report.js';
+import { describeCheckpoint, type ChainFindingKind, type ChainReport } from './report.js';
+import { summariseRetiredKeys } from './retired-keys.js';
+import {
+  checkRollovers,
+  describeRollover,
+  findVoucher,
+  type RolloverVerdict,
+} from './rollover-check.js';
 
 /** Events read per query. */
 const PAGE_SIZE = 1000;
@@ -21,10 +29,22 @@ const EVENT_KINDS: ReadonlySet<ChainFindingKind> = new Set([
   'rewritten',
 ]);
 
-type ChainRepository = Pick<
+export type ChainRepository = Pick<
   AuditRepository,
-  'listChainedEvents' | 'listCheckpoints' | 'readChainHead'
+  'listChainedEvents' | 'listCheckpoints' | 'readChainHead' | 'listRollovers'
 >;
+
+/** A verification report and the rows it read, which a key rollover vouches for. */
+export interface ChainAnalysis {
+  report: ChainReport;
+  /** The last checkpoint id and rollover id read, or 0 when there were none. */
+  lastCheckpointId: number;
+  lastRolloverId: number;
+  /** The digest over the checkpoint rows up to lastCheckpointId. */
+  checkpointDigest: string;
+  /** The rollover rows read, oldest first. */
+  rollovers: AuditKeyRolloverRecord[];
+}
 
 /**
  * Walks the whole audit chain and every checkpoint, and reports each fault by seq. An event is
@@ -33,20 +53,47 @@ type ChainRepository = Pick<
  * truncated when the chain head row or a valid checkpoint covers seqs that are gone. Checkpoints
  * add a chain rewritten under a checkpoint, and a checkpoint whose MAC or key is wrong.
  * `keys` are the checkpoint keys that can be opened; each checkpoint is checked with the key that
- * its row names.
+ * its row names. A checkpoint whose key is not available is no finding when a key rollover
+ * vouches for it (see checkRollovers).
  */
 export async function verifyAuditChain(
   repository: ChainRepository,
   keys: readonly CheckpointMacKey[],
 ): Promise<ChainReport> {
+  return (await analyseAuditChain(repository, keys)).report;
+}
+
+/** Verifies the chain as verifyAuditChain does and also returns what a key rollover needs. */
+export async function analyseAuditChain(
+  repository: ChainRepository,
+  keys: readonly CheckpointMacKey[],
+): Promise<ChainAnalysis> {
   const findings = new FindingList();
-  const checkpoints = await checkCheckpoints(repository, keys, findings);
-  const byEventSeq = new Map<number, AuditCheckpointRecord[]>();
-  for (const checkpoint of checkpoints.valid) {
-    byEventSeq.set(checkpoint.eventSeq, [
-      ...(byEventSeq.get(checkpoint.eventSeq) ?? []),
-      checkpoint,
-    ]);
+  const rollovers = await repository.listRollovers();
+  const checkpoints = await checkCheckpoints(
+    repository,
+    keys,
+    findings,
+    rollovers.map((rollover) => rollover.vouchedCheckpointId),
+  );
+  const verdicts = await checkRollovers(rollovers, keys, checkpoints.digests, findings);
+  const vouched = new Map<AuditCheckpointRecord, RolloverVerdict>();
+  for (const checkpoint of checkpoints.unchecked) {
+    const voucher = findVoucher(
+      verdicts,
+      (rollover) => rollover.vouchedCheckpointId >= checkpoint.id,
+    );
+    if (voucher === undefined) {
+      reportUnavailableKey(checkpoint, findings);
+    } else {
+      vouched.set(checkpoint, voucher);
+    }
+  }
+
+  const anchors = collectAnchors(checkpoints.valid, vouched, verdicts);
+  const byEventSeq = new Map<number, Anchor[]>();
+  for (const anchor of anchors) {
+    byEventSeq.set(anchor.eventSeq, [...(byEventSeq.get(anchor.eventSeq) ?? []), anchor]);
   }
 
   let previous = { seq: 0, hash: GENESIS_HASH };
@@ -55,13 +102,14 @@ export async function verifyAuditChain(
     const page = await repository.listChainedEvents({ afterSeq: previous.seq, limit: PAGE_SIZE });
     for (const event of page) {
       checkEvent(event, previous, findings);
-      for (const checkpoint of byEventSeq.get(event.seq) ?? []) {
-        if (checkpoint.headHash !== event.hash) {
+      for (const anchor of byEventSeq.get(event.seq) ?? []) {
+        if (anchor.headHash !== event.hash) {
           findings.add({
             kind: 'rewritten',
             seq: event.seq,
-            checkpointId: checkpoint.id,
-            message: `the chain up to seq ${event.seq} no longer matches checkpoint ${checkpoint.id}: events up to it were changed and re-hashed`,
+            ...(anchor.checkpointId === undefined ? {} : { checkpointId: anchor.checkpointId }),
+            ...(anchor.rolloverId === undefined ? {} : { rolloverId: anchor.rolloverId }),
+            message: `the chain up to seq ${event.seq} no longer matches ${anchor.name}: events up to it were changed and re-hashed`,
           });
         }
       }
@@ -74,17 +122,19 @@ export async function verifyAuditChain(
   }
 
   const head = await repository.readChainHead();
-  checkTail(previous, head, checkpoints.valid, findings);
+  checkTail(previous, head, anchors, findings);
 
   const eventFindings = findings.list.filter((finding) => EVENT_KINDS.has(finding.kind));
   const firstBad = eventFindings.reduce(
     (lowest, finding) => Math.min(lowest, finding.seq),
     Infinity,
   );
-  const checkpointedThroughSeq = checkpoints.valid
-    .filter((checkpoint) => checkpoint.eventSeq <= previous.seq && checkpoint.eventSeq < firstBad)
-    .reduce((highest, checkpoint) => Math.max(highest, checkpoint.eventSeq), 0);
-  return {
+  const checkpointedThroughSeq = anchors
+    .filter((anchor) => anchor.eventSeq <= previous.seq && anchor.eventSeq < firstBad)
+    .reduce((highest, anchor) => Math.max(highest, anchor.eventSeq), 0);
+  const last = checkpoints.last;
+  const lastVoucher = last === undefined ? undefined : vouched.get(last.checkpoint);
+  const report: ChainReport = {
     intact: findings.list.length === 0,
     eventCount,
     lastEventSeq: previous.seq,
@@ -94,99 +144,49 @@ export async function verifyAuditChain(
       : previous.seq,
     checkpointedThroughSeq,
     checkpointCount: checkpoints.count,
-    lastCheckpoint: checkpoints.last,
+    lastCheckpoint:
+      last === undefined
+        ? null
+        : {
+            ...describeCheckpoint(last.checkpoint, last.macValid),
+            ...(lastVoucher === undefined ? {} : { vouchedByRolloverId: lastVoucher.rollover.id }),
+          },
     findings: findings.sorted(),
     findingsOmitted: findings.omitted,
+    rollovers: verdicts.map(describeRollover),
+    retiredKeys: summariseRetiredKeys(vouched),
+  };
+  const lastCheckpointId = checkpoints.digests.lastId;
+  return {
+    report,
+    lastCheckpointId,
+    lastRolloverId: rollovers.at(-1)?.id ?? 0,
+    checkpointDigest: checkpoints.digests.through(lastCheckpointId),
+    rollovers,
   };
 }
 
-/** Checks one event against the event stored before it. */
-function checkEvent(
-  event: ChainedAuditEvent,
-  previous: { seq: number; hash: string },
-  findings: FindingList,
-): void {
-  const gap = event.seq > previous.seq + 1;
-  if (gap) {
-    const first = previous.seq + 1;
-    const last = event.seq - 1;
-    findings.add({
-      kind: 'deleted',
-      seq: first,
-      ...(last === first ? {} : { lastSeq: last }),
-      message:
-        last === first
-          ? `event ${first} is missing between ${previous.seq} and ${event.seq}`
-          : `events ${first} to ${last} are missing between ${previous.seq} and ${event.seq}`,
-    });
-  }
-
-  const computed = hashEvent(event);
-  if (computed !== event.hash) {
-    findings.add({
-      kind: 'changed',
-      seq: event.seq,
-      message: `event ${event.seq} does not match its hash: a field was changed after it was written`,
-    });
-    return;
-  }
-  if (gap || event.prevHash === previous.hash) {
-    return;
-  }
-  if (previous.seq === 0) {
-    findings.add({
-      kind: 'changed',
-      seq: event.seq,
-      message: `event ${event.seq} is the first event but is not chained to the start of the chain`,
-    });
-    return;
-  }
-  findings.add({
-    kind: 'inserted',
-    seq: previous.seq,
-    message: `event ${previous.seq} is not the event that ${event.seq} was chained to: it was inserted or replaced`,
+function collectAnchors(
+  valid: readonly AuditCheckpointRecord[],
+  vouched: ReadonlyMap<AuditCheckpointRecord, RolloverVerdict>,
+  verdicts: readonly RolloverVerdict[],
+): Anchor[] {
+  const fromCheckpoint = (checkpoint: AuditCheckpointRecord): Anchor => ({
+    eventSeq: checkpoint.eventSeq,
+    headHash: checkpoint.headHash,
+    checkpointId: checkpoint.id,
+    name: `checkpoint ${checkpoint.id}`,
   });
-}
-
-/** Compares the last stored event with the chain head row and the checkpoints. */
-function checkTail(
-  last: { seq: number; hash: string },
-  head: { seq: number; hash: string },
-  checkpoints: readonly AuditCheckpointRecord[],
-  findings: FindingList,
-): void {
-  if (head.seq < last.seq) {
-    findings.add({
-      kind: 'inserted',
-      seq: head.seq + 1,
-      ...(last.seq === head.seq + 1 ? {} : { lastSeq: last.seq }),
-      message: `events after ${head.seq} are not in the chain head that the service recorded, so they were added outside the service`,
-    });
-  } else if (head.seq === last.seq && head.hash !== last.hash && last.seq > 0) {
-    findings.add({
-      kind: 'changed',
-      seq: last.seq,
-      message: `event ${last.seq} does not have the hash that the chain head row records`,
-    });
-  }
-
-  const beyond = checkpoints.filter((checkpoint) => checkpoint.eventSeq > last.seq);
-  const coveredEnd = beyond.reduce(
-    (highest, checkpoint) => Math.max(highest, checkpoint.eventSeq),
-    head.seq,
-  );
-  if (coveredEnd > last.seq) {
-    const sources = [
-      ...(head.seq > last.seq ? [`the chain head row records seq ${head.seq}`] : []),
-      ...beyond.map(
-        (checkpoint) => `checkpoint ${checkpoint.id} covers seq ${checkpoint.eventSeq}`,
-      ),
-    ];
-    findings.add({
-      kind: 'truncated',
-      seq: last.seq + 1,
-      ...(coveredEnd === last.seq + 1 ? {} : { lastSeq: coveredEnd }),
-      message: `the chain ends at seq ${last.seq}, but ${sources.join(' and ')}: the events after ${last.seq} were deleted`,
-    });
-  }
+  return [
+    ...valid.map(fromCheckpoint),
+    ...[...vouched.keys()].map(fromCheckpoint),
+    ...verdicts
+      .filter((verdict) => verdict.status === 'verified' || verdict.status === 'vouched')
+      .map(({ rollover }) => ({
+        eventSeq: rollover.eventSeq,
+        headHash: rollover.headHash,
+        rolloverId: rollover.id,
+        name: `key rollover ${rollover.id}`,
+      })),
+  ];
 }

@@ -1,11 +1,14 @@
+import { resolve } from 'node:path';
+
 import type { Command } from 'commander';
 import pino from 'pino';
 
-import { openCheckpointKeys } from '../../audit/chain/keys.js';
+import { openCheckpointKeys, openRetiredKeysOfKeyring } from '../../audit/chain/keys.js';
 import type { ChainReport } from '../../audit/chain/report.js';
 import { verifyAuditChain } from '../../audit/chain/verify.js';
 import { resolveHome } from '../../config/home.js';
 import { loadConfig } from '../../config/load.js';
+import { openFileCheckpointKey } from '../../keys/file/checkpoint-key.js';
 import { openKeyring } from '../../keys/open-keyring.js';
 import { createLogger } from '../../logging.js';
 import { openStore } from '../../store/index.js';
@@ -15,6 +18,7 @@ import { registerAuditExport } from './audit-export.js';
 interface VerifyFlags {
   home?: string;
   json?: boolean;
+  retiredKeyFile: string[];
 }
 
 const HOME_HELP = 'home folder (default: $STRONGROOM_HOME or the current directory)';
@@ -28,6 +32,12 @@ export function registerAudit(program: Command): void {
       'walk the audit hash chain and check every checkpoint MAC; exit 0 only when the chain is intact, 1 otherwise',
     )
     .option('--home <dir>', HOME_HELP)
+    .option(
+      '--retired-key-file <path>',
+      'a retired master key file whose checkpoints to check directly; repeat for several',
+      (path: string, paths: string[]) => [...paths, path],
+      [],
+    )
     .option('--json', 'print the report as JSON')
     .action(async (flags: VerifyFlags) => {
       await runCommand(flags.json === true, () => verify(flags));
@@ -44,9 +54,17 @@ async function verify(flags: VerifyFlags): Promise<void> {
     const keyring = await openKeyring(config, store.keys, logger);
     try {
       const keys = await openCheckpointKeys(config, keyring, logger);
-      const report = await verifyAuditChain(store.audit, keys);
-      for (const key of keys) {
-        await key.close();
+      let report: ChainReport;
+      try {
+        for (const path of flags.retiredKeyFile) {
+          keys.push(await openFileCheckpointKey(resolve(path)));
+        }
+        keys.push(...(await openRetiredKeysOfKeyring(store.audit, keyring, keys, logger)));
+        report = await verifyAuditChain(store.audit, keys);
+      } finally {
+        for (const key of keys) {
+          await key.close();
+        }
       }
 
       process.stdout.write(
@@ -72,6 +90,11 @@ export function describeReport(report: ChainReport): string {
       ? 'No checkpoint has been written yet.'
       : `${report.checkpointCount} checkpoint(s); the last, ${last.id}, covers seq ${last.eventSeq} (${last.createdAt}, ${last.provider} key '${last.keyId}', ${last.algorithm}, MAC ${last.macValid ? 'valid' : 'NOT valid'}).`,
     `Verified through seq ${report.verifiedThroughSeq}; checkpointed through seq ${report.checkpointedThroughSeq}.`,
+    ...report.rollovers.map(
+      (rollover) =>
+        `Key rollover ${rollover.id} at seq ${rollover.eventSeq} (${rollover.createdAt}): ${rollover.oldProvider} key '${rollover.oldKeyId}' to ${rollover.newProvider} key '${rollover.newKeyId}', ${rollover.status}.`,
+    ),
+    ...report.retiredKeys.map((retired) => `${retired.message}.`),
   ];
   if (report.intact) {
     lines.push('The chain is intact.');

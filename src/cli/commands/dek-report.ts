@@ -1,3 +1,4 @@
+import type { RolloverResult } from '../../audit/chain/rollover.js';
 import { describeKey } from '../../keys/keyring.js';
 import type { MasterKeyRef } from '../../keys/types.js';
 import type { MigrationSummary } from '../../rotation/index.js';
@@ -56,4 +57,37 @@ export function formatSummary(summary: MigrationSummary): string {
 
 function sameRef(left: MasterKeyRef, right: MasterKeyRef): boolean {
   return left.provider === right.provider && left.keyId === right.keyId && left.kcv === right.kcv;
+}
+
+/** Formats the audit key rollover line that follows a run's summary. */
+export function formatRollover(rollover: RolloverResult): string {
+  const start = `Audit key rollover ${rollover.rolloverId} at seq ${rollover.eventSeq}`;
+  if (!rollover.vouches) {
+    return `${start}: it vouches for no earlier checkpoint, because verification found ${rollover.findings} fault(s). Run 'strongroom audit verify' for the details.\n`;
+  }
+  const vouched =
+    rollover.vouchedCheckpointId > 0
+      ? `it vouches for checkpoints up to id ${rollover.vouchedCheckpointId}`
+      : 'there was no earlier checkpoint to vouch for';
+  const faults =
+    rollover.findings > 0
+      ? ` Verification found ${rollover.findings} fault(s) in the events. Run 'strongroom audit verify' for the details.`
+      : '';
+  return `${start}: ${vouched}.${faults}\n`;
+}
+
+/** Writes a run's summary, and the rollover when one was written, as text or as one JSON object. */
+export function writeRunResult(
+  summary: MigrationSummary,
+  rollover: RolloverResult | undefined,
+  json: boolean,
+): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ ...summary, auditKeyRollover: rollover ?? null })}\n`);
+    return;
+  }
+  process.stdout.write(formatSummary(summary));
+  if (rollover !== undefined) {
+    process.stdout.write(formatRollover(rollover));
+  }
 }

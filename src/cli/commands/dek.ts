@@ -25,7 +25,14 @@ import { openStore, type Store } from '../../store/index.js';
 import { EXIT, printError, runCommand } from '../output.js';
 import { cliActor } from '../cli-audit.js';
 import { createProgress } from './dek-progress.js';
-import { formatCounts, formatRuns, formatSummary } from './dek-report.js';
+import {
+  configuredCheckpointKey,
+  renewedAuditKeyLabel,
+  runRolloverStep,
+  type CheckpointKeySource,
+  type RolloverStep,
+} from './dek-rollover.js';
+import { formatCounts, formatRuns, writeRunResult } from './dek-report.js';
 import { offerSettings } from './dek-settings.js';
 
 const HOME_HELP = 'home folder (default: $STRONGROOM_HOME or the current directory)';
@@ -156,6 +163,10 @@ async function migrate(flags: MigrateFlags): Promise<void> {
     command: 'migrate',
     batchSize,
     settings: { 'kron.crypto.keyProvider': to },
+    checkpointKeys: {
+      source: configuredCheckpointKey(config, to === 'hsm' ? 'file' : 'hsm'),
+      target: configuredCheckpointKey(config, to),
+    },
   });
 }
 
@@ -173,8 +184,13 @@ async function renew(flags: RenewFlags): Promise<void> {
   const logger = createLogger('warn', pino.destination(2));
   let target: RenewTarget;
   let settings: Record<string, string>;
+  let targetCheckpointKey: CheckpointKeySource;
   if (flags.hsmKeyLabel !== undefined) {
     target = { kind: 'hsm', keyLabel: flags.hsmKeyLabel };
+    targetCheckpointKey = {
+      kind: 'hsm',
+      keyLabel: renewedAuditKeyLabel(config, flags.hsmKeyLabel),
+    };
     settings = { 'kron.crypto.keyProvider': 'hsm', 'hsm.keystore.alias': flags.hsmKeyLabel };
   } else {
     const keyFile = resolve(
@@ -194,11 +210,21 @@ async function renew(flags: RenewFlags): Promise<void> {
       );
     }
     target = { kind: 'file', keyFile };
+    targetCheckpointKey = { kind: 'file', keyFile };
     settings = { 'kron.crypto.keyProvider': 'file', 'strongroom.keyFile': keyFile };
   }
 
   const providers = await openRenewProviders(config, target, logger);
-  await executeRun(config, logger, flags, { providers, command: 'renew', batchSize, settings });
+  await executeRun(config, logger, flags, {
+    providers,
+    command: 'renew',
+    batchSize,
+    settings,
+    checkpointKeys: {
+      source: configuredCheckpointKey(config, config.activeProvider),
+      target: targetCheckpointKey,
+    },
+  });
 }
 
 /** Returns the batch size, or undefined after printing a usage error. */
@@ -225,8 +251,8 @@ function usageError(message: string, flags: RunFlags): void {
 
 /**
  * Runs a migration or renewal between open providers: warning and preflight, confirmation,
- * progress, summary, and the offer to write `settings` into security.properties. Closes the
- * providers.
+ * progress, summary, the audit key rollover from the source's checkpoint key to the target's,
+ * and the offer to write `settings` into security.properties. Closes the providers.
  */
 async function executeRun(
   config: StrongroomConfig,
@@ -237,6 +263,7 @@ async function executeRun(
     command: 'migrate' | 'renew';
     batchSize: number;
     settings: Record<string, string>;
+    checkpointKeys: { source: CheckpointKeySource; target: CheckpointKeySource };
   },
 ): Promise<void> {
   const { providers } = run;
@@ -291,13 +318,28 @@ async function executeRun(
       onProgress: (state) => progress.update(state),
     }).finally(() => progress.finish());
 
-    if (flags.json === true) {
-      process.stdout.write(`${JSON.stringify(summary)}\n`);
-    } else {
-      process.stdout.write(formatSummary(summary));
-    }
+    // The rollover needs both checkpoint keys, so it runs now, before the settings move the
+    // service to the target key and the administrator may retire the source key.
+    const rollover: RolloverStep =
+      summary.outcome === 'completed' && !dryRun
+        ? await runRolloverStep({
+            config,
+            store,
+            audit,
+            actor: cliActor(),
+            command: run.command,
+            source: { provider: providers.source, checkpointKey: run.checkpointKeys.source },
+            target: { provider: providers.target, checkpointKey: run.checkpointKeys.target },
+            logger,
+          })
+        : { result: undefined, error: undefined };
+
+    writeRunResult(summary, rollover.result, flags.json === true);
     if (summary.outcome !== 'completed') {
       throw incompleteRunError(summary);
+    }
+    if (rollover.error !== undefined) {
+      throw rollover.error;
     }
     if (!dryRun) {
       await offerSettings(config, run.settings, flags, {

@@ -20,6 +20,7 @@ import {
   writeSoftHsmConfig,
 } from '../../keys/hsm/softhsm-setup.js';
 import { runCommand } from '../output.js';
+import { recordQuickstartKeys } from './quickstart-keys.js';
 import { serve } from './serve.js';
 
 const TOKEN_LABEL = 'strongroom';
@@ -160,12 +161,13 @@ async function createAdministrator(layout: HomeLayout): Promise<void> {
   try {
     const keyring = await openKeyring(config, store.keys, logger);
     try {
+      const audit = createAuditLog(store, logger);
+      // The keys were made before the database existed, so their events are recorded now.
+      await recordQuickstartKeys(audit, keyring, config);
       const admin = await createUser(
         store,
         { username: ADMIN_NAME, password, role: 'administrator' },
-        {
-          audit: { log: createAuditLog(store, logger), actor: 'quickstart', clientAddress: 'cli' },
-        },
+        { audit: { log: audit, actor: 'quickstart', clientAddress: 'cli' } },
       );
       enrolment = await enrolTotpDirectly(
         { users: store.users, totpKeys: { keyring, keys: store.keys } },

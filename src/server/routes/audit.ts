@@ -84,6 +84,70 @@ const checkpointSchema = {
     keyId: { type: 'string', description: 'The HSM key label, or the id of the derived file key.' },
     algorithm: { type: 'string', enum: ['hmac-sha256', 'aes-cmac'] },
     macValid: { type: 'boolean' },
+    vouchedByRolloverId: {
+      type: 'integer',
+      description: 'Set when the key is retired and this key rollover vouches for the checkpoint.',
+    },
+  },
+} as const;
+
+const rolloverSchema = {
+  type: 'object',
+  required: [
+    'id',
+    'eventSeq',
+    'createdAt',
+    'oldProvider',
+    'oldKeyId',
+    'newProvider',
+    'newKeyId',
+    'status',
+    'vouchedCheckpointId',
+    'vouchedRolloverId',
+    'digestMatches',
+  ],
+  properties: {
+    id: { type: 'integer' },
+    eventSeq: { type: 'integer', description: 'The chain head that both keys MAC.' },
+    createdAt: { type: 'string', format: 'date-time' },
+    oldProvider: { type: 'string', enum: ['file', 'hsm'] },
+    oldKeyId: { type: 'string' },
+    newProvider: { type: 'string', enum: ['file', 'hsm'] },
+    newKeyId: { type: 'string' },
+    status: { type: 'string', enum: ['verified', 'vouched', 'forged', 'key-unavailable'] },
+    vouchedCheckpointId: {
+      type: 'integer',
+      description: 'The last checkpoint id that the rollover vouches for, or 0 for none.',
+    },
+    vouchedRolloverId: {
+      type: 'integer',
+      description: 'The last earlier rollover id that the rollover vouches for, or 0 for none.',
+    },
+    digestMatches: { type: 'boolean' },
+  },
+} as const;
+
+const retiredKeySchema = {
+  type: 'object',
+  required: [
+    'provider',
+    'keyId',
+    'checkpointCount',
+    'firstSeq',
+    'lastSeq',
+    'rolloverId',
+    'rolloverSeq',
+    'message',
+  ],
+  properties: {
+    provider: { type: 'string', enum: ['file', 'hsm'] },
+    keyId: { type: 'string' },
+    checkpointCount: { type: 'integer' },
+    firstSeq: { type: 'integer' },
+    lastSeq: { type: 'integer' },
+    rolloverId: { type: 'integer' },
+    rolloverSeq: { type: 'integer' },
+    message: { type: 'string' },
   },
 } as const;
 
@@ -101,11 +165,15 @@ const findingSchema = {
         'rewritten',
         'checkpoint-forged',
         'checkpoint-key-unavailable',
+        'rollover-forged',
+        'rollover-key-unavailable',
+        'rollover-mismatch',
       ],
     },
     seq: { type: 'integer', description: 'The first seq concerned.' },
     lastSeq: { type: 'integer', description: 'The last seq of a range.' },
     checkpointId: { type: 'integer' },
+    rolloverId: { type: 'integer' },
     message: { type: 'string' },
   },
 } as const;
@@ -137,6 +205,8 @@ export function registerAuditChainRoute(app: FastifyInstance, chain: AuditChainV
               'lastCheckpoint',
               'findings',
               'findingsOmitted',
+              'rollovers',
+              'retiredKeys',
             ],
             properties: {
               intact: { type: 'boolean' },
@@ -149,6 +219,8 @@ export function registerAuditChainRoute(app: FastifyInstance, chain: AuditChainV
               lastCheckpoint: checkpointSchema,
               findings: { type: 'array', items: findingSchema },
               findingsOmitted: { type: 'integer' },
+              rollovers: { type: 'array', items: rolloverSchema },
+              retiredKeys: { type: 'array', items: retiredKeySchema },
             },
           },
           ...errorResponses(401, 403, 500, 503),

@@ -7,7 +7,9 @@ import { createAuditLog } from '../../src/audit/log.js';
 import type { AuditLog } from '../../src/audit/types.js';
 import { createUser, requiresTotp, ROLES, type Role } from '../../src/auth/users.js';
 import type { Keyring } from '../../src/keys/keyring.js';
-import { buildServer } from '../../src/server/server.js';
+import { generateTotpCode } from '../../src/auth/totp.js';
+import type { LoginRateLimit } from '../../src/server/routes/auth.js';
+import { buildServer, type TlsMaterial } from '../../src/server/server.js';
 import type { Store } from '../../src/store/repositories.js';
 import { createHealthService } from '../../src/vault/health.js';
 import { createVaultService } from '../../src/vault/service.js';
@@ -44,7 +46,20 @@ export interface VaultServer {
    * and policy; later calls for accounts of the same target add only the request.
    */
   allowReveal(targetId: string, accountId: string): Promise<void>;
+  /**
+   * Returns the user name, password and next TOTP code of the user of a role, for a login outside
+   * the REST API such as the web console's. The code is of the step after the last one used; when
+   * that step is ahead of the clock, the clock moves to it, so each login moves it by up to 30 s.
+   */
+  nextLogin(role: Role): { username: string; password: string; totpCode: string };
   close(): Promise<void>;
+}
+
+/** Options of startVaultServer beyond the store and the clock. */
+export interface VaultServerOptions {
+  tls?: TlsMaterial;
+  consoleIdleSeconds?: number;
+  loginRateLimit?: LoginRateLimit;
 }
 
 const passwordOf = (role: Role) => `${role} passphrase for the tests`;
@@ -56,7 +71,11 @@ const GRANT_SECONDS = 8 * 3600;
 const devicesByStore = new WeakMap<Store, Partial<Record<Role, TotpDevice>>>();
 
 /** Starts the service with its clock at `start`. */
-export async function startVaultServer(store: Store, start: Date): Promise<VaultServer> {
+export async function startVaultServer(
+  store: Store,
+  start: Date,
+  options: VaultServerOptions = {},
+): Promise<VaultServer> {
   const logs: string[] = [];
   const logger = captureLogger(logs);
   const clock = { now: start };
@@ -82,7 +101,22 @@ export async function startVaultServer(store: Store, start: Date): Promise<Vault
     now,
   });
   const health = createHealthService(keyring, store, logger);
-  const app = await buildServer({ store, vault, health, audit, keyring, logger, now });
+  const app = await buildServer(
+    {
+      store,
+      vault,
+      health,
+      audit,
+      keyring,
+      logger,
+      now,
+      ...(options.consoleIdleSeconds === undefined
+        ? {}
+        : { consoleIdleSeconds: options.consoleIdleSeconds }),
+      ...(options.loginRateLimit === undefined ? {} : { loginRateLimit: options.loginRateLimit }),
+    },
+    options.tls === undefined ? {} : { tls: options.tls },
+  );
 
   const call = injectClient(app);
   const tokens = {} as Record<Role, string>;
@@ -126,6 +160,24 @@ export async function startVaultServer(store: Store, start: Date): Promise<Vault
         configuredTargets.add(targetId);
       }
       await grantAccess(call, parties(), accountId, GRANT_SECONDS);
+    },
+    nextLogin: (role) => {
+      const device = devices[role];
+      if (device === undefined) {
+        return { username: `${role}1`, password: passwordOf(role), totpCode: '' };
+      }
+      const at = new Date(
+        Math.max(device.lastCodeAt.getTime() + 30_000, clock.now.getTime() - 30_000),
+      );
+      device.lastCodeAt = at;
+      if (at > clock.now) {
+        clock.now = at;
+      }
+      return {
+        username: `${role}1`,
+        password: passwordOf(role),
+        totpCode: generateTotpCode(device.secret, at),
+      };
     },
     close: async () => {
       await app.close();

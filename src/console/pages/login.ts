@@ -1,0 +1,76 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+
+import { StrongroomError } from '../../errors.js';
+import type { LoginRateLimit } from '../../server/routes/auth.js';
+import { renderPublicPage, type ConsoleContext, type FormError } from '../context.js';
+import { readField, toFormError, type FormBody } from '../forms.js';
+import {
+  assertCsrfToken,
+  issueLoginToken,
+  loginCookieName,
+  readCookie,
+  setSessionCookie,
+} from '../session.js';
+
+/**
+ * Registers GET and POST /console/login. The login calls the same AuthService as
+ * POST /api/v1/auth/login, with the same rate limit per client address, lockout and audit events.
+ */
+export function registerLoginPages(
+  app: FastifyInstance,
+  context: ConsoleContext,
+  rateLimit: LoginRateLimit,
+): void {
+  app.get('/login', async (_request, reply) => renderLogin(reply, context, {}));
+
+  app.post<{ Body: FormBody }>(
+    '/login',
+    { config: { rateLimit: { max: rateLimit.max, timeWindow: rateLimit.windowSeconds * 1000 } } },
+    async (request, reply) => {
+      const username =
+        typeof request.body?.['username'] === 'string' ? request.body['username'] : '';
+      try {
+        assertCsrfToken(
+          readCookie(request, loginCookieName(context.cookies)) ?? '',
+          request.body?.['_csrf'],
+        );
+        const result = await context.services.auth.login({
+          username: readField(request.body, 'username', { min: 1, max: 64 }),
+          password: readField(request.body, 'password', { min: 1, max: 1024 }),
+          totpCode: readField(request.body, 'totpCode', { max: 16 }) || undefined,
+          clientAddress: request.ip,
+        });
+
+        if (result.scope === 'enrolment') {
+          await context.services.auth.logout(result.token, result.user, request.ip);
+          throw new StrongroomError(
+            'SR_TOTP_ENROLMENT_REQUIRED',
+            `User ${result.user.username} must enrol a TOTP second factor before using the console. Enrol with POST /api/v1/auth/totp/enrol and POST /api/v1/auth/totp/confirm, then log in here.`,
+          );
+        }
+
+        setSessionCookie(reply, context.cookies, result.token, result.expiresAt);
+        context.idle.touch(result.token, context.now());
+        return reply.redirect('/console', 303);
+      } catch (error) {
+        const shown = toFormError(error);
+        void reply.status(shown.status);
+        return renderLogin(reply, context, { error: shown, username });
+      }
+    },
+  );
+}
+
+function renderLogin(
+  reply: FastifyReply,
+  context: ConsoleContext,
+  state: { error?: FormError; username?: string },
+): Promise<FastifyReply> {
+  const loginToken = issueLoginToken(reply, context.cookies);
+  return renderPublicPage(reply, 'login', {
+    title: 'Log in',
+    loginToken,
+    username: state.username ?? '',
+    error: state.error ?? null,
+  });
+}

@@ -1,3 +1,4 @@
+/* global document, window */
 // Hides a revealed secret after the number of seconds in its data-hide-after attribute, and counts
 // down to the end of the grant shown in #grant-expiry. Loaded from a file because the console's
 // Content-Security-Policy allows no inline script.

@@ -29,6 +29,15 @@ import { startVaultServer, type VaultServer } from '../support/vault-server.js';
 
 const SECRET = 'payroll-root-Vb62-browser';
 
+/** The page globals the tests use; the project compiles without the DOM library. */
+interface PageGlobals {
+  document: {
+    documentElement: { scrollWidth: number; clientWidth: number };
+    createElement(tag: 'style'): { textContent: string };
+    head: { append(node: unknown): void };
+  };
+}
+
 // Outside CI a machine without Chromium skips the suite; CI installs it, so there it must run.
 const runnable = chromiumAvailable() || process.env['CI'] !== undefined;
 
@@ -39,7 +48,6 @@ describe.skipIf(!runnable)('console in a browser', () => {
   let browser: TestBrowser;
   let baseUrl: string;
   let targetId: string;
-  let accountId: string;
 
   beforeAll(async () => {
     folder = await mkdtemp(path.join(tmpdir(), 'strongroom-console-browser-'));
@@ -60,18 +68,20 @@ describe.skipIf(!runnable)('console in a browser', () => {
         url: `/api/v1/targets/${targetId}/accounts`,
         payload: { username, secret: `${SECRET}-${username}` },
       });
-      if (username === 'postgres') {
-        accountId = account.json<{ id: string }>().id;
-      }
+      expect(account.statusCode).toBe(201);
     }
     const idOf = async (name: string) => (await store.users.findUserByName(name))!.id;
-    await configureTargetAccess(call, {
-      admin: server.tokens.administrator,
-      operator: server.tokens.operator,
-      operatorId: await idOf('operator1'),
-      approver: server.tokens.approver,
-      approverId: await idOf('approver1'),
-    }, targetId);
+    await configureTargetAccess(
+      call,
+      {
+        admin: server.tokens.administrator,
+        operator: server.tokens.operator,
+        operatorId: await idOf('operator1'),
+        approver: server.tokens.approver,
+        approverId: await idOf('approver1'),
+      },
+      targetId,
+    );
 
     await server.app.listen({ host: '127.0.0.1', port: 0 });
     baseUrl = `http://127.0.0.1:${(server.app.server.address() as AddressInfo).port}`;
@@ -115,7 +125,9 @@ describe.skipIf(!runnable)('console in a browser', () => {
     const operatorContext = await browser.newContext();
     const operator = await logIn(operatorContext, 'operator');
     await visit(operator, `/console/targets/${targetId}`, 'target');
-    const postgresCard = operator.locator('section', { has: operator.getByRole('heading', { name: 'postgres' }) });
+    const postgresCard = operator.locator('section', {
+      has: operator.getByRole('heading', { name: 'postgres' }),
+    });
     await postgresCard.getByLabel('Reason for access').fill('rotate the payroll replication slot');
     await postgresCard.getByLabel('Access period in minutes').fill('120');
     await postgresCard.getByRole('button', { name: 'Request access' }).click();
@@ -141,7 +153,9 @@ describe.skipIf(!runnable)('console in a browser', () => {
     await postgresCard.getByRole('button', { name: 'Reveal' }).click();
     const secretBox = operator.getByLabel('Secret');
     await expect.poll(() => secretBox.inputValue()).toBe(`${SECRET}-postgres`);
-    await expect.poll(() => operator.locator('#grant-countdown').textContent()).toMatch(/^Ends in \d+ min/);
+    await expect
+      .poll(() => operator.locator('#grant-countdown').textContent())
+      .toMatch(/^Ends in \d+ min/);
     await expectAccessible(operator, 'secret');
     await saveScreenshot(operator, 'secret');
     await operator.clock.fastForward(31_000);
@@ -162,7 +176,12 @@ describe.skipIf(!runnable)('console in a browser', () => {
     await admin.goto(`${baseUrl}/console/audit?actor=operator1`);
     const actions = await admin.locator('table.events tbody tr td:nth-child(4)').allTextContents();
     expect(actions).toEqual(
-      expect.arrayContaining(['access.request', 'secret.reveal', 'account.checkout', 'account.checkin']),
+      expect.arrayContaining([
+        'access.request',
+        'secret.reveal',
+        'account.checkout',
+        'account.checkin',
+      ]),
     );
     await admin.goto(`${baseUrl}/console/audit?action=access.approve&object=`);
     await expectAccessible(admin, 'audit');
@@ -183,9 +202,10 @@ describe.skipIf(!runnable)('console in a browser', () => {
     const page = await logIn(context, 'operator');
     await visit(page, `/console/targets/${targetId}`, 'target-narrow');
 
-    const overflow = await page.evaluate(
-      () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
-    );
+    const overflow = await page.evaluate(() => {
+      const root = (globalThis as unknown as PageGlobals).document.documentElement;
+      return root.scrollWidth - root.clientWidth;
+    });
     expect(overflow).toBeLessThanOrEqual(0);
     expect(browser.cspViolations).toEqual([]);
   });
@@ -198,6 +218,7 @@ describe.skipIf(!runnable)('console in a browser', () => {
 
     // An inline style is what the policy blocks; the page of the product never has one.
     await page.evaluate(() => {
+      const { document } = globalThis as unknown as PageGlobals;
       const style = document.createElement('style');
       style.textContent = 'body { color: red; }';
       document.head.append(style);

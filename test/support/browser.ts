@@ -53,6 +53,21 @@ export async function launchBrowser(): Promise<TestBrowser> {
   };
 }
 
+/** The page globals that the CSP watch uses. */
+interface CspWatchGlobals {
+  document: {
+    addEventListener(
+      type: 'securitypolicyviolation',
+      listener: (event: {
+        violatedDirective: string;
+        blockedURI: string;
+        documentURI: string;
+      }) => void,
+    ): void;
+  };
+  reportCspViolation(text: string): void;
+}
+
 /**
  * Records CSP violations of every page of the context: an init script (which the page's CSP does
  * not govern) listens for securitypolicyviolation, and console messages about the policy count too.
@@ -62,10 +77,12 @@ async function watchCsp(context: BrowserContext, violations: string[]): Promise<
     violations.push(text);
   });
   await context.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (event) => {
-      const report = (window as unknown as { reportCspViolation(text: string): void })
-        .reportCspViolation;
-      report(`${event.violatedDirective} blocked ${event.blockedURI} on ${event.documentURI}`);
+    // Runs in the page, where these globals exist; the project compiles without the DOM library.
+    const page = globalThis as unknown as CspWatchGlobals;
+    page.document.addEventListener('securitypolicyviolation', (event) => {
+      page.reportCspViolation(
+        `${event.violatedDirective} blocked ${event.blockedURI} on ${event.documentURI}`,
+      );
     });
   });
   context.on('page', (page) => {
@@ -96,13 +113,17 @@ export async function expectAccessible(page: Page, name: string): Promise<void> 
   axeSource ??= await readFile(require.resolve('axe-core/axe.min.js'), 'utf8');
   await page.evaluate(axeSource);
   const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run(): Promise<{ violations: unknown[] }> } }).axe;
+    const axe = (globalThis as unknown as { axe: { run(): Promise<{ violations: unknown[] }> } })
+      .axe;
     return (await axe.run()).violations;
   });
 
   const severe = (violations as AxeViolation[])
     .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
-    .map((violation) => `${violation.id} (${violation.impact}): ${violation.help} at ${violation.nodes.map((node) => node.target.join(' ')).join(', ')}`);
+    .map(
+      (violation) =>
+        `${violation.id} (${violation.impact}): ${violation.help} at ${violation.nodes.map((node) => node.target.join(' ')).join(', ')}`,
+    );
   expect(severe, `accessibility of ${name}`).toEqual([]);
 }
 

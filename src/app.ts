@@ -84,6 +84,7 @@ export async function startService(
         keyring,
         logger,
         sessionTtlSeconds: config.sessionTtlSeconds,
+        consoleIdleSeconds: config.consoleIdleSeconds,
         auditChain: { verify: () => verifyAuditChain(store.audit, checkpointKeys) },
         metrics: { registry: metrics.registry, access: metricsAccess },
         lockout: config.lockout,

@@ -17,7 +17,7 @@ export interface ConsoleServices {
   apiTokens: ApiTokenService;
 }
 
-/** What every console page module needs. */
+/** The dependencies and settings that every console page module uses. */
 export interface ConsoleContext {
   deps: ServerDependencies;
   services: ConsoleServices;

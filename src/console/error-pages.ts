@@ -7,7 +7,7 @@ import { pathOf } from '../server/logging.js';
 import { renderPage, renderPublicPage, type ConsoleContext } from './context.js';
 import { clearSessionCookie } from './session.js';
 
-/** Codes after which the browser has no usable session: the page says so and links to the login. */
+/** Codes after which the browser has no usable session, so the page links to the login. */
 const SESSION_ENDED_CODES = new Set([
   'SR_AUTH_REQUIRED',
   'SR_CONSOLE_SESSION_IDLE',
@@ -31,7 +31,7 @@ export function createConsoleErrorHandler(context: ConsoleContext) {
       request.log.info({ code: mapped.code, details: mapped.details }, 'console request rejected');
     }
 
-    const shown = {
+    const errorView = {
       code: mapped.code,
       summary: errorRegistry[mapped.code].summary,
       message: mapped.message,
@@ -39,12 +39,12 @@ export function createConsoleErrorHandler(context: ConsoleContext) {
     void reply.status(mapped.status);
     if (SESSION_ENDED_CODES.has(mapped.code)) {
       clearSessionCookie(reply, context.cookies);
-      return renderPublicPage(reply, 'ended', { title: 'Session ended', error: shown });
+      return renderPublicPage(reply, 'ended', { title: 'Session ended', error: errorView });
     }
     if (hasPrincipal(request)) {
-      return renderPage(request, reply, 'error', { title: 'Error', error: shown });
+      return renderPage(request, reply, 'error', { title: 'Error', error: errorView });
     }
-    return renderPublicPage(reply, 'error', { title: 'Error', error: shown });
+    return renderPublicPage(reply, 'error', { title: 'Error', error: errorView });
   };
 }
 
@@ -57,12 +57,12 @@ export async function renderConsoleNotFound(
     'SR_NOT_FOUND',
     `The console has no page at ${pathOf(request.url)}. Start again from the dashboard.`,
   );
-  const shown = {
+  const errorView = {
     code: error.code,
     summary: errorRegistry[error.code].summary,
     message: error.message,
   };
-  return renderPublicPage(reply.status(404), 'error', { title: 'Not found', error: shown });
+  return renderPublicPage(reply.status(404), 'error', { title: 'Not found', error: errorView });
 }
 
 function hasPrincipal(request: FastifyRequest): boolean {

@@ -18,9 +18,13 @@ export function readField(
 ): string {
   const raw = body?.[name];
   const min = limits.min ?? 0;
-  // A browser leaves out an optional field only when the form lacks it; that counts as empty.
-  const value =
-    typeof raw === 'string' ? raw.trim() : raw === undefined && min === 0 ? '' : undefined;
+  // A browser leaves out a text field only when the form lacks it, so an optional one counts as empty.
+  let value: string | undefined;
+  if (typeof raw === 'string') {
+    value = raw.trim();
+  } else if (raw === undefined && min === 0) {
+    value = '';
+  }
   if (value === undefined || [...value].length < min) {
     throw fieldError(
       name,

@@ -105,7 +105,7 @@ export function readCookie(request: FastifyRequest, name: string): string | unde
  * Last request time of each console session, by token hash, for the idle timeout.
  * NOTE: the times are kept in the memory of this process. A session that this process has not seen
  * (after a restart, or on another node behind a load balancer) counts as idle, so the user logs in
- * again; that is safe but makes console sessions stick to one node.
+ * again. That is safe, but it ties a console session to one node.
  */
 export class IdleTracker {
   readonly #lastSeen = new Map<string, number>();

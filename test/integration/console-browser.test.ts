@@ -136,6 +136,7 @@ describe.skipIf(!runnable)('console in a browser', () => {
 
     const approverContext = await browser.newContext();
     const approver = await logIn(approverContext, 'approver');
+    expect(await approver.getByText('rotate the payroll replication slot').count()).toBe(1);
     await expectAccessible(approver, 'dashboard-approver');
     await saveScreenshot(approver, 'dashboard-approver');
     await visit(approver, '/console/requests', 'requests');

@@ -48,8 +48,8 @@ export interface VaultServer {
   allowReveal(targetId: string, accountId: string): Promise<void>;
   /**
    * Returns the user name, password and next TOTP code of the user of a role, for a login outside
-   * the REST API such as the web console's. The code is of the step after the last one used; when
-   * that step is ahead of the clock, the clock moves to it, so each login moves it by up to 30 s.
+   * the REST API such as the web console's. The code is of the step after the last one used. When
+   * that step is ahead of the clock, the clock moves to it, by up to 30 s per login.
    */
   nextLogin(role: Role): { username: string; password: string; totpCode: string };
   close(): Promise<void>;

@@ -82,9 +82,9 @@ async function changeUsers(
     await change();
     return await reply.redirect(`/console/users?notice=${notice}`, 303);
   } catch (error) {
-    const shown = toFormError(error);
-    void reply.status(shown.status);
-    return renderUsers(context, request, reply, { ...shown, form });
+    const formError = toFormError(error);
+    void reply.status(formError.status);
+    return renderUsers(context, request, reply, { ...formError, form });
   }
 }
 

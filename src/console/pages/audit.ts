@@ -9,10 +9,10 @@ import { toFormError } from '../forms.js';
 /** Events read per database query while searching. */
 const PAGE_SIZE = 1000;
 
-/** The most events one search reads; the page says when it stopped there. */
+/** Maximum number of events one search reads; the page reports when the search stopped there. */
 export const AUDIT_SEARCH_MAX_SCANNED = 50_000;
 
-/** The most matching events one search shows, newest first. */
+/** Maximum number of matching events one search shows, newest first. */
 export const AUDIT_SEARCH_MAX_SHOWN = 200;
 
 interface AuditFilters {
@@ -33,13 +33,13 @@ export function registerAuditPages(app: FastifyInstance, context: ConsoleContext
       const result = await searchEvents(context, filters);
       return await renderAudit(request, reply, { filters, ...result, error: null, chain: null });
     } catch (error) {
-      const shown = toFormError(error);
-      void reply.status(shown.status);
+      const formError = toFormError(error);
+      void reply.status(formError.status);
       return renderAudit(request, reply, {
         filters,
         events: [],
         truncated: false,
-        error: shown,
+        error: formError,
         chain: null,
       });
     }
@@ -87,8 +87,8 @@ function readFilters(query: Record<string, unknown>): AuditFilters {
 
 /**
  * Reads events from the start of the time range in sequence order and keeps those that match.
- * NOTE: filters other than the start time are applied here, not in SQL, so a search reads at most
- * AUDIT_SEARCH_MAX_SCANNED events and says when it stopped; a narrower time range reads fewer.
+ * NOTE: filters other than the start time are applied here, not in SQL. A search therefore reads at
+ * most AUDIT_SEARCH_MAX_SCANNED events and reports when it stopped, and a later start reads fewer.
  */
 async function searchEvents(
   context: ConsoleContext,

@@ -37,7 +37,7 @@ export function registerDashboard(app: FastifyInstance, context: ConsoleContext)
   });
 }
 
-/** The head of the audit chain and the latest checkpoint, without walking the whole chain. */
+/** Reads the head of the audit chain and the latest checkpoint, without walking the whole chain. */
 async function readChainStatus(context: ConsoleContext) {
   const head = await context.deps.store.audit.readChainHead();
   const checkpoint = await context.deps.store.audit.latestCheckpoint();

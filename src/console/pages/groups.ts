@@ -64,9 +64,9 @@ async function changeGroups(
     await change();
     return await reply.redirect(`/console/groups?notice=${notice}`, 303);
   } catch (error) {
-    const shown = toFormError(error);
-    void reply.status(shown.status);
-    return renderGroups(context, request, reply, { ...shown, form });
+    const formError = toFormError(error);
+    void reply.status(formError.status);
+    return renderGroups(context, request, reply, { ...formError, form });
   }
 }
 

@@ -53,9 +53,9 @@ export function registerLoginPages(
         context.idle.touch(result.token, context.now());
         return reply.redirect('/console', 303);
       } catch (error) {
-        const shown = toFormError(error);
-        void reply.status(shown.status);
-        return renderLogin(reply, context, { error: shown, username });
+        const formError = toFormError(error);
+        void reply.status(formError.status);
+        return renderLogin(reply, context, { error: formError, username });
       }
     },
   );

@@ -56,10 +56,10 @@ async function decide(
     await action(readField(request.body, 'comment', { max: 500 }));
     return await reply.redirect(`/console/requests?notice=${notice}`, 303);
   } catch (error) {
-    const shown = toFormError(error);
-    void reply.status(shown.status);
+    const formError = toFormError(error);
+    void reply.status(formError.status);
     return renderRequests(context, request, reply, {
-      ...shown,
+      ...formError,
       requestId: request.params.requestId,
     });
   }

@@ -12,7 +12,7 @@ import { noticeFor } from '../notices.js';
 type TargetParams = { Params: { targetId: string } };
 type AccountParams = { Params: { accountId: string }; Body: FormBody };
 
-/** An error of a form about one account, shown under that account. */
+/** An error of a form about one account, formError under that account. */
 export interface AccountFormError extends FormError {
   accountId: string;
   form: string;
@@ -54,10 +54,10 @@ export function registerTargetPages(app: FastifyInstance, context: ConsoleContex
         );
         return reply.redirect('/console/requests?notice=requested', 303);
       } catch (error) {
-        const shown = toFormError(error);
-        void reply.status(shown.status);
+        const formError = toFormError(error);
+        void reply.status(formError.status);
         return renderTarget(context, request, reply, account.targetId, {
-          ...shown,
+          ...formError,
           accountId: account.id,
           form: 'request',
         });

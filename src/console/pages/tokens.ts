@@ -18,7 +18,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**
- * Registers the API token pages: the list, creation (the token is shown once, on the response to
+ * Registers the API token pages: the list, creation (the token is formError once, on the response to
  * the POST) and revocation after a confirmation. They call the same ApiTokenService as
  * /api/v1/api-tokens, which records `api-token.create` and `api-token.revoke`.
  */
@@ -52,10 +52,10 @@ export function registerTokenPages(app: FastifyInstance, context: ConsoleContext
         created: { token: created.token, name: created.apiToken.name },
       });
     } catch (error) {
-      const shown = toFormError(error);
-      void reply.status(shown.status);
+      const formError = toFormError(error);
+      void reply.status(formError.status);
       return renderTokens(context, request, reply, {
-        error: { ...shown, form: 'create' },
+        error: { ...formError, form: 'create' },
         created: null,
       });
     }
@@ -70,10 +70,10 @@ export function registerTokenPages(app: FastifyInstance, context: ConsoleContext
         await apiTokens.revokeToken(request.params.tokenId, getActor(request));
         return await reply.redirect('/console/api-tokens?notice=token-revoked', 303);
       } catch (error) {
-        const shown = toFormError(error);
-        void reply.status(shown.status);
+        const formError = toFormError(error);
+        void reply.status(formError.status);
         return renderTokens(context, request, reply, {
-          error: { ...shown, form: request.params.tokenId },
+          error: { ...formError, form: request.params.tokenId },
           created: null,
         });
       }

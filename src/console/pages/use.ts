@@ -17,7 +17,7 @@ export const SECRET_VISIBLE_SECONDS = 30;
 /**
  * Registers reveal, checkout and check-in. They call the same AccountUseService as the REST
  * routes, which checks the grant and records `secret.reveal`, `account.checkout` and
- * `account.checkin`; refused attempts are recorded by the same hook as the REST routes'. The
+ * `account.checkin`. Refused attempts are recorded by the same hook as in the REST routes. The
  * secret travels only in the body of the POST response, never in a URL.
  */
 export function registerUsePages(app: FastifyInstance, context: ConsoleContext): void {
@@ -65,10 +65,10 @@ export function registerUsePages(app: FastifyInstance, context: ConsoleContext):
         await use.checkin(account.id, getActor(request));
         return reply.redirect(`/console/targets/${account.targetId}?notice=checked-in`, 303);
       } catch (error) {
-        const shown = toFormError(error);
-        void reply.status(shown.status);
+        const formError = toFormError(error);
+        void reply.status(formError.status);
         return renderTarget(context, request, reply, account.targetId, {
-          ...shown,
+          ...formError,
           accountId: account.id,
           form: 'checkin',
         });
@@ -103,10 +103,10 @@ async function showSecret(
       visibleSeconds: SECRET_VISIBLE_SECONDS,
     });
   } catch (error) {
-    const shown = toFormError(error);
-    void reply.status(shown.status);
+    const formError = toFormError(error);
+    void reply.status(formError.status);
     return renderTarget(context, request, reply, account.targetId, {
-      ...shown,
+      ...formError,
       accountId: account.id,
       form: kind,
     });

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 import type { AccessWorkflow } from '../access/index.js';
+import type { TotpEnrolmentService } from '../auth/enrolment.js';
 import type { ApiTokenService } from '../apps/api-tokens.js';
 import type { AuthService } from '../auth/service.js';
 import { isAllowed, type Permission } from '../auth/policy.js';
@@ -12,6 +13,7 @@ import { csrfTokenFor, type ConsoleCookies, type IdleTracker } from './session.j
 /** The services the console calls: the same ones that the REST routes call. */
 export interface ConsoleServices {
   auth: AuthService;
+  enrolment: TotpEnrolmentService;
   users: UserAdminService;
   access: AccessWorkflow;
   apiTokens: ApiTokenService;
@@ -60,9 +62,10 @@ export async function renderPage(
   data: Record<string, unknown>,
 ): Promise<FastifyReply> {
   const { user, token } = getPrincipal(request);
+  // A session limited to TOTP enrolment gets no navigation: it reaches only the enrolment pages.
   const can: Record<string, boolean> = {};
   for (const permission of SHOWN_PERMISSIONS) {
-    can[permission] = isAllowed(user.role, permission);
+    can[permission] = user.sessionScope === 'full' && isAllowed(user.role, permission);
   }
   const html = await reply.viewAsync(view, { ...data, user, can, csrf: csrfTokenFor(token) });
   return reply.type('text/html; charset=utf-8').send(html);

@@ -8,11 +8,7 @@ import { renderPage, renderPublicPage, type ConsoleContext } from './context.js'
 import { clearSessionCookie } from './session.js';
 
 /** Codes after which the browser has no usable session, so the page links to the login. */
-const SESSION_ENDED_CODES = new Set([
-  'SR_AUTH_REQUIRED',
-  'SR_CONSOLE_SESSION_IDLE',
-  'SR_TOTP_ENROLMENT_REQUIRED',
-]);
+const SESSION_ENDED_CODES = new Set(['SR_AUTH_REQUIRED', 'SR_CONSOLE_SESSION_IDLE']);
 
 /**
  * Returns the console's error handler: an HTML page with the SR_* code, what it means and the

@@ -9,8 +9,9 @@ import { assertCsrfToken, csrfTokenFor, readCookie, sessionCookieName } from './
 /**
  * Returns the onRequest hook of the signed-in console pages. It resolves the session cookie with
  * the same session store as bearer tokens, so logout, a disabled user or an expired session end
- * the console session as well. A request without a cookie is sent to the login page. A session
- * idle for longer than the idle timeout is logged out and gets SR_CONSOLE_SESSION_IDLE.
+ * the console session as well. A request without a cookie is sent to the login page, and one of a
+ * session limited to TOTP enrolment to the enrolment page. A session idle for longer than the idle
+ * timeout is logged out and gets SR_CONSOLE_SESSION_IDLE.
  */
 export function createConsoleGuard(context: ConsoleContext) {
   return async function authenticateConsole(
@@ -33,16 +34,17 @@ export function createConsoleGuard(context: ConsoleContext) {
       );
     }
 
-    if (user.sessionScope === 'enrolment') {
-      await context.services.auth.logout(token, user, request.ip);
-      throw new StrongroomError(
-        'SR_TOTP_ENROLMENT_REQUIRED',
-        `User ${user.username} must enrol a TOTP second factor before using the console. Enrol with POST /api/v1/auth/totp/enrol and POST /api/v1/auth/totp/confirm, then log in again.`,
-      );
-    }
-
     bindPrincipal(request, user, token);
     context.idle.touch(token, now);
+
+    // A session limited to TOTP enrolment reaches only the enrolment pages and the logout, as
+    // in the API, which marks its enrolment routes the same way.
+    if (
+      user.sessionScope === 'enrolment' &&
+      request.routeOptions.config.allowEnrolmentSession !== true
+    ) {
+      return reply.redirect('/console/enrol', 303);
+    }
     return undefined;
   };
 }

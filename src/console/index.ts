@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 
 import type { AccessWorkflow } from '../access/index.js';
 import { createApiTokenService } from '../apps/api-tokens.js';
+import type { TotpEnrolmentService } from '../auth/enrolment.js';
 import type { AuthService } from '../auth/service.js';
 import type { UserAdminService } from '../auth/user-admin.js';
 import type { LoginRateLimit } from '../server/routes/auth.js';
@@ -20,6 +21,7 @@ import { setSecurityHeaders } from './headers.js';
 import { registerAdminPages } from './pages/admin.js';
 import { registerAuditPages } from './pages/audit.js';
 import { registerDashboard } from './pages/dashboard.js';
+import { registerEnrolmentPages } from './pages/enrol.js';
 import { registerLoginPages } from './pages/login.js';
 import { registerLogout } from './pages/logout.js';
 import { registerRequestPages } from './pages/requests.js';
@@ -47,6 +49,7 @@ export interface ConsoleOptions {
 
 export interface ConsoleServiceSet {
   auth: AuthService;
+  enrolment: TotpEnrolmentService;
   users: UserAdminService;
   access: AccessWorkflow;
 }
@@ -112,6 +115,7 @@ export async function registerConsole(
         signedIn.addHook('preHandler', checkCsrfToken);
         registerDashboard(signedIn, context);
         registerLogout(signedIn, context);
+        registerEnrolmentPages(signedIn, context);
         registerTargetPages(signedIn, context);
         registerRequestPages(signedIn, context);
         registerUsePages(signedIn, context);

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
 import type { Store } from '../../src/store/repositories.js';
-import { consoleLogin, type ConsoleSession } from '../support/console-client.js';
+import { generateTotpCode } from '../../src/auth/totp.js';
+import { consoleLogin, consoleLoginAs, type ConsoleSession } from '../support/console-client.js';
 import { describeEachDialect } from '../support/databases.js';
 import { startVaultServer, type VaultServer } from '../support/vault-server.js';
 
@@ -192,6 +193,50 @@ describeEachDialect('console administration', (context) => {
     expect(invalid.statusCode).toBe(400);
     expect(invalid.body).toContain('The field from is not a valid time');
     expect(invalid.body).toContain('aria-invalid="true"');
+  });
+
+  it('enrols TOTP of a new operator', async () => {
+    await admin.post('/console/users', {
+      username: 'otto',
+      password: 'otto passphrase 2031',
+      role: 'operator',
+    });
+    const credentials = { username: 'otto', password: 'otto passphrase 2031', totpCode: '' };
+    const session = await consoleLoginAs(server, credentials);
+    const dashboard = await session.get('/console');
+
+    expect(session.landing).toBe('/console/enrol');
+    expect(dashboard.statusCode).toBe(303);
+    expect(dashboard.headers.location).toBe('/console/enrol');
+
+    const begun = await session.post('/console/enrol/begin');
+    const secret = /id="totp-secret"[^>]*>([A-Z2-7]+)</.exec(begun.body)?.[1];
+    expect(begun.statusCode).toBe(200);
+    expect(begun.body).not.toContain('href="/console/targets"');
+    expect(secret).toBeDefined();
+    expect(server.logs.join('\n')).not.toContain(secret!);
+
+    const past = new Date(server.clock.now.getTime() - 10 * 60_000);
+    const wrong = await session.post('/console/enrol/confirm', {
+      code: generateTotpCode(secret!, past),
+    });
+    expect(wrong.statusCode).toBe(400);
+    expect(wrong.body).toContain('SR_TOTP_CODE_INVALID');
+
+    const confirmed = await session.post('/console/enrol/confirm', {
+      code: generateTotpCode(secret!, server.clock.now),
+    });
+    expect(confirmed.statusCode).toBe(200);
+    expect(confirmed.body).toContain('Your authenticator app is enrolled');
+    expect((await session.get('/console')).statusCode).toBe(401);
+
+    const next = new Date(server.clock.now.getTime() + 30_000);
+    const again = await consoleLoginAs(server, {
+      ...credentials,
+      totpCode: generateTotpCode(secret!, next),
+    });
+    expect(again.landing).toBe('/console');
+    expect((await again.get('/console')).statusCode).toBe(200);
   });
 
   it('escapes user input in pages', async () => {

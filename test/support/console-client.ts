@@ -7,6 +7,8 @@ import type { VaultServer } from './vault-server.js';
 /** A browser-like console session over Fastify's inject: the cookie and the form token. */
 export interface ConsoleSession {
   cookie: string;
+  /** Where the login redirected: /console, or /console/enrol for a user without TOTP. */
+  landing: string;
   /** The session token, which is also the bearer token of the REST API. */
   token: string;
   get(url: string): Promise<LightMyRequestResponse>;
@@ -67,14 +69,17 @@ export async function consoleLoginAs(
   const session = [...cookiesOf(response)].find(([name]) => name.endsWith('strongroom-session'))!;
   const cookie = `${session[0]}=${session[1]}`;
   const get = (url: string) => server.app.inject({ method: 'GET', url, headers: { cookie } });
+  // The page after the login: the dashboard, or the enrolment page of a user without TOTP.
+  const landing = String(response.headers.location);
   let csrf: string | undefined;
 
   return {
     cookie,
+    landing,
     token: session[1],
     get,
     post: async (url, fields = {}) => {
-      csrf ??= csrfFieldOf((await get('/console')).body);
+      csrf ??= csrfFieldOf((await get(landing)).body);
       return server.app.inject({
         method: 'POST',
         url,

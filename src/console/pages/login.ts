@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 
-import { StrongroomError } from '../../errors.js';
 import type { LoginRateLimit } from '../../server/routes/auth.js';
 import { renderPublicPage, type ConsoleContext, type FormError } from '../context.js';
 import { readField, toFormError, type FormBody } from '../forms.js';
@@ -41,17 +40,10 @@ export function registerLoginPages(
           clientAddress: request.ip,
         });
 
-        if (result.scope === 'enrolment') {
-          await context.services.auth.logout(result.token, result.user, request.ip);
-          throw new StrongroomError(
-            'SR_TOTP_ENROLMENT_REQUIRED',
-            `User ${result.user.username} must enrol a TOTP second factor before using the console. Enrol with POST /api/v1/auth/totp/enrol and POST /api/v1/auth/totp/confirm, then log in here.`,
-          );
-        }
-
         setSessionCookie(reply, context.cookies, result.token, result.expiresAt);
         context.idle.touch(result.token, context.now());
-        return reply.redirect('/console', 303);
+        // A user who must still enrol TOTP gets a session that only reaches the enrolment pages.
+        return reply.redirect(result.scope === 'enrolment' ? '/console/enrol' : '/console', 303);
       } catch (error) {
         const formError = toFormError(error);
         void reply.status(formError.status);

@@ -6,7 +6,7 @@ import { clearSessionCookie } from '../session.js';
 
 /** Registers POST /console/logout: ends the session as POST /api/v1/auth/logout does. */
 export function registerLogout(app: FastifyInstance, context: ConsoleContext): void {
-  app.post('/logout', async (request, reply) => {
+  app.post('/logout', { config: { allowEnrolmentSession: true } }, async (request, reply) => {
     const { user, token } = getPrincipal(request);
     await context.services.auth.logout(token, user, request.ip);
     context.idle.forget(token);

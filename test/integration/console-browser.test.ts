@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { generateTotpCode } from '../../src/auth/totp.js';
 import type { Role } from '../../src/auth/users.js';
 import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/repositories.js';
@@ -208,6 +209,34 @@ describe.skipIf(!runnable)('console in a browser', () => {
       return root.scrollWidth - root.clientWidth;
     });
     expect(overflow).toBeLessThanOrEqual(0);
+    expect(browser.cspViolations).toEqual([]);
+  });
+
+  it('enrols TOTP of a new user', async () => {
+    const created = await server.as('administrator', {
+      method: 'POST',
+      url: '/api/v1/users',
+      payload: { username: 'nora', password: 'nora passphrase 2026', role: 'approver' },
+    });
+    expect(created.statusCode).toBe(201);
+
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${baseUrl}/console/login`);
+    await page.getByLabel('User name').fill('nora');
+    await page.getByLabel('Password').fill('nora passphrase 2026');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.waitForURL(`${baseUrl}/console/enrol`);
+    await page.getByRole('button', { name: 'Show a new secret' }).click();
+    const secret = await page.getByLabel('Secret').inputValue();
+
+    expect(secret).toMatch(/^[A-Z2-7]+$/);
+    await expectAccessible(page, 'enrol');
+    await saveScreenshot(page, 'enrol');
+
+    await page.getByLabel('Code from the app').fill(generateTotpCode(secret, server.clock.now));
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await expect.poll(() => page.getByText('Your authenticator app is enrolled').count()).toBe(1);
     expect(browser.cspViolations).toEqual([]);
   });
 

@@ -9,9 +9,9 @@ import { clearSessionCookie } from '../session.js';
 const enrolmentOnly = { config: { allowEnrolmentSession: true } };
 
 /**
- * Registers TOTP enrolment for a user whose role requires TOTP and who has none yet: start, which
- * shows the new secret once, and confirm with a code, which ends the user's sessions so that the
- * next login uses the code. They call the same TotpEnrolmentService as /api/v1/auth/totp/*.
+ * Registers TOTP enrolment for a user whose role requires TOTP and who has none yet. Starting
+ * shows the new secret once. Confirming with a code ends the user's sessions, so the next login
+ * uses the code. Both call the same TotpEnrolmentService as /api/v1/auth/totp/*.
  */
 export function registerEnrolmentPages(app: FastifyInstance, context: ConsoleContext): void {
   const { enrolment } = context.services;

@@ -13,8 +13,8 @@ import {
 
 /**
  * Registers GET and POST /console/login. The login calls the same AuthService as
- * POST /api/v1/auth/login, with the same rate-limit settings per client address (counted for this route), the same lockout
- * and the same audit events.
+ * POST /api/v1/auth/login, with the same lockout, the same audit events and the same rate-limit
+ * settings per client address, counted for this route on its own.
  */
 export function registerLoginPages(
   app: FastifyInstance,

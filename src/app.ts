@@ -84,6 +84,7 @@ export async function startService(
         keyring,
         logger,
         sessionTtlSeconds: config.sessionTtlSeconds,
+        consoleIdleSeconds: config.consoleIdleSeconds,
         auditChain: {
           verify: async () => {
             const retired = await openRetiredKeysOfKeyring(

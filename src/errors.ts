@@ -249,6 +249,16 @@ export const errorRegistry = {
     status: 403,
     summary: 'The client address is outside the allow-list of the API token.',
   },
+
+  // The web console.
+  SR_CONSOLE_CSRF_INVALID: {
+    status: 403,
+    summary: 'A console form was posted without the anti-forgery token of its session.',
+  },
+  SR_CONSOLE_SESSION_IDLE: {
+    status: 401,
+    summary: 'The console session ended after a period without activity.',
+  },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 export type ErrorCode = keyof typeof errorRegistry;

@@ -7,6 +7,7 @@ export const SERVICE_KEYS = new Set([
   'server.tls.certFile',
   'server.tls.keyFile',
   'server.sessionTtlSeconds',
+  'server.console.idleSeconds',
   'log.level',
   'audit.checkpoint.events',
   'audit.checkpoint.seconds',

@@ -35,6 +35,8 @@ export interface StrongroomConfig {
   tls: { certFile: string; keyFile: string } | undefined;
   logLevel: string;
   sessionTtlSeconds: number;
+  /** Seconds without a request after which a web console session ends. */
+  consoleIdleSeconds: number;
   /** Failed logins that lock a user, in what window, and for how long (seconds). */
   lockout: { maxFailures: number; windowSeconds: number; lockSeconds: number };
   /** Logins per client address per window (seconds), per service node. */
@@ -117,6 +119,7 @@ export async function loadConfig(home: string): Promise<StrongroomConfig> {
       'info',
     ),
     sessionTtlSeconds: readInteger(server, 'server.sessionTtlSeconds', 8 * 3600, 60, 7 * 24 * 3600),
+    consoleIdleSeconds: readInteger(server, 'server.console.idleSeconds', 15 * 60, 60, 24 * 3600),
     lockout: {
       maxFailures: readInteger(server, 'auth.lockout.maxFailures', 5, 1, 1000),
       windowSeconds: readInteger(server, 'auth.lockout.windowSeconds', 900, 1, 7 * 24 * 3600),

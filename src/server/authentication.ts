@@ -54,6 +54,18 @@ export function createAuthenticationHook(
   };
 }
 
+/**
+ * Binds the user of a session to a request that was authenticated another way than by a bearer
+ * header (the web console's session cookie), so that requirePermission and getActor apply to it.
+ */
+export function bindPrincipal(
+  request: FastifyRequest,
+  user: AuthenticatedUser,
+  token: string,
+): void {
+  principals.set(request, { user, token });
+}
+
 /** Returns an onRequest hook that throws SR_FORBIDDEN unless the role of the user has the permission. */
 export function requirePermission(
   permission: Permission,

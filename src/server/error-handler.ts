@@ -58,7 +58,8 @@ function sendError(
     .send({ error: { code: mapped.code, message: mapped.message } });
 }
 
-function toStrongroomError(error: FastifyError, request: FastifyRequest): StrongroomError {
+/** Maps any error of a request to a StrongroomError: its own, a validation error, or SR_INTERNAL. */
+export function toStrongroomError(error: FastifyError, request: FastifyRequest): StrongroomError {
   if (isStrongroomError(error)) {
     return error;
   }

@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 export const bearerSecurity = [{ bearerAuth: [] }];
 
 /** Rejects C0 control characters and DEL in names that appear in logs and terminals. */
-const PRINTABLE = '^[^\\u0000-\\u001f\\u007f]*$';
+export const PRINTABLE = '^[^\\u0000-\\u001f\\u007f]*$';
 
 const scalarValue = { anyOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }] };
 

@@ -12,6 +12,7 @@ import { TotpEnrolmentService } from '../auth/enrolment.js';
 import type { LockoutSettings } from '../auth/lockout.js';
 import { createAuthService } from '../auth/service.js';
 import { UserAdminService } from '../auth/user-admin.js';
+import { registerConsole } from '../console/index.js';
 import type { Keyring } from '../keys/keyring.js';
 import type { Store } from '../store/repositories.js';
 import type { HealthService, VaultService } from '../vault/types.js';
@@ -81,6 +82,8 @@ export interface ServerDependencies {
   auditChain?: AuditChainVerifier;
   /** The metrics registry for GET /metrics and who may read it. Without it there is no route. */
   metrics?: MetricsEndpoint;
+  /** Seconds without a request after which a web console session ends; 15 minutes by default. */
+  consoleIdleSeconds?: number;
 }
 
 /** One minute: an expiry is recorded at most about a minute late. Access ends on time regardless. */
@@ -98,8 +101,8 @@ export interface ServerOptions {
 }
 
 /**
- * Builds the REST service: GET /health, GET /openapi.json and the bearer-authenticated API under
- * /api/v1. The instance is not listening yet: pass it to `listen`, or call `inject` in tests.
+ * Builds the REST service: GET /health, GET /openapi.json, the bearer-authenticated API under
+ * /api/v1 and the web console under /console. The instance is not listening yet: pass it to `listen`, or call `inject` in tests.
  */
 export async function buildServer(
   deps: ServerDependencies,
@@ -145,6 +148,11 @@ export async function buildServer(
     },
     { prefix: API_PREFIX },
   );
+  await registerConsole(app, deps, services, {
+    secure: options.tls !== undefined,
+    loginRateLimit: deps.loginRateLimit ?? DEFAULT_LOGIN_RATE_LIMIT,
+    ...(deps.consoleIdleSeconds === undefined ? {} : { idleSeconds: deps.consoleIdleSeconds }),
+  });
 
   startExpirySweep(
     app,

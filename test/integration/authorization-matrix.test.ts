@@ -27,6 +27,10 @@ import {
  * /openapi.json, so a new route without a row here fails the first test.
  */
 
+// The web console's routes under /console (and the redirect of /) are hidden from /openapi.json, so
+// this matrix does not list them. They call the same requirePermission hooks and services as the
+// API; test/integration/console-security.test.ts checks their roles, sessions and CSRF tokens.
+
 /** A role's session, `app` for an API token scoped to the fixture's account, or no token. */
 type Principal = Role | 'app' | 'none';
 const PRINCIPALS: Principal[] = ['administrator', 'auditor', 'operator', 'approver', 'app', 'none'];

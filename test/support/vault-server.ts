@@ -7,8 +7,10 @@ import { createAuditLog } from '../../src/audit/log.js';
 import type { AuditLog } from '../../src/audit/types.js';
 import { createUser, requiresTotp, ROLES, type Role } from '../../src/auth/users.js';
 import type { Keyring } from '../../src/keys/keyring.js';
-import { buildServer } from '../../src/server/server.js';
+import { generateTotpCode } from '../../src/auth/totp.js';
 import type { RequestRateLimit } from '../../src/server/rate-limit.js';
+import type { LoginRateLimit } from '../../src/server/routes/auth.js';
+import { buildServer, type TlsMaterial } from '../../src/server/server.js';
 import type { Store } from '../../src/store/repositories.js';
 import { createHealthService } from '../../src/vault/health.js';
 import { createVaultService } from '../../src/vault/service.js';
@@ -45,7 +47,21 @@ export interface VaultServer {
    * and policy; later calls for accounts of the same target add only the request.
    */
   allowReveal(targetId: string, accountId: string): Promise<void>;
+  /**
+   * Returns the user name, password and next TOTP code of the user of a role, for a login outside
+   * the REST API such as the web console's. The code is of the step after the last one used. When
+   * that step is ahead of the clock, the clock moves to it, by up to 30 s per login.
+   */
+  nextLogin(role: Role): { username: string; password: string; totpCode: string };
   close(): Promise<void>;
+}
+
+/** Options of startVaultServer beyond the store and the clock. */
+export interface VaultServerOptions {
+  tls?: TlsMaterial;
+  consoleIdleSeconds?: number;
+  loginRateLimit?: LoginRateLimit;
+  appRateLimit?: RequestRateLimit;
 }
 
 const passwordOf = (role: Role) => `${role} passphrase for the tests`;
@@ -60,7 +76,7 @@ const devicesByStore = new WeakMap<Store, Partial<Record<Role, TotpDevice>>>();
 export async function startVaultServer(
   store: Store,
   start: Date,
-  options: { appRateLimit?: RequestRateLimit } = {},
+  options: VaultServerOptions = {},
 ): Promise<VaultServer> {
   const logs: string[] = [];
   const logger = captureLogger(logs);
@@ -87,7 +103,23 @@ export async function startVaultServer(
     now,
   });
   const health = createHealthService(keyring, store, logger);
-  const app = await buildServer({ store, vault, health, audit, keyring, logger, now, ...options });
+  const app = await buildServer(
+    {
+      store,
+      vault,
+      health,
+      audit,
+      keyring,
+      logger,
+      now,
+      ...(options.consoleIdleSeconds === undefined
+        ? {}
+        : { consoleIdleSeconds: options.consoleIdleSeconds }),
+      ...(options.loginRateLimit === undefined ? {} : { loginRateLimit: options.loginRateLimit }),
+      ...(options.appRateLimit === undefined ? {} : { appRateLimit: options.appRateLimit }),
+    },
+    options.tls === undefined ? {} : { tls: options.tls },
+  );
 
   const call = injectClient(app);
   const tokens = {} as Record<Role, string>;
@@ -131,6 +163,24 @@ export async function startVaultServer(
         configuredTargets.add(targetId);
       }
       await grantAccess(call, parties(), accountId, GRANT_SECONDS);
+    },
+    nextLogin: (role) => {
+      const device = devices[role];
+      if (device === undefined) {
+        return { username: `${role}1`, password: passwordOf(role), totpCode: '' };
+      }
+      const at = new Date(
+        Math.max(device.lastCodeAt.getTime() + 30_000, clock.now.getTime() - 30_000),
+      );
+      device.lastCodeAt = at;
+      if (at > clock.now) {
+        clock.now = at;
+      }
+      return {
+        username: `${role}1`,
+        password: passwordOf(role),
+        totpCode: generateTotpCode(device.secret, at),
+      };
     },
     close: async () => {
       await app.close();

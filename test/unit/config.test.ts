@@ -144,6 +144,28 @@ describe('init and load', () => {
     expect(config.warnings[1]).toMatch(/database\.url is also set on line \d+; line \d+ wins/);
   });
 
+  it('reads the console idle timeout', async () => {
+    await initHome({ home, databaseUrl: 'sqlite:a.db', listen: '127.0.0.1:9', hsm: undefined });
+    expect((await loadConfig(home)).consoleIdleSeconds).toBe(900);
+
+    const path = join(home, 'strongroom.properties');
+    await writeFile(path, `${await readFile(path, 'utf8')}server.console.idleSeconds = 300\n`);
+    const config = await loadConfig(home);
+
+    expect(config.consoleIdleSeconds).toBe(300);
+    expect(config.warnings).toEqual([]);
+  });
+
+  it('rejects a console idle timeout under a minute', async () => {
+    await initHome({ home, databaseUrl: 'sqlite:a.db', listen: '127.0.0.1:9', hsm: undefined });
+    const path = join(home, 'strongroom.properties');
+    await writeFile(path, `${await readFile(path, 'utf8')}server.console.idleSeconds = 5\n`);
+
+    const error = await rejection(loadConfig(home));
+    expect(error.code).toBe('SR_CONFIG_VALUE_INVALID');
+    expect(error.message).toContain('server.console.idleSeconds');
+  });
+
   it('has no warnings for a new home', async () => {
     await initHome({ home, databaseUrl: 'sqlite:a.db', listen: '127.0.0.1:9', hsm });
     expect((await loadConfig(home)).warnings).toEqual([]);

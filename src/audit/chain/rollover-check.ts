@@ -18,7 +18,8 @@ export interface RolloverVerdict {
  * Checks every key rollover, newest first. A rollover is `verified` when an available key verifies
  * its old or new MAC and no available key rejects either. One whose keys are both unavailable is
  * `vouched` when a later rollover that is verified or vouched, and whose digest matches, vouches
- * for it. Reports `rollover-forged`, `rollover-key-unavailable` and `rollover-mismatch`.
+ * for it. Reports `rollover-forged`, `rollover-key-unavailable` and `rollover-mismatch`. `digests`
+ * must have been made with the vouched checkpoint id of every rollover.
  */
 export async function checkRollovers(
   rollovers: readonly AuditKeyRolloverRecord[],
@@ -39,7 +40,7 @@ export async function checkRollovers(
       rollover.vouchedDigest ===
       vouchedDigest(
         rollover.vouchedCheckpointId,
-        digestOrEmpty(digests, rollover.vouchedCheckpointId),
+        digests.through(rollover.vouchedCheckpointId),
         rollover.vouchedRolloverId,
         rollovers,
       );
@@ -115,16 +116,6 @@ async function checkRolloverMacs(
     verified = true;
   }
   return verified ? 'verified' : 'key-unavailable';
-}
-
-/** Returns the digest kept for `id`, or, for an id beyond the last row, one that cannot match. */
-function digestOrEmpty(digests: CheckpointDigests, id: number): string {
-  try {
-    return digests.through(id);
-  } catch {
-    // The rows up to this id are fewer than when the rollover was written: some were deleted.
-    return '';
-  }
 }
 
 function report(

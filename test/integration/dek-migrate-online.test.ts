@@ -75,6 +75,7 @@ describe.runIf(softHsmAvailable())('dek migrate and renew under reveal load', ()
       fixture = await createSoftHsmFixture({ tokenLabel: `online-${context.dialect}` });
       await fixture.generateKey(KEY_LABEL);
       await fixture.generateKey(RENEWED_KEY_LABEL);
+      await fixture.generateAuditKey(`${RENEWED_KEY_LABEL}-audit`);
       await fixture.generateAuditKey(`${KEY_LABEL}-audit`);
       home = join(context.baseDir, 'home');
       databaseUrl =

@@ -33,6 +33,8 @@ export const SECURITY_KEYS = new Set([
   'hsm.keystore.entry.password',
   'strongroom.keyFile',
   'strongroom.hsm.poolSize',
+  'strongroom.hsm.failover.configPaths',
+  'strongroom.hsm.failover.retryPrimarySeconds',
   'strongroom.dekCache.maxEntries',
   'strongroom.dekCache.maxAgeSeconds',
   'strongroom.audit.keyLabel',

@@ -4,7 +4,7 @@ import type { StrongroomConfig } from '../config/load.js';
 import type { KeyRepository } from '../store/repositories.js';
 import { DekCache } from './dek-cache.js';
 import { createFileProvider } from './file/file-provider.js';
-import { createHsmProvider } from './hsm/index.js';
+import { createHsmProvider, FailoverHsmProvider } from './hsm/index.js';
 import { resolveHsmPin } from './hsm-pin.js';
 import { Keyring } from './keyring.js';
 import { checkStoredKeys } from './startup-check.js';
@@ -69,11 +69,23 @@ export async function buildProvider(
   if (hsm === undefined) {
     throw new Error('HSM provider requested without HSM configuration');
   }
+  const pin = await resolveHsmPin(hsm);
+  if (hsm.failover !== undefined) {
+    return new FailoverHsmProvider({
+      members: [hsm.providerFile, ...hsm.failover.standbys],
+      retryPrimarySeconds: hsm.failover.retryPrimarySeconds,
+      keyLabel: hsm.keyLabel,
+      auditKeyLabel: hsm.auditKeyLabel,
+      pin,
+      poolSize: hsm.poolSize,
+      logger,
+    });
+  }
   return createHsmProvider({
     library: hsm.providerFile.library,
     slot: hsm.providerFile.slot,
     keyLabel: hsm.keyLabel,
-    pin: await resolveHsmPin(hsm),
+    pin,
     poolSize: hsm.poolSize,
     logger,
   });

@@ -1,0 +1,115 @@
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { cp, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import pkcs11js from 'pkcs11js';
+import { slotIdOf } from '../../src/keys/hsm/slot-selection.js';
+import type { SoftHsmFixture } from './softhsm.js';
+
+/** A SoftHSM token folder: one folder per token inside the tokendir of softhsm2.conf. */
+export interface TokenFolder {
+  path: string;
+  slotId: number;
+  serial: string;
+}
+
+/**
+ * Copies the token in `source` to a new folder in the same tokendir, so that a second slot holds
+ * the same objects (the master key and the audit key). SoftHSM 2.6.1 derives the slot ID from the
+ * token serial number and stops with a failed assertion in SlotManager::insertToken when two
+ * tokens have one serial, so the copy gets a new serial in token.object. Its label stays equal,
+ * so members select the copies by slot ID. Call it while no provider has the module loaded:
+ * SoftHSM reads the tokendir in C_Initialize.
+ */
+export async function copyTokenFolder(
+  fixture: SoftHsmFixture,
+  source: TokenFolder,
+): Promise<TokenFolder> {
+  const serial = randomBytes(8).toString('hex');
+  const path = join(fixture.directory, 'tokens', `copy-${serial}`);
+  await cp(source.path, path, { recursive: true });
+
+  const objectFile = join(path, 'token.object');
+  const bytes = await readFile(objectFile);
+  const at = bytes.indexOf(Buffer.from(source.serial, 'ascii'));
+  if (at < 0 || source.serial.length !== serial.length) {
+    throw new Error(`token.object in ${source.path} does not contain serial ${source.serial}`);
+  }
+  bytes.write(serial, at, 'ascii');
+  await writeFile(objectFile, bytes);
+
+  const slotId = listSerials(fixture.configPath).get(serial);
+  if (slotId === undefined) {
+    throw new Error(`softhsm2-util --show-slots does not list the copied token ${serial}`);
+  }
+  return { path, slotId, serial };
+}
+
+/** Finds the folder of the token in slot `slotId` by the serial number that SoftHSM reports. */
+export async function findTokenFolder(
+  fixture: SoftHsmFixture,
+  slotId: number,
+): Promise<TokenFolder> {
+  const serial = [...listSerials(fixture.configPath)].find(([, id]) => id === slotId)?.[0];
+  if (serial === undefined) {
+    throw new Error(`softhsm2-util --show-slots does not list slot ${slotId}`);
+  }
+  const tokens = join(fixture.directory, 'tokens');
+  for (const name of await readdir(tokens)) {
+    const objectFile = await readFile(join(tokens, name, 'token.object')).catch(() => undefined);
+    if (objectFile?.includes(Buffer.from(serial, 'ascii')) === true) {
+      return { path: join(tokens, name), slotId, serial };
+    }
+  }
+  throw new Error(`no folder in ${tokens} holds the token with serial ${serial}`);
+}
+
+/** Moves a token folder out of the tokendir, as a removed token, and returns how to put it back. */
+export async function removeTokenFolder(
+  fixture: SoftHsmFixture,
+  folder: TokenFolder,
+): Promise<() => Promise<void>> {
+  const aside = join(fixture.directory, `removed-${folder.serial}`);
+  await rename(folder.path, aside);
+  return () => rename(aside, folder.path);
+}
+
+/**
+ * Closes every session on a slot through the module instance of this process, which the worker
+ * threads of the providers share (a library is loaded once per process). The sessions of the
+ * provider on that slot become invalid (CKR_SESSION_HANDLE_INVALID), as after an HSM restart. The
+ * module is never finalised here, because the providers still use it.
+ */
+export function closeAllSessions(library: string, slotId: number): void {
+  const pkcs11 = new pkcs11js.PKCS11();
+  pkcs11.load(library);
+  try {
+    pkcs11.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
+  } catch (error) {
+    if ((error as { code?: number }).code !== pkcs11js.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+      throw error;
+    }
+  }
+  const handle = pkcs11.C_GetSlotList(false).find((slot) => slotIdOf(slot) === slotId);
+  if (handle === undefined) {
+    throw new Error(`slot ${slotId} is not in the slot list`);
+  }
+  pkcs11.C_CloseAllSessions(handle);
+}
+
+/** Maps each token serial number to its slot ID, from `softhsm2-util --show-slots`. */
+function listSerials(configPath: string): Map<string, number> {
+  const result = spawnSync('softhsm2-util', ['--show-slots'], {
+    env: { ...process.env, SOFTHSM2_CONF: configPath },
+    encoding: 'utf8',
+  });
+  const serials = new Map<string, number>();
+  for (const block of result.stdout.split(/^Slot /m).slice(1)) {
+    const id = /^(\d+)/.exec(block)?.[1];
+    const serial = /Serial number:\s+(\S+)/.exec(block)?.[1];
+    if (id !== undefined && serial !== undefined) {
+      serials.set(serial, Number(id));
+    }
+  }
+  return serials;
+}

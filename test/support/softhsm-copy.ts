@@ -14,7 +14,7 @@ export interface TokenFolder {
 }
 
 /**
- * Copies the token in `source` to a new folder in the same tokendir, so that a second slot holds
+ * Copies the token in `source` to a new folder in the same tokendir, so that a second slot contains
  * the same objects (the master key and the audit key). SoftHSM 2.6.1 derives the slot ID from the
  * token serial number and stops with a failed assertion in SlotManager::insertToken when two
  * tokens have one serial, so the copy gets a new serial in token.object. Its label stays equal,
@@ -61,7 +61,7 @@ export async function findTokenFolder(
       return { path: join(tokens, name), slotId, serial };
     }
   }
-  throw new Error(`no folder in ${tokens} holds the token with serial ${serial}`);
+  throw new Error(`no folder in ${tokens} contains the token with serial ${serial}`);
 }
 
 /** Moves a token folder out of the tokendir, as a removed token, and returns how to put it back. */

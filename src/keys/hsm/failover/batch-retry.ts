@@ -5,7 +5,7 @@ import { isMemberUnreachable } from './member.js';
 /**
  * Returns the results of a batch, or throws the first item error that means the member became
  * unreachable, so that the caller runs the whole batch again on the next member. The DEKs of the
- * items that succeeded are zeroed before the throw, because nobody receives them.
+ * items that succeeded are zeroed before the throw, because no caller receives them.
  */
 export function requireReachable<T>(results: BatchResult<T>[]): BatchResult<T>[] {
   const lost = results.find((result) => !result.ok && isMemberUnreachable(result.error));
@@ -21,8 +21,8 @@ export function requireReachable<T>(results: BatchResult<T>[]): BatchResult<T>[]
 }
 
 /**
- * Turns a batch that no member could serve into one failed result per item, as the provider
- * interface asks: a batch throws only for an invalid call. Any other error is raised.
+ * Turns a batch that no member could serve into one failed result per item, because the provider
+ * interface lets a batch throw only for an invalid call. Any other error is raised.
  */
 export function failEveryItem<T>(count: number, error: unknown): BatchResult<T>[] {
   if (!isStrongroomError(error, 'SR_HSM_UNAVAILABLE') && !isMemberUnreachable(error)) {

@@ -15,8 +15,8 @@ export interface GroupMember {
   name: string;
   settings: MemberSettings;
   provider: HsmProvider | undefined;
-  /** Set for a member that must never serve: it rejected the PIN or holds other keys. */
-  refused: boolean;
+  /** Set for a member that must never serve again: it rejected the PIN or its keys differ. */
+  excluded: boolean;
 }
 
 /** The group after start-up: its members, the fingerprint they share and the member to use first. */
@@ -41,7 +41,7 @@ export async function openGroup(
     name: describeMember(settings, index),
     settings,
     provider: undefined,
-    refused: false,
+    excluded: false,
   }));
   let reference: KeyFingerprint | undefined;
   let firstError: unknown;

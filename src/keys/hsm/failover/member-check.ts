@@ -10,9 +10,9 @@ const AUDIT_PROBE = Buffer.from('strongroom failover audit key probe', 'ascii');
 const PROBE_AAD = Buffer.from('strongroom failover probe', 'ascii');
 
 /**
- * What must be equal on every member: the master key (its key check value), the mechanism that
- * wraps new DEKs, and the audit checkpoint key (the MAC of a fixed text, or the error code when
- * the key cannot be used, so that a group without an audit key still compares equal).
+ * The values that must be equal on every member: the master key's check value, the mechanism that
+ * wraps new DEKs, and the MAC of a fixed text under the audit checkpoint key. Where no member has
+ * the audit key, `audit` is the error code, so that such a group still compares equal.
  */
 export interface KeyFingerprint {
   kcv: string;

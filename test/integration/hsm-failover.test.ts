@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { copyFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isStrongroomError, StrongroomError } from '../../src/errors.js';
 import { FailoverHsmProvider, type FailoverProviderOptions } from '../../src/keys/hsm/index.js';
@@ -28,6 +30,8 @@ describe.skipIf(!available)('HSM failover group on SoftHSM slots', () => {
   let fixture: SoftHsmFixture;
   let primaryFolder: TokenFolder;
   let standbyFolder: TokenFolder;
+  /** A copy of libsofthsm2.so: a second module instance that reads the same tokendir. */
+  let secondLibrary: string;
   const memory = createMemoryLogger();
 
   beforeAll(async () => {
@@ -36,6 +40,8 @@ describe.skipIf(!available)('HSM failover group on SoftHSM slots', () => {
     await fixture.generateAuditKey(AUDIT_LABEL);
     primaryFolder = await findTokenFolder(fixture, fixture.slotId);
     standbyFolder = await copyTokenFolder(fixture, primaryFolder);
+    secondLibrary = join(fixture.directory, 'libsofthsm2-second.so');
+    await copyFile(fixture.library, secondLibrary);
 
     // A token with the same labels and PIN but keys of its own.
     await initSoftHsmToken({
@@ -73,6 +79,11 @@ describe.skipIf(!available)('HSM failover group on SoftHSM slots', () => {
 
   function standby(): MemberSettings {
     return member('hsm/standby.conf', standbyFolder.slotId);
+  }
+
+  /** The standby token through the second module instance, as a second HSM library would be. */
+  function standbyModule(): MemberSettings {
+    return { ...standby(), library: secondLibrary };
   }
 
   function otherKeys(): MemberSettings {
@@ -195,7 +206,7 @@ describe.skipIf(!available)('HSM failover group on SoftHSM slots', () => {
   });
 
   it('fails over at run time and back after the interval', async () => {
-    const group = createGroup([primary(), standby()]);
+    const group = createGroup([primary(), standbyModule()]);
     await group.open();
     try {
       const dek = randomBytes(32);
@@ -229,6 +240,65 @@ describe.skipIf(!available)('HSM failover group on SoftHSM slots', () => {
       expect(memory.output()).not.toContain(fixture.userPin);
     } finally {
       await group.close();
+    }
+  }, 60_000);
+
+  it('fails over between slots of one module under load', async () => {
+    const group = createGroup([primary(), standby()]);
+    await group.open();
+    let restore: (() => Promise<void>) | undefined;
+    try {
+      const deks = Array.from({ length: 8 }, () => randomBytes(32));
+      const wrapped = await Promise.all(deks.map((dek) => group.wrap(dek, AAD)));
+      const outcomes: string[] = [];
+      let running = true;
+      let paused: Promise<void> | undefined;
+      let inFlight = 0;
+
+      // Eight callers unwrap without pause. They stop between two calls only while the token
+      // folder moves away: SoftHSM answers a call that meets the moved folder with
+      // CKR_OBJECT_HANDLE_INVALID, which is not a lost connection, before the sessions close.
+      const callers = deks.map(async (dek, index) => {
+        while (running) {
+          await paused;
+          inFlight++;
+          try {
+            const unwrapped = await group.unwrap(wrapped[index]!, AAD);
+            outcomes.push(unwrapped.equals(dek) ? 'ok' : 'wrong DEK');
+          } catch (error) {
+            outcomes.push(isStrongroomError(error) ? error.code : String(error));
+          } finally {
+            inFlight--;
+          }
+        }
+      });
+      await waitFor(() => outcomes.length > 50);
+
+      let resume = (): void => undefined;
+      paused = new Promise((resolve) => (resume = resolve));
+      await waitFor(() => inFlight === 0);
+      restore = await removeTokenFolder(fixture, primaryFolder);
+      closeAllSessions(fixture.library, fixture.slotId);
+      const removedAt = outcomes.length;
+      paused = undefined;
+      resume();
+
+      await waitFor(() => group.status().detail['activeMember'] === 1);
+      const switchedAt = outcomes.length;
+      await waitFor(() => outcomes.length > switchedAt + 100);
+      running = false;
+      await Promise.all(callers);
+
+      const unexpected = outcomes.filter(
+        (outcome) => !['ok', 'SR_HSM_UNAVAILABLE'].includes(outcome),
+      );
+      expect(unexpected).toEqual([]);
+      expect(outcomes.slice(0, removedAt)).not.toContain('SR_HSM_UNAVAILABLE');
+      expect(outcomes.slice(switchedAt + deks.length)).not.toContain('SR_HSM_UNAVAILABLE');
+      expect(group.status().detail['failovers']).toBe(1);
+    } finally {
+      await group.close();
+      await restore?.();
     }
   }, 60_000);
 });

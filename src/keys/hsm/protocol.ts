@@ -22,6 +22,7 @@ export interface WorkerCalls {
       pin: string;
       poolSize: number;
       finalizeOnFailure: boolean;
+      finalizeOnReconnect?: boolean;
     };
     result: OpenedToken;
   };

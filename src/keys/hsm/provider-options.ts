@@ -17,6 +17,11 @@ export interface HsmProviderOptions {
   pin: string;
   /** Number of PKCS#11 sessions in the pool, default 4. */
   poolSize?: number;
+  /**
+   * Whether reconnecting may finalise the module (default true), which a network module needs to
+   * reconnect. Set false when another provider in this process uses the same module.
+   */
+  finalizeOnReconnect?: boolean;
   logger: Logger;
 }
 

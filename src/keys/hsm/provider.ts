@@ -213,6 +213,7 @@ export class HsmProvider implements MasterKeyProvider {
         pin,
         poolSize: this.poolSize,
         finalizeOnFailure,
+        finalizeOnReconnect: this.options.finalizeOnReconnect ?? true,
       });
       this.client = client;
       this.opened = opened;

@@ -23,6 +23,12 @@ export interface ConnectionSettings {
   keyLabel: string;
   pin: string;
   poolSize: number;
+  /**
+   * Whether a reconnection may finalise and initialise the module again (default true). False
+   * when another provider in the process uses the module: PKCS#11 leaves C_Finalize undefined
+   * while other threads make calls.
+   */
+  finalizeOnReconnect?: boolean;
 }
 
 /** A working connection: the token's slot, open sessions (the first one logged in) and the master key. */

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { isStrongroomError, StrongroomError } from '../../../errors.js';
 import type { HsmProvider } from '../provider.js';
@@ -14,6 +15,8 @@ export interface GroupMember {
   index: number;
   name: string;
   settings: MemberSettings;
+  /** Whether another member uses the same module (library path), so they share its state. */
+  sharesModule: boolean;
   provider: HsmProvider | undefined;
   /** Set for a member that must never serve again: it rejected the PIN or its keys differ. */
   excluded: boolean;
@@ -36,10 +39,12 @@ export async function openGroup(
   options: SharedMemberOptions & { members: MemberSettings[] },
   log: Logger,
 ): Promise<OpenedGroup> {
+  const libraries = options.members.map((settings) => resolve(settings.library));
   const members: GroupMember[] = options.members.map((settings, index) => ({
     index,
     name: describeMember(settings, index),
     settings,
+    sharesModule: libraries.filter((library) => library === libraries[index]).length > 1,
     provider: undefined,
     excluded: false,
   }));
@@ -50,7 +55,7 @@ export async function openGroup(
     for (const member of members) {
       let opened: Awaited<ReturnType<typeof openMember>>;
       try {
-        opened = await openMember(member.settings, options);
+        opened = await openMember(member.settings, options, member.sharesModule);
       } catch (error) {
         if (isPinError(error) || !isMemberUnreachable(error)) {
           throw nameMember(error, member.name);

@@ -27,14 +27,22 @@ export type SharedMemberOptions = Omit<HsmProviderOptions, 'library' | 'slot'> &
 
 /**
  * Opens the provider of one member and reads its fingerprint. On failure the provider is closed
- * and the error is raised as it came.
+ * and the error is raised as it came. A member whose module another member also uses never
+ * finalises it when reconnecting, because C_Finalize would pull the module from under the other
+ * member's calls.
  */
 export async function openMember(
   settings: MemberSettings,
   shared: SharedMemberOptions,
+  sharesModule: boolean,
 ): Promise<{ provider: HsmProvider; fingerprint: KeyFingerprint }> {
   const { auditKeyLabel, ...options } = shared;
-  const provider = new HsmProvider({ ...options, library: settings.library, slot: settings.slot });
+  const provider = new HsmProvider({
+    ...options,
+    library: settings.library,
+    slot: settings.slot,
+    finalizeOnReconnect: !sharesModule,
+  });
   try {
     await provider.open();
     return { provider, fingerprint: await readFingerprint(provider, auditKeyLabel) };

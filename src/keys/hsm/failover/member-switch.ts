@@ -124,7 +124,7 @@ export class MemberSwitch {
       return member as GroupMember & { provider: HsmProvider };
     }
 
-    const opened = await openMember(member.settings, this.options);
+    const opened = await openMember(member.settings, this.options, member.sharesModule);
     try {
       requireSameKeys(this.reference, opened.fingerprint, member.name);
     } catch (error) {

@@ -35,6 +35,7 @@ export const SECURITY_KEYS = new Set([
   'strongroom.hsm.poolSize',
   'strongroom.hsm.failover.configPaths',
   'strongroom.hsm.failover.retryPrimarySeconds',
+  'strongroom.hsm.keyWrap',
   'strongroom.dekCache.maxEntries',
   'strongroom.dekCache.maxAgeSeconds',
   'strongroom.audit.keyLabel',

@@ -15,6 +15,11 @@ export interface HsmConfig {
   /** Label of the audit checkpoint key on the same token (strongroom.audit.keyLabel). */
   auditKeyLabel: string;
   poolSize: number;
+  /**
+   * strongroom.hsm.keyWrap. The default `token` uses the token's own mechanisms. `ecb-rfc3394` lets
+   * a token without CKM_AES_GCM and CKM_AES_KEY_WRAP wrap DEKs with RFC 3394 over its CKM_AES_ECB.
+   */
+  keyWrap: 'token' | 'ecb-rfc3394';
   /** hsm.keystore.load.password as `hsm register` sealed it, or undefined when not registered. */
   sealedPin: string | undefined;
   /** The random key that, with the machine ID, seals the PIN. */
@@ -81,7 +86,11 @@ export async function loadConfig(home: string): Promise<StrongroomConfig> {
   const activeProvider = readChoice(security, 'kron.crypto.keyProvider', ['file', 'hsm'], 'file');
   // Read even without an HSM, so that a bad value is reported before the HSM is added.
   const poolSize = readInteger(security, 'strongroom.hsm.poolSize', 4, 1, 64);
-  const hsm = await readHsmConfig(security, layout, activeProvider === 'hsm', poolSize);
+  const keyWrap = readChoice(security, 'strongroom.hsm.keyWrap', ['token', 'ecb-rfc3394'], 'token');
+  const hsm = await readHsmConfig(security, layout, activeProvider === 'hsm', {
+    poolSize,
+    keyWrap,
+  });
   const certFile = optional(server, 'server.tls.certFile');
   const keyFile = optional(server, 'server.tls.keyFile');
   if ((certFile === undefined) !== (keyFile === undefined)) {
@@ -157,7 +166,7 @@ async function readHsmConfig(
   security: PropertiesFile,
   layout: HomeLayout,
   requiredByProvider: boolean,
-  poolSize: number,
+  tokenSettings: Pick<HsmConfig, 'poolSize' | 'keyWrap'>,
 ): Promise<HsmConfig | undefined> {
   const configPath = optional(security, 'hsm.provider.configPath');
   if (configPath === undefined) {
@@ -206,7 +215,7 @@ async function readHsmConfig(
     providerFile,
     keyLabel: alias.value,
     auditKeyLabel,
-    poolSize,
+    ...tokenSettings,
     sealedPin: optional(security, 'hsm.keystore.load.password'),
     sealKeyFile: resolve(layout.securityDir, 'pin-seal.key'),
     failover: await readFailoverConfig(security, layout.securityDir, providerFile),

@@ -78,6 +78,7 @@ export async function buildProvider(
       auditKeyLabel: hsm.auditKeyLabel,
       pin,
       poolSize: hsm.poolSize,
+      keyWrap: hsm.keyWrap,
       logger,
     });
   }
@@ -87,6 +88,7 @@ export async function buildProvider(
     keyLabel: hsm.keyLabel,
     pin,
     poolSize: hsm.poolSize,
+    keyWrap: hsm.keyWrap,
     logger,
   });
 }

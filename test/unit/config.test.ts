@@ -69,6 +69,18 @@ describe('init and load', () => {
     expect(config.listen).toEqual({ host: '::1', port: 8080 });
     const security = await readFile(config.layout.securityProperties, 'utf8');
     expect(security).toContain('hsm.provider.classname = sun.security.pkcs11.SunPKCS11');
+    expect(config.hsm?.keyWrap).toBe('token');
+  });
+
+  it('reads strongroom.hsm.keyWrap', async () => {
+    await initHome({ home, databaseUrl: 'sqlite:a.db', listen: '127.0.0.1:1', hsm });
+    const path = join(home, 'security', 'security.properties');
+    await writeFile(path, `${await readFile(path, 'utf8')}strongroom.hsm.keyWrap = ecb-rfc3394\n`);
+
+    const config = await loadConfig(home);
+
+    expect(config.hsm?.keyWrap).toBe('ecb-rfc3394');
+    expect(config.warnings).toEqual([]);
   });
 
   it('refuses to write over an existing home', async () => {
@@ -164,6 +176,11 @@ describe('init and load', () => {
       'hsm.provider.configPath is not set',
     ],
     ['strongroom.hsm.poolSize = 0', 'SR_CONFIG_VALUE_INVALID', 'expected an integer from 1 to 64'],
+    [
+      'strongroom.hsm.keyWrap = ecb',
+      'SR_CONFIG_VALUE_INVALID',
+      "strongroom.hsm.keyWrap is 'ecb'; expected one of token, ecb-rfc3394",
+    ],
   ])('rejects security.properties with %j', async (line, code, message) => {
     await initHome({ home, databaseUrl: 'sqlite:a.db', listen: '127.0.0.1:1', hsm: undefined });
     const path = join(home, 'security', 'security.properties');

@@ -102,3 +102,37 @@ describe('checkMasterKey', () => {
     });
   }
 });
+
+describe('checkMasterKey for key wrap over ECB', () => {
+  it('accepts a key without wrap and unwrap', () => {
+    expect(() =>
+      checkMasterKey(
+        'x',
+        { ...goodKey, wrap: false, unwrap: false },
+        'aes-key-wrap',
+        'ecb-rfc3394',
+      ),
+    ).not.toThrow();
+  });
+
+  it('rejects a key without encrypt and decrypt', () => {
+    let caught: unknown;
+    try {
+      checkMasterKey(
+        'x',
+        { ...goodKey, encrypt: false, decrypt: false },
+        'aes-key-wrap',
+        'ecb-rfc3394',
+      );
+    } catch (error) {
+      caught = error;
+    }
+
+    expect(isStrongroomError(caught)).toBe(true);
+    expect((caught as { code: string }).code).toBe('SR_HSM_KEY_USAGE_MISSING');
+    expect((caught as Error).message).toContain(
+      "key 'x' does not allow CKA_ENCRYPT and CKA_DECRYPT, which aes-key-wrap computed over CKM_AES_ECB needs",
+    );
+    expect((caught as Error).message).toContain('--usage-decrypt');
+  });
+});

@@ -1,7 +1,12 @@
 import pkcs11js from 'pkcs11js';
 import { describe, expect, it } from 'vitest';
 import { bindingTag } from '../../src/keys/hsm/key-wrap.js';
-import { chooseMechanism, isWrapMechanism, requireOffered } from '../../src/keys/hsm/mechanisms.js';
+import {
+  chooseMechanism,
+  chooseWrap,
+  isWrapMechanism,
+  requireOffered,
+} from '../../src/keys/hsm/mechanisms.js';
 import { isPortableText } from '../../src/keys/hsm/portable-text.js';
 
 const { CKM_AES_GCM, CKM_AES_KEY_WRAP, CKM_AES_KEY_WRAP_PAD, CKM_AES_ECB } = pkcs11js;
@@ -19,6 +24,49 @@ describe('chooseMechanism', () => {
   it('names the slot and the missing mechanisms', () => {
     expect(() => chooseMechanism([CKM_AES_ECB], slot)).toThrow(
       `${slot} offers neither CKM_AES_GCM nor AES key wrap (CKM_AES_KEY_WRAP or CKM_AES_KEY_WRAP_PAD).`,
+    );
+  });
+
+  it('points a token with only ECB at strongroom.hsm.keyWrap', () => {
+    expect(() => chooseMechanism([CKM_AES_ECB], slot)).toThrow(
+      'set strongroom.hsm.keyWrap = ecb-rfc3394 in security.properties',
+    );
+    expect(() => chooseMechanism([], slot)).not.toThrow(/keyWrap/);
+  });
+});
+
+describe('chooseWrap', () => {
+  it('computes key wrap over ECB only when set and the token lacks GCM and key wrap', () => {
+    expect(chooseWrap([CKM_AES_ECB], slot, 'ecb-rfc3394')).toEqual({
+      mechanism: 'aes-key-wrap',
+      keyWrap: 'ecb-rfc3394',
+    });
+    expect(chooseWrap([CKM_AES_ECB, CKM_AES_KEY_WRAP_PAD], slot, 'ecb-rfc3394')).toEqual({
+      mechanism: 'aes-key-wrap',
+      keyWrap: 'ecb-rfc3394',
+    });
+  });
+
+  it("prefers the token's own mechanisms", () => {
+    expect(chooseWrap([CKM_AES_ECB, CKM_AES_GCM], slot, 'ecb-rfc3394')).toEqual({
+      mechanism: 'aes-256-gcm',
+      keyWrap: 'token',
+    });
+    expect(chooseWrap([CKM_AES_ECB, CKM_AES_KEY_WRAP], slot, 'ecb-rfc3394')).toEqual({
+      mechanism: 'aes-key-wrap',
+      keyWrap: 'token',
+    });
+  });
+
+  it('never picks ECB without the setting', () => {
+    expect(() => chooseWrap([CKM_AES_ECB], slot, 'token')).toThrow(
+      expect.objectContaining({ code: 'SR_HSM_MECHANISM_UNSUPPORTED' }),
+    );
+  });
+
+  it('rejects the setting on a token without ECB', () => {
+    expect(() => chooseWrap([], slot, 'ecb-rfc3394')).toThrow(
+      `strongroom.hsm.keyWrap is ecb-rfc3394, but ${slot} offers neither CKM_AES_GCM, CKM_AES_KEY_WRAP nor CKM_AES_ECB.`,
     );
   });
 });

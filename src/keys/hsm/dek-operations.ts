@@ -1,6 +1,7 @@
 import type { PKCS11 } from 'pkcs11js';
 import { isStrongroomError, StrongroomError } from '../../errors.js';
 import type { WrapMechanism } from '../types.js';
+import { unwrapWithEcbKeyWrap, wrapWithEcbKeyWrap } from './ecb-key-wrap.js';
 import { unwrapWithGcm, wrapWithGcm } from './gcm.js';
 import type { HsmLog } from './hsm-log.js';
 import { unwrapWithKeyWrap, wrapWithKeyWrap } from './key-wrap.js';
@@ -56,6 +57,9 @@ export async function wrapInSession(
   log: HsmLog,
 ): Promise<{ mechanism: WrapMechanism; wrapped: Buffer }> {
   const { mechanism, masterKey } = established;
+  if (established.keyWrap === 'ecb-rfc3394') {
+    return { mechanism, wrapped: await wrapWithEcbKeyWrap(pkcs11, session, masterKey, dek, aad) };
+  }
   const wrapped =
     mechanism === 'aes-256-gcm'
       ? await wrapWithGcm(pkcs11, session, masterKey, dek, aad)
@@ -73,8 +77,11 @@ export async function unwrapInSession(
   aad: Buffer,
   log: HsmLog,
 ): Promise<Buffer> {
-  requireOffered(mechanism, established.offered, established.slotName);
   const { masterKey } = established;
+  if (mechanism === 'aes-key-wrap' && established.keyWrap === 'ecb-rfc3394') {
+    return unwrapWithEcbKeyWrap(pkcs11, session, masterKey, wrapped, aad);
+  }
+  requireOffered(mechanism, established.offered, established.slotName);
   return mechanism === 'aes-256-gcm'
     ? unwrapWithGcm(pkcs11, session, masterKey, wrapped, aad)
     : unwrapWithKeyWrap(pkcs11, session, masterKey, mechanism, wrapped, aad, log);

@@ -2,7 +2,7 @@ import pkcs11js from 'pkcs11js';
 import { StrongroomError } from '../../errors.js';
 import type { WrapMechanism } from '../types.js';
 import type { MasterKeyAttributes } from './master-key.js';
-import { isKeyWrap } from './mechanisms.js';
+import { isKeyWrap, type KeyWrapMode } from './mechanisms.js';
 
 const AES_256_KEY_BYTES = 32;
 
@@ -23,12 +23,15 @@ const keyTypeNames: ReadonlyMap<number, string> = new Map(
 /**
  * Checks that the master key may wrap DEKs: an AES-256 key (CKK_AES, CKA_VALUE_LEN 32) that never
  * shows its value (CKA_SENSITIVE true) and never leaves the token (CKA_EXTRACTABLE false), with
- * the usage that `mechanism` needs. Each error names the key, what is wrong and how to fix it.
+ * the usage that `mechanism` needs. Key wrap computed over CKM_AES_ECB (`keyWrap` ecb-rfc3394)
+ * needs CKA_ENCRYPT and CKA_DECRYPT instead of CKA_WRAP and CKA_UNWRAP. Each error names the key,
+ * what is wrong and how to fix it.
  */
 export function checkMasterKey(
   label: string,
   key: MasterKeyAttributes,
   mechanism: WrapMechanism,
+  keyWrap: KeyWrapMode = 'token',
 ): void {
   const details = { keyLabel: label };
 
@@ -67,11 +70,17 @@ export function checkMasterKey(
     );
   }
 
-  checkUsage(label, key, mechanism);
+  checkUsage(label, key, mechanism, keyWrap);
 }
 
-function checkUsage(label: string, key: MasterKeyAttributes, mechanism: WrapMechanism): void {
-  const needed: Array<[string, boolean]> = isKeyWrap(mechanism)
+function checkUsage(
+  label: string,
+  key: MasterKeyAttributes,
+  mechanism: WrapMechanism,
+  keyWrap: KeyWrapMode,
+): void {
+  const usesWrapFunctions = isKeyWrap(mechanism) && keyWrap === 'token';
+  const needed: Array<[string, boolean]> = usesWrapFunctions
     ? [
         ['CKA_WRAP', key.wrap],
         ['CKA_UNWRAP', key.unwrap],
@@ -85,10 +94,11 @@ function checkUsage(label: string, key: MasterKeyAttributes, mechanism: WrapMech
     return;
   }
 
-  const flag = isKeyWrap(mechanism) ? '--usage-wrap' : '--usage-decrypt';
+  const flag = usesWrapFunctions ? '--usage-wrap' : '--usage-decrypt';
+  const user = keyWrap === 'ecb-rfc3394' ? `${mechanism} computed over CKM_AES_ECB` : mechanism;
   throw new StrongroomError(
     'SR_HSM_KEY_USAGE_MISSING',
-    `key '${label}' does not allow ${missing.join(' and ')}, which ${mechanism} needs. ` +
+    `key '${label}' does not allow ${missing.join(' and ')}, which ${user} needs. ` +
       `Set ${missing.join(' and ')} to true on the key, or generate it with ${flag} (${KEYGEN_COMMAND}).`,
     { details: { keyLabel: label, mechanism, missing: missing.join(',') } },
   );

@@ -2,6 +2,18 @@ import pkcs11js from 'pkcs11js';
 import { StrongroomError } from '../../errors.js';
 import type { WrapMechanism } from '../types.js';
 
+/**
+ * Key wrap mode (strongroom.hsm.keyWrap): `token` uses the token's own mechanisms, and
+ * `ecb-rfc3394` computes RFC 3394 in Strongroom over the token's CKM_AES_ECB.
+ */
+export type KeyWrapMode = 'token' | 'ecb-rfc3394';
+
+/** The way a connection wraps new DEKs: the mechanism that each DEK row records, and who computes it. */
+export interface WrapChoice {
+  mechanism: WrapMechanism;
+  keyWrap: KeyWrapMode;
+}
+
 /** The PKCS#11 mechanism behind each way of wrapping a DEK. */
 export const mechanismCodes: Readonly<Record<WrapMechanism, number>> = {
   'aes-256-gcm': pkcs11js.CKM_AES_GCM,
@@ -43,13 +55,42 @@ export function isKeyWrap(mechanism: WrapMechanism): boolean {
 export function chooseMechanism(offered: readonly number[], slot: string): WrapMechanism {
   const chosen = preference.find((mechanism) => offered.includes(mechanismCodes[mechanism]));
   if (chosen === undefined) {
+    const ecbHint = offered.includes(pkcs11js.CKM_AES_ECB)
+      ? ' It offers CKM_AES_ECB, as p11-kit 0.24 passes it on: to compute key wrap over it, set strongroom.hsm.keyWrap = ecb-rfc3394 in security.properties.'
+      : '';
     throw new StrongroomError(
       'SR_HSM_MECHANISM_UNSUPPORTED',
       `${slot} offers neither CKM_AES_GCM nor AES key wrap (CKM_AES_KEY_WRAP or CKM_AES_KEY_WRAP_PAD). ` +
-        `Enable one of them on the token (for SoftHSM, slots.mechanisms in softhsm2.conf) or use another token.`,
+        `Enable one of them on the token (for SoftHSM, slots.mechanisms in softhsm2.conf) or use another token.${ecbHint}`,
     );
   }
   return chosen;
+}
+
+/**
+ * Picks how new DEKs are wrapped. The `ecb-rfc3394` setting takes effect only when the token offers
+ * neither CKM_AES_GCM nor CKM_AES_KEY_WRAP, so a token's own mechanism always wins. It then records
+ * 'aes-key-wrap', because its output is identical to CKM_AES_KEY_WRAP's.
+ */
+export function chooseWrap(
+  offered: readonly number[],
+  slot: string,
+  setting: KeyWrapMode,
+): WrapChoice {
+  const tokenWraps =
+    offered.includes(pkcs11js.CKM_AES_GCM) || offered.includes(pkcs11js.CKM_AES_KEY_WRAP);
+  if (setting === 'token' || tokenWraps) {
+    return { mechanism: chooseMechanism(offered, slot), keyWrap: 'token' };
+  }
+
+  if (!offered.includes(pkcs11js.CKM_AES_ECB)) {
+    throw new StrongroomError(
+      'SR_HSM_MECHANISM_UNSUPPORTED',
+      `strongroom.hsm.keyWrap is ecb-rfc3394, but ${slot} offers neither CKM_AES_GCM, CKM_AES_KEY_WRAP nor CKM_AES_ECB. ` +
+        `Enable one of them on the token, or reach the token through a path that passes them on.`,
+    );
+  }
+  return { mechanism: 'aes-key-wrap', keyWrap: 'ecb-rfc3394' };
 }
 
 /**

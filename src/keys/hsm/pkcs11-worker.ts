@@ -136,6 +136,7 @@ function open({ params }: RequestMessage<'open'>): OpenedToken {
     slotDescription: established.slot.description,
     tokenLabel: established.tokenLabel,
     mechanism: established.mechanism,
+    keyWrap: established.keyWrap,
     kcv: established.keyCheckValue.kcv,
     kcvSource: established.keyCheckValue.source,
   };

@@ -3,6 +3,7 @@ import type { MacAlgorithm } from '../mac-key.js';
 import type { WrapMechanism } from '../types.js';
 import type { LogFields, LogLevel } from './hsm-log.js';
 import type { KcvSource } from './key-check-value.js';
+import type { KeyWrapMode } from './mechanisms.js';
 import type { SlotSelector } from './slot-selection.js';
 import type { GeneratedMacKey, MacKeyInspection } from './mac-key-tools.js';
 import type { GeneratedKey, TokenAccess, TokenInspection } from './token-inspection.js';
@@ -21,6 +22,7 @@ export interface WorkerCalls {
       keyLabel: string;
       pin: string;
       poolSize: number;
+      keyWrap: KeyWrapMode;
       finalizeOnFailure: boolean;
       finalizeOnReconnect?: boolean;
     };
@@ -105,6 +107,7 @@ export interface OpenedToken {
   slotDescription: string;
   tokenLabel: string;
   mechanism: WrapMechanism;
+  keyWrap: KeyWrapMode;
   kcv: string;
   kcvSource: KcvSource;
 }

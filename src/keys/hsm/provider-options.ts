@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
+import type { OpenedToken } from './protocol.js';
 import { StrongroomError } from '../../errors.js';
 import type { HsmLog } from './hsm-log.js';
+import type { KeyWrapMode } from './mechanisms.js';
 import { warnIfNotPortable } from './portable-text.js';
 import type { SlotSelector } from './slot-selection.js';
 
@@ -22,6 +24,11 @@ export interface HsmProviderOptions {
    * reconnect. Set false when another provider in this process uses the same module.
    */
   finalizeOnReconnect?: boolean;
+  /**
+   * strongroom.hsm.keyWrap, default `token`. With `ecb-rfc3394`, a token that offers neither
+   * CKM_AES_GCM nor CKM_AES_KEY_WRAP wraps DEKs with RFC 3394 computed over its CKM_AES_ECB.
+   */
+  keyWrap?: KeyWrapMode;
   logger: Logger;
 }
 
@@ -49,5 +56,28 @@ export function checkProviderOptions(
   warnIfNotPortable(log, 'the HSM key label', keyLabel);
   if (slot.by === 'tokenLabel') {
     warnIfNotPortable(log, 'the HSM token label', slot.label);
+  }
+}
+
+/**
+ * Logs, once when the provider opens, that Strongroom computes key wrap over CKM_AES_ECB and why,
+ * or that strongroom.hsm.keyWrap = ecb-rfc3394 has no effect because the token wraps by itself.
+ */
+export function logKeyWrapMode(log: Logger, setting: KeyWrapMode, opened: OpenedToken): void {
+  const fields = {
+    tokenLabel: opened.tokenLabel,
+    slotId: opened.slotId,
+    mechanism: opened.mechanism,
+  };
+  if (opened.keyWrap === 'ecb-rfc3394') {
+    log.warn(
+      { ...fields, keyWrap: opened.keyWrap },
+      "the token offers neither CKM_AES_GCM nor CKM_AES_KEY_WRAP, so Strongroom computes RFC 3394 key wrap over the token's CKM_AES_ECB (strongroom.hsm.keyWrap = ecb-rfc3394); the master key stays on the token",
+    );
+  } else if (setting === 'ecb-rfc3394') {
+    log.info(
+      fields,
+      'strongroom.hsm.keyWrap = ecb-rfc3394 has no effect: the token offers CKM_AES_GCM or CKM_AES_KEY_WRAP and wraps DEKs itself',
+    );
   }
 }

@@ -18,6 +18,7 @@ import { asBuffer, transferableCopy, type OpenedToken } from './protocol.js';
 import {
   checkProviderOptions,
   DEFAULT_POOL_SIZE,
+  logKeyWrapMode,
   type HsmProviderOptions,
 } from './provider-options.js';
 import { WorkerClient } from './worker-client.js';
@@ -150,6 +151,7 @@ export class HsmProvider implements MasterKeyProvider {
         slotDescription: opened.slotDescription,
         tokenLabel: opened.tokenLabel,
         mechanism: opened.mechanism,
+        keyWrap: opened.keyWrap,
         kcv: opened.kcv,
         connected: this.client?.connected ?? false,
       });
@@ -212,6 +214,7 @@ export class HsmProvider implements MasterKeyProvider {
         keyLabel,
         pin,
         poolSize: this.poolSize,
+        keyWrap: this.options.keyWrap ?? 'token',
         finalizeOnFailure,
         finalizeOnReconnect: this.options.finalizeOnReconnect ?? true,
       });
@@ -229,6 +232,7 @@ export class HsmProvider implements MasterKeyProvider {
         },
         'hsm master key opened',
       );
+      logKeyWrapMode(this.log, this.options.keyWrap ?? 'token', opened);
     } catch (error) {
       if (
         isStrongroomError(error, 'SR_HSM_PIN_INCORRECT') ||

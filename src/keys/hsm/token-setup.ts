@@ -5,7 +5,7 @@ import type { HsmLog } from './hsm-log.js';
 import { readKeyCheckValue, type KeyCheckValue } from './key-check-value.js';
 import { checkMasterKey } from './master-key-check.js';
 import { findMasterKey, readMasterKeyAttributes } from './master-key.js';
-import { chooseMechanism } from './mechanisms.js';
+import { chooseWrap, type KeyWrapMode } from './mechanisms.js';
 import { callPkcs11, describeFailure, hasCkr } from './pkcs11-failures.js';
 import { initializeModule } from './pkcs11-module.js';
 import {
@@ -29,6 +29,8 @@ export interface ConnectionSettings {
    * while other threads make calls.
    */
   finalizeOnReconnect?: boolean;
+  /** strongroom.hsm.keyWrap: whether key wrap may be computed over CKM_AES_ECB. */
+  keyWrap: KeyWrapMode;
 }
 
 /** A working connection: the token's slot, open sessions (the first one logged in) and the master key. */
@@ -39,6 +41,8 @@ export interface EstablishedConnection {
   slotName: string;
   offered: number[];
   mechanism: WrapMechanism;
+  /** `ecb-rfc3394` when Strongroom computes 'aes-key-wrap' over CKM_AES_ECB on this token. */
+  keyWrap: KeyWrapMode;
   masterKey: Buffer;
   keyCheckValue: KeyCheckValue;
   sessions: Buffer[];
@@ -64,7 +68,7 @@ export function establishConnection(
   const tokenLabel = slot.token?.label ?? '';
   const slotName = `${describeSlot(slot)}, token '${tokenLabel}'`;
   const offered = callPkcs11('C_GetMechanismList', () => pkcs11.C_GetMechanismList(slot.handle));
-  const mechanism = chooseMechanism(offered, slotName);
+  const { mechanism, keyWrap } = chooseWrap(offered, slotName, settings.keyWrap);
 
   const sessions: Buffer[] = [];
   try {
@@ -84,10 +88,20 @@ export function establishConnection(
 
     const masterKey = findMasterKey(pkcs11, first, settings.keyLabel);
     const attributes = readMasterKeyAttributes(pkcs11, first, masterKey);
-    checkMasterKey(settings.keyLabel, attributes, mechanism);
+    checkMasterKey(settings.keyLabel, attributes, mechanism, keyWrap);
     const keyCheckValue = readKeyCheckValue(pkcs11, first, masterKey, offered, attributes, log);
 
-    return { slot, tokenLabel, slotName, offered, mechanism, masterKey, keyCheckValue, sessions };
+    return {
+      slot,
+      tokenLabel,
+      slotName,
+      offered,
+      mechanism,
+      keyWrap,
+      masterKey,
+      keyCheckValue,
+      sessions,
+    };
   } catch (error) {
     closeSessions(pkcs11, sessions, log);
     throw error;

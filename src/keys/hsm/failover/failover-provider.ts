@@ -86,14 +86,18 @@ export class FailoverHsmProvider implements MasterKeyProvider {
     return this.runBatch(requests.length, (provider) => provider.unwrapMany(requests));
   }
 
+  /**
+   * Reports the group ready while it is open, even when the active member has lost its
+   * connection: the next operation then switches to a member that works or fails with
+   * SR_HSM_UNAVAILABLE. The detail is the active member's, with the group's counters.
+   */
   status(): ProviderStatus {
     const members = this.members;
     const active = members?.active;
     const inner = active?.provider.status();
-    const ready = inner?.ready === true && !this.closed;
     return {
       kind: 'hsm',
-      ready,
+      ready: members !== undefined && !this.closed,
       keyId: this.options.keyLabel,
       detail: {
         ...(inner?.detail ?? { keyLabel: this.options.keyLabel }),

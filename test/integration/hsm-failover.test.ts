@@ -8,6 +8,7 @@ import { generateAesKey, initSoftHsmToken } from '../../src/keys/hsm/softhsm-set
 import type { MemberSettings } from '../../src/keys/hsm/failover/member.js';
 import { generateAuditKeyDirect } from '../support/softhsm-direct.js';
 import {
+  changeUserPin,
   closeAllSessions,
   copyTokenFolder,
   findTokenFolder,
@@ -298,6 +299,39 @@ describe.skipIf(!available)('HSM failover group on SoftHSM slots', () => {
       expect(group.status().detail['failovers']).toBe(1);
     } finally {
       await group.close();
+      await restore?.();
+    }
+  }, 60_000);
+
+  it('never asks a standby again after a rejected PIN', async () => {
+    const group = createGroup([primary(), standbyModule()]);
+    await group.open();
+    let restore: (() => Promise<void>) | undefined;
+    try {
+      const dek = randomBytes(32);
+      const wrapped = await group.wrap(dek, AAD);
+
+      // The standby token gets another PIN, and both members lose their sessions, so the
+      // standby must log in again when the group switches to it.
+      changeUserPin(secondLibrary, standbyFolder.slotId, fixture.userPin, 'changed-pin-5150');
+      restore = await removeTokenFolder(fixture, primaryFolder);
+      closeAllSessions(fixture.library, fixture.slotId);
+      closeAllSessions(secondLibrary, standbyFolder.slotId);
+
+      const first = await group.unwrap(wrapped, AAD).catch((error: unknown) => error);
+      expect(isStrongroomError(first, 'SR_HSM_UNAVAILABLE')).toBe(true);
+      expect(String(first)).toContain('standby 1 hsm/standby.conf');
+      const second = await group.unwrap(wrapped, AAD).catch((error: unknown) => error);
+      expect(isStrongroomError(second, 'SR_HSM_UNAVAILABLE')).toBe(true);
+
+      const log = memory.output();
+      expect(log.split('excluded until Strongroom restarts')).toHaveLength(2);
+      expect(log).not.toContain('changed-pin-5150');
+      expect(log).not.toContain(fixture.userPin);
+      expect(group.status().detail['failovers']).toBe(0);
+    } finally {
+      await group.close();
+      changeUserPin(secondLibrary, standbyFolder.slotId, 'changed-pin-5150', fixture.userPin);
       await restore?.();
     }
   }, 60_000);

@@ -81,6 +81,12 @@ export async function removeTokenFolder(
  * module is never finalised here, because the providers still use it.
  */
 export function closeAllSessions(library: string, slotId: number): void {
+  const pkcs11 = loadInitialized(library);
+  pkcs11.C_CloseAllSessions(findSlot(pkcs11, slotId));
+}
+
+/** Loads `library` in this thread and initialises it unless a provider has done so already. */
+function loadInitialized(library: string): pkcs11js.PKCS11 {
   const pkcs11 = new pkcs11js.PKCS11();
   pkcs11.load(library);
   try {
@@ -90,11 +96,47 @@ export function closeAllSessions(library: string, slotId: number): void {
       throw error;
     }
   }
+  return pkcs11;
+}
+
+function findSlot(pkcs11: pkcs11js.PKCS11, slotId: number): Buffer {
   const handle = pkcs11.C_GetSlotList(false).find((slot) => slotIdOf(slot) === slotId);
   if (handle === undefined) {
     throw new Error(`slot ${slotId} is not in the slot list`);
   }
-  pkcs11.C_CloseAllSessions(handle);
+  return handle;
+}
+
+/**
+ * Changes the user PIN of the token in slot `slotId` with C_SetPIN through the module instance of
+ * this process. SoftHSM 2.6.1 keeps the PIN of a loaded token in memory, so a change made by
+ * another process (pkcs11-tool) is not seen by the providers here.
+ */
+export function changeUserPin(
+  library: string,
+  slotId: number,
+  oldPin: string,
+  newPin: string,
+): void {
+  const pkcs11 = loadInitialized(library);
+  const handle = findSlot(pkcs11, slotId);
+  const session = pkcs11.C_OpenSession(
+    handle,
+    pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION,
+  );
+  try {
+    try {
+      pkcs11.C_Login(session, pkcs11js.CKU_USER, oldPin);
+    } catch (error) {
+      // A provider in this process has logged the token in already: login state is per token.
+      if ((error as { code?: number }).code !== pkcs11js.CKR_USER_ALREADY_LOGGED_IN) {
+        throw error;
+      }
+    }
+    pkcs11.C_SetPIN(session, oldPin, newPin);
+  } finally {
+    pkcs11.C_CloseSession(session);
+  }
 }
 
 /** Maps each token serial number to its slot ID, from `softhsm2-util --show-slots`. */

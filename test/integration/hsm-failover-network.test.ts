@@ -32,11 +32,11 @@ interface RevealOutcome {
 
 // The primary member is a network HSM stand-in: p11-kit server in front of one SoftHSM token,
 // reached through p11-kit-client.so. The standby is a copy of that token in a second SoftHSM
-// tokendir, loaded directly. p11-kit 0.24 reads user module files only for users other than root
-// and p11-kit-client.so reads one P11_KIT_SERVER_ADDRESS, so one process cannot reach two
-// stand-ins; the standby is therefore local. Both wrap with RFC 3394: the stand-in computes it over
-// CKM_AES_ECB (strongroom.hsm.keyWrap = ecb-rfc3394) and the standby, with GCM disabled, uses its
-// own CKM_AES_KEY_WRAP, so each member opens the other's records.
+// tokendir, loaded directly. One process cannot reach two stand-ins, because p11-kit 0.24 skips
+// user module files for root and p11-kit-client.so reads one P11_KIT_SERVER_ADDRESS. Both members
+// wrap with RFC 3394: the stand-in computes it over CKM_AES_ECB (strongroom.hsm.keyWrap =
+// ecb-rfc3394) and the standby, with GCM disabled, uses its own CKM_AES_KEY_WRAP, so each member
+// opens the other's records.
 describe.runIf(softHsmAvailable() && p11KitAvailable())('HSM failover from a network HSM', () => {
   describeEachDialect('p11-kit stand-in and local standby', (context) => {
     const passwords = workflowPasswords();
@@ -56,8 +56,8 @@ describe.runIf(softHsmAvailable() && p11KitAvailable())('HSM failover from a net
       await primaryHsm.generateAuditKey(`${KEY_LABEL}-audit`);
       server = await startP11KitServer(primaryHsm);
 
-      // The standby tokendir holds an exact copy of the token folder, serial number included,
-      // which is safe because no SoftHSM instance reads both tokendirs.
+      // The standby tokendir contains an exact copy of the token folder, serial number included.
+      // Two equal serials are safe here because no SoftHSM instance reads both tokendirs.
       standbyDirectory = await mkdtemp(join(tmpdir(), 'strongroom-standby-'));
       const standby = await writeSoftHsmConfig(standbyDirectory, ['CKM_AES_GCM']);
       const folder = await findTokenFolder(primaryHsm, primaryHsm.slotId);

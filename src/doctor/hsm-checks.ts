@@ -64,7 +64,13 @@ export async function checkHsmKey(
   try {
     const inspection = await runTokenTool(
       'inspect',
-      { library: providerFile.library, slot: providerFile.slot, pin, keyLabel },
+      {
+        library: providerFile.library,
+        slot: providerFile.slot,
+        pin,
+        keyWrap: hsm.keyWrap,
+        keyLabel,
+      },
       logger,
     );
     const reached = [
@@ -91,10 +97,14 @@ export async function checkHsmKey(
       });
       return { results, ref: undefined };
     }
+    const computed =
+      masterKey.keyWrap === 'ecb-rfc3394'
+        ? ' computed over CKM_AES_ECB (strongroom.hsm.keyWrap)'
+        : '';
     results.push({
       name: 'HSM master key',
       status: 'ok',
-      message: `key '${keyLabel}' is usable with ${masterKey.mechanism}, check value ${masterKey.kcv}.`,
+      message: `key '${keyLabel}' is usable with ${masterKey.mechanism}${computed}, check value ${masterKey.kcv}.`,
     });
     results.push(await checkAuditKey(hsm, pin, logger));
     return { results, ref: { provider: 'hsm', keyId: keyLabel, kcv: masterKey.kcv } };

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
-import { StrongroomError } from '../errors.js';
+import { isStrongroomError, StrongroomError } from '../errors.js';
 import { canaryAssociatedData, dekAssociatedData } from '../crypto/associated-data.js';
 import { AES_256_KEY_BYTES } from '../crypto/aes-gcm.js';
 import type { DekRecord, KeyRepository } from '../store/repositories.js';
@@ -101,9 +101,14 @@ export class Keyring {
     }
   }
 
+  /**
+   * Returns the open provider that holds the key `ref` names. An HSM provider that lost its
+   * connection still holds its key: its call reconnects, or fails with SR_HSM_UNAVAILABLE, which
+   * tells the caller to try again later rather than that the key is missing.
+   */
   private providerFor(ref: MasterKeyRef): MasterKeyProvider {
     const provider = this.providers.get(ref.provider);
-    const held = provider?.status().ready === true ? provider.ref() : undefined;
+    const held = provider === undefined ? undefined : heldKeyOf(provider);
     if (
       provider === undefined ||
       held === undefined ||
@@ -178,4 +183,16 @@ export class Keyring {
 export function describeKey(ref: MasterKeyRef): string {
   const kind = ref.provider === 'hsm' ? 'HSM key' : 'file key';
   return `${kind} '${ref.keyId}' (check value ${ref.kcv})`;
+}
+
+/** Returns the key that an open provider holds, or undefined when the provider is not open. */
+function heldKeyOf(provider: MasterKeyProvider): MasterKeyRef | undefined {
+  try {
+    return provider.ref();
+  } catch (error) {
+    if (isStrongroomError(error, 'SR_KEY_PROVIDER_UNAVAILABLE')) {
+      return undefined;
+    }
+    throw error;
+  }
 }

@@ -164,6 +164,42 @@ describeEachDialect('audit chain appends', (context) => {
     ]);
   });
 
+  it('events stop waiting for failing checkpoints', async () => {
+    const store = await context.openStore();
+    let signCalls = 0;
+    let releaseSign: (() => void) | undefined;
+    // The first attempt fails at once, as after a lost connection. The second hangs, as a
+    // reconnection to an HSM that is still down does, until the test releases it. Later ones fail.
+    const stalledKey: CheckpointMacKey = {
+      ...key,
+      sign: () => {
+        signCalls += 1;
+        if (signCalls !== 2) {
+          return Promise.reject(new Error('CKR_DEVICE_ERROR'));
+        }
+        return new Promise((_, reject) => {
+          releaseSign = () => reject(new Error('token still unreachable'));
+        });
+      },
+    };
+    const writer = new CheckpointWriter(store.audit, stalledKey, createMemoryLogger().logger, {
+      events: 1,
+      seconds: 0,
+    });
+    await writer.start();
+    const audit = createAuditLog(store, context.logger, { checkpoints: writer });
+
+    await audit.record(chainDraft(1));
+    await audit.record(chainDraft(2));
+    await audit.record(chainDraft(3));
+
+    expect(await store.audit.readChainHead()).toMatchObject({ seq: 3 });
+    expect(signCalls).toBe(2);
+    expect(releaseSign).toBeDefined();
+    releaseSign?.();
+    await writer.stop();
+  });
+
   it('migration chains existing events', async () => {
     const url = await context.createDatabase();
     const db = connect(parseDatabaseUrl(url, context.baseDir), {

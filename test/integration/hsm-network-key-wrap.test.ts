@@ -124,6 +124,26 @@ describe.skipIf(!available)('key wrap over ECB through p11-kit', () => {
     });
   });
 
+  it('wraps and unwraps batches across paths', async () => {
+    await withProviders(async (direct, network) => {
+      const requests = Array.from({ length: 20 }, (_, index) => ({
+        dek: randomBytes(32),
+        aad: Buffer.from(`dek:batch-${index}`),
+      }));
+
+      const wrapped = await network.wrapMany(requests);
+      const keys = wrapped.map((result) => (result.ok ? result.value : undefined));
+      const opened = await direct.unwrapMany(
+        requests.map((request, index) => ({ key: keys[index]!, aad: request.aad })),
+      );
+
+      expect(keys.every((key) => key?.mechanism === 'aes-key-wrap')).toBe(true);
+      expect(
+        opened.map((result, index) => result.ok && result.value.equals(requests[index]!.dek)),
+      ).toEqual(requests.map(() => true));
+    });
+  });
+
   it('rejects another row with SR_DECRYPT_FAILED', async () => {
     await withProviders(async (direct, network) => {
       const wrapped = await direct.wrap(randomBytes(32), Buffer.from('dek:0004'));

@@ -30,7 +30,11 @@ const START_TIMEOUT_MS = 5_000;
 const STOP_TIMEOUT_MS = 5_000;
 const POLL_INTERVAL_MS = 20;
 
-/** Process groups of servers that are running, killed when the test process exits. */
+/**
+ * Process groups of servers that are running, killed when the test process exits.
+ * NOTE: 'exit' does not fire when a signal kills the test process (an aborted vitest run). A server
+ * left behind that way shows its strongroom-p11kit-* socket path in `ps`.
+ */
 const runningGroups = new Set<number>();
 process.once('exit', () => {
   for (const group of runningGroups) {

@@ -21,7 +21,9 @@ type CheckpointRepository = Pick<
  * Writes MAC'd checkpoints over the audit chain head: after every `events` appends by this
  * process and on a timer. Several service nodes each write their own; a duplicate is harmless.
  * A failed checkpoint is logged at error and does not reject the event that triggered it,
- * because the event itself is stored and chained.
+ * because the event itself is stored and chained. After a failure, events stop waiting for the
+ * next attempt until one succeeds. With the HSM down, an attempt lasts as long as the provider's
+ * reconnection backoff, and reveals served from the DEK cache must not wait that long.
  */
 export class CheckpointWriter {
   readonly #repository: CheckpointRepository;
@@ -30,6 +32,8 @@ export class CheckpointWriter {
   readonly #options: CheckpointWriterOptions;
   #lastSeq = 0;
   #writing: Promise<void> | undefined;
+  /** Whether the last attempt failed, so that events do not wait for the next one. */
+  #failing = false;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -53,17 +57,28 @@ export class CheckpointWriter {
     }
   }
 
-  /** Writes a checkpoint when `seq` is at least `events` past the last one. */
+  /**
+   * Writes a checkpoint when `seq` is at least `events` past the last one. Resolves when it is
+   * written, or at once while checkpoints are failing, when the attempt runs in the background.
+   */
   async noteAppended(seq: number): Promise<void> {
-    if (seq - this.#lastSeq >= this.#options.events) {
-      await this.writeIfAdvanced();
+    if (seq - this.#lastSeq < this.#options.events) {
+      return;
+    }
+    const writing = this.writeIfAdvanced();
+    if (!this.#failing) {
+      await writing;
     }
   }
 
   /** Writes a checkpoint over the current head unless the last one covers it already. */
   writeIfAdvanced(): Promise<void> {
     this.#writing ??= this.#write()
+      .then(() => {
+        this.#failing = false;
+      })
       .catch((error: unknown) => {
+        this.#failing = true;
         this.#logger.error(
           { err: error, keyId: this.#key.keyId, lastCheckpointSeq: this.#lastSeq },
           'audit checkpoint could not be written',

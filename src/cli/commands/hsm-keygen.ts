@@ -47,7 +47,13 @@ export async function keygen(flags: KeygenFlags): Promise<void> {
     () =>
       runTokenTool(
         'keygen',
-        { library: providerFile.library, slot: providerFile.slot, pin, keyLabel: label },
+        {
+          library: providerFile.library,
+          slot: providerFile.slot,
+          pin,
+          keyWrap: hsm.keyWrap,
+          keyLabel: label,
+        },
         logger,
       ),
     (generated) => ({ mechanism: generated.mechanism, kcv: generated.kcv }),

@@ -55,7 +55,12 @@ async function verify(flags: HsmFlags): Promise<void> {
   const { hsm, pin } = await readHsmSettings(flags.home);
   const logger = createLogger('warn', pino.destination(2));
   const { providerFile, keyLabel, auditKeyLabel } = hsm;
-  const access = { library: providerFile.library, slot: providerFile.slot, pin };
+  const access = {
+    library: providerFile.library,
+    slot: providerFile.slot,
+    pin,
+    keyWrap: hsm.keyWrap,
+  };
 
   const inspection = await runTokenTool('inspect', { ...access, keyLabel }, logger);
   const auditKey = await runTokenTool('macInspect', { ...access, keyLabel: auditKeyLabel }, logger);
@@ -118,11 +123,17 @@ export function describeInspection(
   ];
 
   const { masterKey } = inspection;
-  lines.push(
-    masterKey.usable
-      ? `Master key '${keyLabel}' is usable: ${masterKey.mechanism}, check value ${masterKey.kcv}.`
-      : `Master key '${keyLabel}' is not usable (${masterKey.error.code}).`,
-  );
+  if (!masterKey.usable) {
+    lines.push(`Master key '${keyLabel}' is not usable (${masterKey.error.code}).`);
+  } else if (masterKey.keyWrap === 'ecb-rfc3394') {
+    lines.push(
+      `Master key '${keyLabel}' is usable: ${masterKey.mechanism} computed over CKM_AES_ECB (strongroom.hsm.keyWrap), check value ${masterKey.kcv}.`,
+    );
+  } else {
+    lines.push(
+      `Master key '${keyLabel}' is usable: ${masterKey.mechanism}, check value ${masterKey.kcv}.`,
+    );
+  }
   return `${lines.join('\n')}\n`;
 }
 

@@ -8,7 +8,7 @@ import { readKeyCheckValue } from './key-check-value.js';
 import { loginUser } from './login.js';
 import { checkMasterKey } from './master-key-check.js';
 import { findMasterKey, readMasterKeyAttributes } from './master-key.js';
-import { chooseMechanism } from './mechanisms.js';
+import { chooseWrap, type KeyWrapMode } from './mechanisms.js';
 import { callPkcs11 } from './pkcs11-failures.js';
 import { finalizeModule, initializeModule, loadModule } from './pkcs11-module.js';
 import type { SerializedError } from './protocol.js';
@@ -21,6 +21,8 @@ export interface TokenAccess {
   library: string;
   slot: SlotSelector;
   pin: string;
+  /** strongroom.hsm.keyWrap, so that the key is checked as the service would use it (default `token`). */
+  keyWrap?: KeyWrapMode;
 }
 
 /** The slot and token that a tool logged in to. */
@@ -33,9 +35,15 @@ export interface TokenSummary {
 /** Result of `hsm verify`: the token's objects and the outcome of the service's master key checks. */
 export interface TokenInspection extends TokenSummary {
   objects: TokenObject[];
-  masterKey:
-    | { usable: true; mechanism: WrapMechanism; kcv: string }
-    | { usable: false; error: SerializedError };
+  masterKey: UsableMasterKey | { usable: false; error: SerializedError };
+}
+
+/** A master key that passed the checks: the mechanism for new DEKs, who computes it, and the KCV. */
+export interface UsableMasterKey {
+  usable: true;
+  mechanism: WrapMechanism;
+  keyWrap: KeyWrapMode;
+  kcv: string;
 }
 
 /** Result of `hsm keygen`: where the key is, its CKA_ID in hex and its check value. */
@@ -68,7 +76,8 @@ export function inspectToken(access: TokenAccess, keyLabel: string, log: HsmLog)
       tokenLabel: token.tokenLabel,
     };
     try {
-      return { ...summary, objects, masterKey: checkConfiguredKey(token, keyLabel, log) };
+      const masterKey = checkConfiguredKey(token, keyLabel, access.keyWrap ?? 'token', log);
+      return { ...summary, objects, masterKey };
     } catch (error) {
       if (!isStrongroomError(error)) {
         throw error;
@@ -123,7 +132,7 @@ export function generateMasterKey(
     );
     log.info('generated the master key', { keyLabel, tokenLabel: token.tokenLabel });
 
-    const checked = checkConfiguredKey(token, keyLabel, log);
+    const checked = checkConfiguredKey(token, keyLabel, access.keyWrap ?? 'token', log);
     return {
       slotId: token.slotId,
       slotIndex: token.slotIndex,
@@ -139,12 +148,13 @@ export function generateMasterKey(
 function checkConfiguredKey(
   token: LoggedIn,
   keyLabel: string,
+  keyWrapSetting: KeyWrapMode,
   log: HsmLog,
-): { usable: true; mechanism: WrapMechanism; kcv: string } {
-  const mechanism = chooseMechanism(token.offered, token.slotName);
+): UsableMasterKey {
+  const { mechanism, keyWrap } = chooseWrap(token.offered, token.slotName, keyWrapSetting);
   const key = findMasterKey(token.pkcs11, token.session, keyLabel);
   const attributes = readMasterKeyAttributes(token.pkcs11, token.session, key);
-  checkMasterKey(keyLabel, attributes, mechanism);
+  checkMasterKey(keyLabel, attributes, mechanism, keyWrap);
   const { kcv } = readKeyCheckValue(
     token.pkcs11,
     token.session,
@@ -153,7 +163,7 @@ function checkConfiguredKey(
     attributes,
     log,
   );
-  return { usable: true, mechanism, kcv };
+  return { usable: true, mechanism, keyWrap, kcv };
 }
 
 /**

@@ -29,8 +29,8 @@ export interface ConnectionSettings {
    * while other threads make calls.
    */
   finalizeOnReconnect?: boolean;
-  /** strongroom.hsm.keyWrap: whether key wrap may be computed over CKM_AES_ECB. */
-  keyWrap: KeyWrapMode;
+  /** strongroom.hsm.keyWrap: whether key wrap may be computed over CKM_AES_ECB (default `token`). */
+  keyWrap?: KeyWrapMode;
 }
 
 /** A working connection: the token's slot, open sessions (the first one logged in) and the master key. */
@@ -68,7 +68,7 @@ export function establishConnection(
   const tokenLabel = slot.token?.label ?? '';
   const slotName = `${describeSlot(slot)}, token '${tokenLabel}'`;
   const offered = callPkcs11('C_GetMechanismList', () => pkcs11.C_GetMechanismList(slot.handle));
-  const { mechanism, keyWrap } = chooseWrap(offered, slotName, settings.keyWrap);
+  const { mechanism, keyWrap } = chooseWrap(offered, slotName, settings.keyWrap ?? 'token');
 
   const sessions: Buffer[] = [];
   try {

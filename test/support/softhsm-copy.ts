@@ -77,26 +77,36 @@ export async function removeTokenFolder(
 /**
  * Closes every session on a slot through the module instance of this process, which the worker
  * threads of the providers share (a library is loaded once per process). The sessions of the
- * provider on that slot become invalid (CKR_SESSION_HANDLE_INVALID), as after an HSM restart. The
- * module is never finalised here, because the providers still use it.
+ * provider on that slot become invalid (CKR_SESSION_HANDLE_INVALID), as after an HSM restart.
  */
 export function closeAllSessions(library: string, slotId: number): void {
-  const pkcs11 = loadInitialized(library);
-  pkcs11.C_CloseAllSessions(findSlot(pkcs11, slotId));
+  withModule(library, (pkcs11) => pkcs11.C_CloseAllSessions(findSlot(pkcs11, slotId)));
 }
 
-/** Loads `library` in this thread and initialises it unless a provider has done so already. */
-function loadInitialized(library: string): pkcs11js.PKCS11 {
+/**
+ * Runs `body` with `library` loaded and initialised in this thread. A module that this call
+ * initialised is finalised again afterwards, so that the test process never exits with a SoftHSM
+ * instance that no provider finalises. A module that a provider initialised stays as it is.
+ */
+function withModule(library: string, body: (pkcs11: pkcs11js.PKCS11) => void): void {
   const pkcs11 = new pkcs11js.PKCS11();
   pkcs11.load(library);
+  let initializedHere = true;
   try {
     pkcs11.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
   } catch (error) {
     if ((error as { code?: number }).code !== pkcs11js.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
       throw error;
     }
+    initializedHere = false;
   }
-  return pkcs11;
+  try {
+    body(pkcs11);
+  } finally {
+    if (initializedHere) {
+      pkcs11.C_Finalize();
+    }
+  }
 }
 
 function findSlot(pkcs11: pkcs11js.PKCS11, slotId: number): Buffer {
@@ -118,25 +128,25 @@ export function changeUserPin(
   oldPin: string,
   newPin: string,
 ): void {
-  const pkcs11 = loadInitialized(library);
-  const handle = findSlot(pkcs11, slotId);
-  const session = pkcs11.C_OpenSession(
-    handle,
-    pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION,
-  );
-  try {
+  withModule(library, (pkcs11) => {
+    const session = pkcs11.C_OpenSession(
+      findSlot(pkcs11, slotId),
+      pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION,
+    );
     try {
-      pkcs11.C_Login(session, pkcs11js.CKU_USER, oldPin);
-    } catch (error) {
-      // A provider in this process has logged the token in already: login state is per token.
-      if ((error as { code?: number }).code !== pkcs11js.CKR_USER_ALREADY_LOGGED_IN) {
-        throw error;
+      try {
+        pkcs11.C_Login(session, pkcs11js.CKU_USER, oldPin);
+      } catch (error) {
+        // A provider in this process has logged the token in already: login state is per token.
+        if ((error as { code?: number }).code !== pkcs11js.CKR_USER_ALREADY_LOGGED_IN) {
+          throw error;
+        }
       }
+      pkcs11.C_SetPIN(session, oldPin, newPin);
+    } finally {
+      pkcs11.C_CloseSession(session);
     }
-    pkcs11.C_SetPIN(session, oldPin, newPin);
-  } finally {
-    pkcs11.C_CloseSession(session);
-  }
+  });
 }
 
 /** Maps each token serial number to its slot ID, from `softhsm2-util --show-slots`. */

@@ -82,6 +82,10 @@ export const errorRegistry = {
   SR_HSM_OPERATION_FAILED: { status: 503, summary: 'A PKCS#11 operation failed.' },
   SR_HSM_TOKEN_AMBIGUOUS: { status: 503, summary: 'Several tokens have the configured label.' },
   SR_HSM_TOOL_FAILED: { status: 500, summary: 'A SoftHSM or OpenSC command is missing or failed.' },
+  SR_HSM_FAILOVER_KEY_MISMATCH: {
+    status: 503,
+    summary: 'A member of the HSM failover group holds another key or mechanism than the first.',
+  },
   SR_HSM_KEY_LABEL_IN_USE: {
     status: 409,
     summary: 'An object on the token has the label that a new master key would get.',

@@ -36,6 +36,8 @@ export const SECURITY_KEYS = new Set([
   'hsm.keystore.entry.password',
   'strongroom.keyFile',
   'strongroom.hsm.poolSize',
+  'strongroom.hsm.failover.configPaths',
+  'strongroom.hsm.failover.retryPrimarySeconds',
   'strongroom.hsm.keyWrap',
   'strongroom.dekCache.maxEntries',
   'strongroom.dekCache.maxAgeSeconds',

@@ -5,6 +5,7 @@ import { StrongroomError } from '../errors.js';
 import { homeLayout, type HomeLayout } from './home.js';
 import { parseProperties, type PropertiesFile } from './properties.js';
 import { parseProviderFile, type ProviderFile } from './provider-file.js';
+import { readFailoverConfig, type HsmFailoverConfig } from './hsm-failover.js';
 import { findKeyProblems, SECURITY_KEYS, SERVICE_KEYS } from './known-keys.js';
 import { parseListenAddress, type ListenAddress } from './listen-address.js';
 
@@ -23,6 +24,8 @@ export interface HsmConfig {
   sealedPin: string | undefined;
   /** The random key that, with the machine ID, seals the PIN. */
   sealKeyFile: string;
+  /** Standby members tried in order when the primary (providerFile) is unreachable. */
+  failover: HsmFailoverConfig | undefined;
 }
 
 /** Everything Strongroom reads from its home folder, checked and with paths made absolute. */
@@ -175,6 +178,8 @@ async function readHsmConfig(
 ): Promise<HsmConfig | undefined> {
   const configPath = optional(security, 'hsm.provider.configPath');
   if (configPath === undefined) {
+    // Reports standby members listed without a primary member.
+    await readFailoverConfig(security, layout.securityDir, undefined);
     if (requiredByProvider) {
       throw new StrongroomError(
         'SR_CONFIG_KEY_MISSING',
@@ -213,13 +218,15 @@ async function readHsmConfig(
     );
   }
 
+  const providerFile = parseProviderFile(providerText, providerPath);
   return {
-    providerFile: parseProviderFile(providerText, providerPath),
+    providerFile,
     keyLabel: alias.value,
     auditKeyLabel,
     ...tokenSettings,
     sealedPin: optional(security, 'hsm.keystore.load.password'),
     sealKeyFile: resolve(layout.securityDir, 'pin-seal.key'),
+    failover: await readFailoverConfig(security, layout.securityDir, providerFile),
   };
 }
 

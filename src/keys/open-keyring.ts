@@ -4,7 +4,7 @@ import type { HsmConfig, StrongroomConfig } from '../config/load.js';
 import type { KeyRepository } from '../store/repositories.js';
 import { DekCache } from './dek-cache.js';
 import { createFileProvider } from './file/file-provider.js';
-import { createHsmProvider } from './hsm/index.js';
+import { createHsmProvider, FailoverHsmProvider } from './hsm/index.js';
 import { resolveHsmPin } from './hsm-pin.js';
 import { createKeyFinder } from './key-finder.js';
 import { Keyring } from './keyring.js';
@@ -86,11 +86,24 @@ export async function buildProvider(
   if (hsm === undefined) {
     throw new Error('HSM provider requested without HSM configuration');
   }
+  const pin = await resolveHsmPin(hsm);
+  if (hsm.failover !== undefined) {
+    return new FailoverHsmProvider({
+      members: [hsm.providerFile, ...hsm.failover.standbys],
+      retryPrimarySeconds: hsm.failover.retryPrimarySeconds,
+      keyLabel: hsm.keyLabel,
+      auditKeyLabel: hsm.auditKeyLabel,
+      pin,
+      poolSize: hsm.poolSize,
+      keyWrap: hsm.keyWrap,
+      logger,
+    });
+  }
   return createHsmProvider({
     library: hsm.providerFile.library,
     slot: hsm.providerFile.slot,
     keyLabel: hsm.keyLabel,
-    pin: await resolveHsmPin(hsm),
+    pin,
     poolSize: hsm.poolSize,
     keyWrap: hsm.keyWrap,
     logger,

@@ -81,6 +81,7 @@ export function registerProviderStatusMetrics(
       }
     },
   });
+  registerFailoverMetrics(registry, read);
   new Gauge({
     name: 'strongroom_hsm_connected',
     help: 'Whether the PKCS#11 worker reports a working connection to the token (1) or not (0).',
@@ -93,6 +94,52 @@ export function registerProviderStatusMetrics(
         if (status.kind === 'hsm' && typeof connected === 'boolean') {
           this.set({ slot: slotOf(status) }, connected ? 1 : 0);
         }
+      }
+    },
+  });
+}
+
+/**
+ * Registers the metrics of an HSM failover group, read from the status of the provider: the
+ * position of the active member (0 is the primary) and the switches since start. Providers
+ * without a failover group export none of them.
+ */
+function registerFailoverMetrics(registry: Registry, read: () => ProviderStatus[]): void {
+  const failoverDetail = (key: string): number[] =>
+    read()
+      .map((status) => status.detail[key])
+      .filter((value): value is number => typeof value === 'number');
+
+  new Gauge({
+    name: 'strongroom_hsm_active_member',
+    help: 'Position of the HSM failover member that serves, in configured order: 0 is the primary (hsm.provider.configPath), 1 the first of strongroom.hsm.failover.configPaths.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const member of failoverDetail('activeMember')) {
+        this.set(member);
+      }
+    },
+  });
+  new Counter({
+    name: 'strongroom_hsm_failovers_total',
+    help: 'Switches from an unreachable HSM failover member to the next member that works.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const count of failoverDetail('failovers')) {
+        this.inc(count);
+      }
+    },
+  });
+  new Counter({
+    name: 'strongroom_hsm_failbacks_total',
+    help: 'Returns to the primary HSM member after it worked again (probed every strongroom.hsm.failover.retryPrimarySeconds).',
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const count of failoverDetail('failbacks')) {
+        this.inc(count);
       }
     },
   });

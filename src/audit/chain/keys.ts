@@ -4,6 +4,7 @@ import type { StrongroomConfig } from '../../config/load.js';
 import { StrongroomError } from '../../errors.js';
 import { openFileCheckpointKey } from '../../keys/file/checkpoint-key.js';
 import { openHsmCheckpointKey } from '../../keys/hsm/checkpoint-key.js';
+import { FailoverHsmProvider } from '../../keys/hsm/failover/failover-provider.js';
 import { HsmProvider } from '../../keys/hsm/provider.js';
 import type { Keyring } from '../../keys/keyring.js';
 import type { CheckpointMacKey } from '../../keys/mac-key.js';
@@ -25,7 +26,8 @@ export async function openCheckpointKey(
   }
 
   const provider = keyring.providerOf('hsm');
-  if (config.hsm === undefined || !(provider instanceof HsmProvider)) {
+  const onToken = provider instanceof HsmProvider || provider instanceof FailoverHsmProvider;
+  if (config.hsm === undefined || !onToken) {
     throw new StrongroomError(
       'SR_KEY_PROVIDER_UNAVAILABLE',
       'the audit checkpoint key is on the HSM, but no HSM provider is open. Configure hsm.provider.configPath and check it with strongroom hsm verify.',

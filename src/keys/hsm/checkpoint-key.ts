@@ -3,6 +3,9 @@ import type { CheckpointMacKey } from '../mac-key.js';
 import { AUDIT_KEYGEN_COMMAND } from './mac-key.js';
 import type { HsmProvider } from './provider.js';
 
+/** A provider that computes MACs with other keys on its token: one HSM, or a failover group. */
+export type TokenMacProvider = Pick<HsmProvider, 'ref' | 'signWithKey' | 'verifyWithKey'>;
+
 /** Data MAC'd once on open, so that a missing or unusable key fails the start, not a checkpoint. */
 const PROBE = Buffer.from('strongroom audit key probe', 'ascii');
 
@@ -12,7 +15,7 @@ const PROBE = Buffer.from('strongroom audit key probe', 'ascii');
  * or SR_AUDIT_KEY_INVALID when the key is missing or unusable.
  */
 export async function openHsmCheckpointKey(
-  provider: HsmProvider,
+  provider: TokenMacProvider,
   keyLabel: string,
 ): Promise<CheckpointMacKey> {
   const masterKeyLabel = provider.ref().keyId;

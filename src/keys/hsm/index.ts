@@ -4,6 +4,7 @@ import type { HsmProviderOptions } from './provider-options.js';
 
 export type { HsmProviderOptions } from './provider-options.js';
 export type { SlotSelector } from './slot-selection.js';
+export { FailoverHsmProvider, type FailoverProviderOptions } from './failover/failover-provider.js';
 
 /**
  * Creates the HSM master key provider. Nothing touches the HSM until open(), which starts the

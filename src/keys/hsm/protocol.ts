@@ -24,6 +24,7 @@ export interface WorkerCalls {
       poolSize: number;
       keyWrap: KeyWrapMode;
       finalizeOnFailure: boolean;
+      finalizeOnReconnect?: boolean;
     };
     result: OpenedToken;
   };

@@ -20,6 +20,11 @@ export interface HsmProviderOptions {
   /** Number of PKCS#11 sessions in the pool, default 4. */
   poolSize?: number;
   /**
+   * Whether reconnecting may finalise the module (default true), which a network module needs to
+   * reconnect. Set false when another provider in this process uses the same module.
+   */
+  finalizeOnReconnect?: boolean;
+  /**
    * strongroom.hsm.keyWrap, default `token`. With `ecb-rfc3394`, a token that offers neither
    * CKM_AES_GCM nor CKM_AES_KEY_WRAP wraps DEKs with RFC 3394 computed over its CKM_AES_ECB.
    */

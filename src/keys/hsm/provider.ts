@@ -216,6 +216,7 @@ export class HsmProvider implements MasterKeyProvider {
         poolSize: this.poolSize,
         keyWrap: this.options.keyWrap ?? 'token',
         finalizeOnFailure,
+        finalizeOnReconnect: this.options.finalizeOnReconnect ?? true,
       });
       this.client = client;
       this.opened = opened;

@@ -170,7 +170,7 @@ export class TokenConnection {
     const steps = {
       reset: (attempt: number) => {
         closeSessions(pkcs11, this.pool.drain(), this.log);
-        if (attempt > 1) {
+        if (attempt > 1 && this.settings.finalizeOnReconnect !== false) {
           // A module whose connection broke (p11-kit's RPC client, network HSMs) only reconnects
           // in C_Initialize, so later attempts start from a finalised module.
           finalizeModule(pkcs11, this.settings.library, this.log);

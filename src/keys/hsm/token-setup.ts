@@ -23,6 +23,12 @@ export interface ConnectionSettings {
   keyLabel: string;
   pin: string;
   poolSize: number;
+  /**
+   * Whether a reconnection may finalise and initialise the module again (default true). False
+   * when another provider in the process uses the module: PKCS#11 leaves C_Finalize undefined
+   * while other threads make calls.
+   */
+  finalizeOnReconnect?: boolean;
   /** strongroom.hsm.keyWrap: whether key wrap may be computed over CKM_AES_ECB (default `token`). */
   keyWrap?: KeyWrapMode;
 }

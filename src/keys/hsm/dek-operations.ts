@@ -1,6 +1,7 @@
 import type { PKCS11 } from 'pkcs11js';
 import { isStrongroomError, StrongroomError } from '../../errors.js';
 import type { WrapMechanism } from '../types.js';
+import type { CallMode } from './call-mode.js';
 import { unwrapWithGcm, wrapWithGcm } from './gcm.js';
 import type { HsmLog } from './hsm-log.js';
 import { unwrapWithKeyWrap, wrapWithKeyWrap } from './key-wrap.js';
@@ -46,20 +47,30 @@ export async function unwrapDek(
   }
 }
 
+/**
+ * The parts of the connection that a wrap or unwrap in a borrowed session uses: the master key's
+ * object handle, the mechanism that new wraps use, and the mechanisms that the token offers.
+ */
+export type SessionKey = Pick<
+  EstablishedConnection,
+  'masterKey' | 'mechanism' | 'offered' | 'slotName'
+>;
+
 /** Wraps one DEK in a session that the caller has borrowed. Errors are left as thrown. */
 export async function wrapInSession(
   pkcs11: PKCS11,
   session: Buffer,
-  established: EstablishedConnection,
+  key: SessionKey,
   dek: Buffer,
   aad: Buffer,
   log: HsmLog,
+  mode: CallMode = 'async',
 ): Promise<{ mechanism: WrapMechanism; wrapped: Buffer }> {
-  const { mechanism, masterKey } = established;
+  const { mechanism, masterKey } = key;
   const wrapped =
     mechanism === 'aes-256-gcm'
-      ? await wrapWithGcm(pkcs11, session, masterKey, dek, aad)
-      : await wrapWithKeyWrap(pkcs11, session, masterKey, mechanism, dek, aad, log);
+      ? await wrapWithGcm(pkcs11, session, masterKey, dek, aad, mode)
+      : await wrapWithKeyWrap(pkcs11, session, masterKey, mechanism, dek, aad, log, mode);
   return { mechanism, wrapped };
 }
 
@@ -67,17 +78,18 @@ export async function wrapInSession(
 export async function unwrapInSession(
   pkcs11: PKCS11,
   session: Buffer,
-  established: EstablishedConnection,
+  key: SessionKey,
   mechanism: WrapMechanism,
   wrapped: Buffer,
   aad: Buffer,
   log: HsmLog,
+  mode: CallMode = 'async',
 ): Promise<Buffer> {
-  requireOffered(mechanism, established.offered, established.slotName);
-  const { masterKey } = established;
+  requireOffered(mechanism, key.offered, key.slotName);
+  const { masterKey } = key;
   return mechanism === 'aes-256-gcm'
-    ? unwrapWithGcm(pkcs11, session, masterKey, wrapped, aad)
-    : unwrapWithKeyWrap(pkcs11, session, masterKey, mechanism, wrapped, aad, log);
+    ? unwrapWithGcm(pkcs11, session, masterKey, wrapped, aad, mode)
+    : unwrapWithKeyWrap(pkcs11, session, masterKey, mechanism, wrapped, aad, log, mode);
 }
 
 /** Turns an error of a wrap into the StrongroomError that the caller receives. */

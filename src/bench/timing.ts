@@ -48,6 +48,25 @@ export async function runConcurrently(
   return rate(operations, process.hrtime.bigint() - start);
 }
 
+/** Several timed runs of the same operation counted as one, with the rate of each for the page. */
+export interface CombinedRun extends TimedRun {
+  /** Returns the rate of each run as text, for example "runs of 19200/s and 18800/s". */
+  describe(): string;
+}
+
+/** Adds up runs of the same operation, for example before and after other measurements. */
+export function combineRuns(...runs: TimedRun[]): CombinedRun {
+  const operations = runs.reduce((sum, run) => sum + run.operations, 0);
+  const seconds = runs.reduce((sum, run) => sum + run.seconds, 0);
+  const rates = runs.map((run) => `${Math.round(run.perSecond)}/s`);
+  return {
+    operations,
+    seconds,
+    perSecond: operations / seconds,
+    describe: () => `runs of ${rates.join(' and ')}`,
+  };
+}
+
 function rate(operations: number, elapsedNs: bigint): TimedRun {
   const seconds = Number(elapsedNs) / 1e9;
   return { operations, seconds, perSecond: operations / seconds };

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import pkcs11js from 'pkcs11js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isStrongroomError } from '../../src/errors.js';
 import { createHsmProvider } from '../../src/keys/hsm/index.js';
@@ -137,6 +138,27 @@ describe.skipIf(!available)('HSM provider batches on SoftHSM', () => {
 
     expect(error).toBeInstanceOf(RangeError);
     expect((error as RangeError).message).toBe('dek 2 of the batch must be 32 bytes, got 16');
+  });
+
+  it('batches reconnect after the module was finalised', async () => {
+    const items = requests(30);
+    const wrapped = valuesOf(await provider.wrapMany(items));
+
+    // Finalising the module from this thread ends every session of the process, as an HSM
+    // restart would, so each batch thread meets CKR_CRYPTOKI_NOT_INITIALIZED at its first item.
+    const module = new pkcs11js.PKCS11();
+    module.load(fixture.library);
+    module.C_Finalize();
+
+    const opened = valuesOf(
+      await provider.unwrapMany(wrapped.map((key, index) => ({ key, aad: items[index]!.aad }))),
+    );
+    const rewrapped = valuesOf(await provider.wrapMany(items));
+
+    expect(opened).toEqual(items.map((item) => item.dek));
+    expect(rewrapped).toHaveLength(30);
+    expect(memory.output()).toContain('lost the connection to the token, reconnecting');
+    expect(memory.output()).toContain('reconnected to the token');
   });
 
   it('returned DEKs own their memory', async () => {

@@ -149,6 +149,31 @@ describe.skipIf(!available).each(variants)(
         expect(countSessionKeys(fixture)).toBe(0);
       });
     });
+
+    it('runs batches on the batch threads and leaves no session keys', async () => {
+      await withProvider(async (provider) => {
+        const items = Array.from({ length: 40 }, (_, index) => ({
+          dek: randomBytes(32),
+          aad: Buffer.from(`dek:${index}`),
+        }));
+
+        const wrapped = await provider.wrapMany(items);
+        const opened = await provider.unwrapMany(
+          wrapped.map((result, index) => {
+            if (!result.ok) {
+              throw result.error;
+            }
+            return { key: result.value, aad: items[index]!.aad };
+          }),
+        );
+
+        expect(wrapped.map((result) => result.ok && result.value.mechanism)).toEqual(
+          items.map(() => mechanism),
+        );
+        expect(opened).toEqual(items.map((item) => ({ ok: true, value: item.dek })));
+        expect(countSessionKeys(fixture)).toBe(0);
+      });
+    });
   },
 );
 

@@ -87,4 +87,47 @@ describe('SessionPool', () => {
 
     expect(sessions.busy).toBe(0);
   });
+
+  it('waits for lent sessions from before a reset', async () => {
+    const sessions = pool(['old-a', 'old-b']);
+    const first = await sessions.acquire();
+    const second = await sessions.acquire();
+    sessions.reset(['new']);
+    let returned: boolean | undefined;
+
+    const waiting = sessions.whenReturned(60_000).then((result) => {
+      returned = result;
+    });
+    sessions.release(first);
+    await Promise.resolve();
+    const afterFirst = returned;
+    sessions.release(second);
+    await waiting;
+
+    expect(afterFirst).toBeUndefined();
+    expect(returned).toBe(true);
+    expect(sessions.lentOut).toBe(0);
+  });
+
+  it('reports lent sessions kept past the wait', async () => {
+    const sessions = pool(['a', 'b']);
+    await sessions.acquire();
+
+    const returned = await sessions.whenReturned(1);
+
+    expect(returned).toBe(false);
+    expect(sessions.lentOut).toBe(1);
+  });
+
+  it('counts sessions handed to waiters as lent', async () => {
+    const sessions = pool(['a']);
+    const first = await sessions.acquire();
+    const waiting = sessions.acquire();
+
+    sessions.release(first);
+    await waiting;
+
+    expect(sessions.lentOut).toBe(1);
+    expect(await sessions.whenReturned(1)).toBe(false);
+  });
 });

@@ -1,7 +1,7 @@
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { registerLibraryUse } from '../../src/keys/hsm/library-users.js';
-import { resolveWorkerPath } from '../../src/keys/hsm/worker-path.js';
+import { resolveBatchThreadPath, resolveWorkerPath } from '../../src/keys/hsm/worker-path.js';
 
 describe('resolveWorkerPath', () => {
   it('uses the sibling file when running from dist', () => {
@@ -14,6 +14,12 @@ describe('resolveWorkerPath', () => {
     const url = pathToFileURL('/work/src/app/src/keys/hsm/worker-path.ts').href;
 
     expect(resolveWorkerPath(url)).toBe('/work/src/app/dist/keys/hsm/pkcs11-worker.js');
+  });
+
+  it('finds the batch thread beside the worker', () => {
+    const url = pathToFileURL('/work/src/app/src/keys/hsm/batch-threads.ts').href;
+
+    expect(resolveBatchThreadPath(url)).toBe('/work/src/app/dist/keys/hsm/pkcs11-batch-thread.js');
   });
 
   it('rejects a TypeScript file outside src', () => {

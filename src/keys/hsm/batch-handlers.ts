@@ -4,6 +4,7 @@
  * worker are zeroed here once they are packed for the main thread.
  */
 import type { StrongroomError } from '../../errors.js';
+import type { BatchThreads } from './batch-threads.js';
 import { unwrapDeks, wrapDeks, type ItemOutcome } from './dek-batch.js';
 import type { HsmLog } from './hsm-log.js';
 import {
@@ -19,9 +20,9 @@ const DEK_BYTES = 32;
 
 export async function handleWrapMany(
   connection: TokenConnection,
+  threads: BatchThreads,
   params: WorkerCalls['wrapMany']['params'],
   transfer: ArrayBuffer[],
-  log: HsmLog,
 ): Promise<WorkerCalls['wrapMany']['result']> {
   // The DEKs arrived in an ArrayBuffer that belongs to the worker, so it is zeroed here.
   const deks = asBuffer(params.deks);
@@ -31,7 +32,7 @@ export async function handleWrapMany(
       dek: deks.subarray(index * DEK_BYTES, (index + 1) * DEK_BYTES),
       aad,
     }));
-    const outcomes = await wrapDeks(connection, items, log);
+    const outcomes = await wrapDeks(connection, threads, items);
     const first = outcomes.find((outcome) => outcome.ok);
     return {
       mechanism: first?.ok === true ? first.value.mechanism : 'aes-256-gcm',
@@ -48,6 +49,7 @@ export async function handleWrapMany(
 
 export async function handleUnwrapMany(
   connection: TokenConnection,
+  threads: BatchThreads,
   params: WorkerCalls['unwrapMany']['params'],
   transfer: ArrayBuffer[],
   log: HsmLog,
@@ -60,7 +62,7 @@ export async function handleUnwrapMany(
     aad: aads[index] ?? Buffer.alloc(0),
   }));
 
-  const outcomes = await unwrapDeks(connection, items, log);
+  const outcomes = await unwrapDeks(connection, threads, items, log);
   const deks = outcomes.map((outcome) => (outcome.ok ? outcome.value : Buffer.alloc(0)));
   try {
     // The DEKs move to the main thread in one transferred ArrayBuffer, so no copy stays here.

@@ -1,53 +1,89 @@
 import type { StrongroomError } from '../../errors.js';
 import type { WrapMechanism } from '../types.js';
-import { unwrapFailure, unwrapInSession, wrapFailure, wrapInSession } from './dek-operations.js';
+import { rebuildItemError, type ChunkFields } from './batch-thread-protocol.js';
+import type { BatchThreads } from './batch-threads.js';
+import { unwrapFailure, wrapFailure } from './dek-operations.js';
 import type { HsmLog } from './hsm-log.js';
-import { isConnectionLost } from './pkcs11-failures.js';
-import type { OperationBody, TokenConnection } from './token-connection.js';
+import { packBytes, unpackBytes } from './protocol.js';
+import type { TokenConnection } from './token-connection.js';
+import type { EstablishedConnection } from './token-setup.js';
 
 /** The result of one item of a batch in the worker. */
 export type ItemOutcome<T> = { ok: true; value: T } | { ok: false; error: StrongroomError };
 
-/** One item of a batch: the operation on a borrowed session, and how its errors reach the caller. */
+/** The steps that turn one kind of batch into chunks for the batch threads and read their replies. */
 interface BatchStep<I, R> {
-  run: (item: I, ...session: Parameters<OperationBody<R>>) => Promise<R>;
+  /** Builds the chunk of `items` for a session, pushing its ArrayBuffers onto `transfer`. */
+  chunk: (
+    items: readonly I[],
+    session: Buffer,
+    established: EstablishedConnection,
+    transfer: ArrayBuffer[],
+  ) => ChunkFields;
+  value: (bytes: Buffer, established: EstablishedConnection) => R;
   failure: (error: unknown, item: I) => StrongroomError;
 }
 
-/** Wraps each DEK of a batch, spread over the connection's sessions. */
+/** Wraps each DEK of a batch, spread over the connection's sessions and the batch threads. */
 export function wrapDeks(
   connection: TokenConnection,
+  threads: BatchThreads,
   items: ReadonlyArray<{ dek: Buffer; aad: Buffer }>,
-  log: HsmLog,
 ): Promise<Array<ItemOutcome<{ mechanism: WrapMechanism; wrapped: Buffer }>>> {
-  return runBatch(connection, 'wrapMany', items, {
-    run: (item, pkcs11, session, established) =>
-      wrapInSession(pkcs11, session, established, item.dek, item.aad, log),
+  return runBatch(connection, threads, 'wrapMany', items, {
+    chunk: (chunkItems, session, established, transfer) => ({
+      kind: 'wrap',
+      ...sessionFields(session, established),
+      deks: packBytes(
+        chunkItems.map((item) => item.dek),
+        transfer,
+      ).bytes,
+      aads: packBytes(
+        chunkItems.map((item) => item.aad),
+        transfer,
+      ),
+    }),
+    value: (wrapped, established) => ({ mechanism: established.mechanism, wrapped }),
     failure: (error) => wrapFailure(error),
   });
 }
 
-/** Unwraps each DEK of a batch, spread over the connection's sessions. */
+/** Unwraps each DEK of a batch, spread over the connection's sessions and the batch threads. */
 export function unwrapDeks(
   connection: TokenConnection,
+  threads: BatchThreads,
   items: ReadonlyArray<{ mechanism: WrapMechanism; wrapped: Buffer; aad: Buffer }>,
   log: HsmLog,
 ): Promise<Array<ItemOutcome<Buffer>>> {
-  return runBatch(connection, 'unwrapMany', items, {
-    run: (item, pkcs11, session, established) =>
-      unwrapInSession(pkcs11, session, established, item.mechanism, item.wrapped, item.aad, log),
+  return runBatch(connection, threads, 'unwrapMany', items, {
+    chunk: (chunkItems, session, established, transfer) => ({
+      kind: 'unwrap',
+      ...sessionFields(session, established),
+      mechanisms: chunkItems.map((item) => item.mechanism),
+      wrapped: packBytes(
+        chunkItems.map((item) => item.wrapped),
+        transfer,
+      ),
+      aads: packBytes(
+        chunkItems.map((item) => item.aad),
+        transfer,
+      ),
+    }),
+    value: (dek) => dek,
     failure: (error, item) => unwrapFailure(error, item.mechanism, log),
   });
 }
 
 /**
  * Splits the items into one contiguous share per pooled session and runs the shares at once, each
- * item after the other within its session. An item's own failure becomes its outcome and the
- * share goes on. A lost connection ends the share: TokenConnection.run reconnects and runs it
- * again, skipping the items already done, and if that fails too every item left gets the error.
+ * as a chunk on a batch thread with the session it borrowed. An item's own failure becomes its
+ * outcome and the chunk goes on. A lost connection ends the chunk: TokenConnection.run reconnects
+ * and runs the share again, skipping the items already done, and if that fails too every item
+ * left gets the error.
  */
 async function runBatch<I, R>(
   connection: TokenConnection,
+  threads: BatchThreads,
   operation: string,
   items: readonly I[],
   step: BatchStep<I, R>,
@@ -59,21 +95,30 @@ async function runBatch<I, R>(
   const runShare = async (first: number): Promise<void> => {
     const end = Math.min(items.length, first + shareSize);
     try {
-      await connection.run(operation, async (pkcs11, session, established) => {
+      await connection.run(operation, async (_pkcs11, session, established) => {
+        const pending: number[] = [];
         for (let index = first; index < end; index++) {
-          if (outcomes[index] !== undefined) {
-            continue;
+          if (outcomes[index] === undefined) {
+            pending.push(index);
           }
-          const item = items[index] as I;
-          try {
-            const value = await step.run(item, pkcs11, session, established);
-            outcomes[index] = { ok: true, value };
-          } catch (error) {
-            if (isConnectionLost(error)) {
-              throw error;
-            }
-            outcomes[index] = { ok: false, error: step.failure(error, item) };
-          }
+        }
+
+        const transfer: ArrayBuffer[] = [];
+        const chunkItems = pending.map((index) => items[index] as I);
+        const reply = await threads.run(
+          step.chunk(chunkItems, session, established, transfer),
+          transfer,
+        );
+        const values = unpackBytes(reply.values);
+        reply.errors.forEach((error, position) => {
+          const index = pending[position] as number;
+          outcomes[index] =
+            error === null
+              ? { ok: true, value: step.value(values[position] as Buffer, established) }
+              : { ok: false, error: step.failure(rebuildItemError(error), items[index] as I) };
+        });
+        if (reply.stop !== null) {
+          throw rebuildItemError(reply.stop);
         }
       });
     } catch (error) {
@@ -86,4 +131,16 @@ async function runBatch<I, R>(
   const starts = Array.from({ length: shares }, (_, share) => share * shareSize);
   await Promise.all(starts.filter((first) => first < items.length).map(runShare));
   return outcomes as Array<ItemOutcome<R>>;
+}
+
+function sessionFields(session: Buffer, established: EstablishedConnection) {
+  return {
+    session: new Uint8Array(session),
+    masterKey: new Uint8Array(established.masterKey),
+    mechanism: established.mechanism,
+    offered: established.offered,
+    slotName: established.slotName,
+    keyWrap: established.keyWrap,
+    abandoned: established.abandoned,
+  };
 }

@@ -1,6 +1,7 @@
 import type { PKCS11 } from 'pkcs11js';
 import { isStrongroomError, StrongroomError } from '../../errors.js';
 import type { WrapMechanism } from '../types.js';
+import type { CallMode } from './call-mode.js';
 import { unwrapWithEcbKeyWrap, wrapWithEcbKeyWrap } from './ecb-key-wrap.js';
 import { unwrapWithGcm, wrapWithGcm } from './gcm.js';
 import type { HsmLog } from './hsm-log.js';
@@ -47,23 +48,34 @@ export async function unwrapDek(
   }
 }
 
+/**
+ * The parts of the connection that a wrap or unwrap in a borrowed session uses: the master key's
+ * object handle, the mechanism that new wraps use, the mechanisms that the token offers, and who
+ * computes key wrap.
+ */
+export type SessionKey = Pick<
+  EstablishedConnection,
+  'masterKey' | 'mechanism' | 'offered' | 'slotName' | 'keyWrap'
+>;
+
 /** Wraps one DEK in a session that the caller has borrowed. Errors are left as thrown. */
 export async function wrapInSession(
   pkcs11: PKCS11,
   session: Buffer,
-  established: EstablishedConnection,
+  key: SessionKey,
   dek: Buffer,
   aad: Buffer,
   log: HsmLog,
+  mode: CallMode = 'async',
 ): Promise<{ mechanism: WrapMechanism; wrapped: Buffer }> {
-  const { mechanism, masterKey } = established;
-  if (established.keyWrap === 'ecb-rfc3394') {
+  const { mechanism, masterKey } = key;
+  if (key.keyWrap === 'ecb-rfc3394') {
     return { mechanism, wrapped: await wrapWithEcbKeyWrap(pkcs11, session, masterKey, dek, aad) };
   }
   const wrapped =
     mechanism === 'aes-256-gcm'
-      ? await wrapWithGcm(pkcs11, session, masterKey, dek, aad)
-      : await wrapWithKeyWrap(pkcs11, session, masterKey, mechanism, dek, aad, log);
+      ? await wrapWithGcm(pkcs11, session, masterKey, dek, aad, mode)
+      : await wrapWithKeyWrap(pkcs11, session, masterKey, mechanism, dek, aad, log, mode);
   return { mechanism, wrapped };
 }
 
@@ -71,20 +83,21 @@ export async function wrapInSession(
 export async function unwrapInSession(
   pkcs11: PKCS11,
   session: Buffer,
-  established: EstablishedConnection,
+  key: SessionKey,
   mechanism: WrapMechanism,
   wrapped: Buffer,
   aad: Buffer,
   log: HsmLog,
+  mode: CallMode = 'async',
 ): Promise<Buffer> {
-  const { masterKey } = established;
-  if (mechanism === 'aes-key-wrap' && established.keyWrap === 'ecb-rfc3394') {
+  const { masterKey } = key;
+  if (mechanism === 'aes-key-wrap' && key.keyWrap === 'ecb-rfc3394') {
     return unwrapWithEcbKeyWrap(pkcs11, session, masterKey, wrapped, aad);
   }
-  requireOffered(mechanism, established.offered, established.slotName);
+  requireOffered(mechanism, key.offered, key.slotName);
   return mechanism === 'aes-256-gcm'
-    ? unwrapWithGcm(pkcs11, session, masterKey, wrapped, aad)
-    : unwrapWithKeyWrap(pkcs11, session, masterKey, mechanism, wrapped, aad, log);
+    ? unwrapWithGcm(pkcs11, session, masterKey, wrapped, aad, mode)
+    : unwrapWithKeyWrap(pkcs11, session, masterKey, mechanism, wrapped, aad, log, mode);
 }
 
 /** Turns an error of a wrap into the StrongroomError that the caller receives. */

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import type { GcmParams, Mechanism, PKCS11 } from 'pkcs11js';
+import { decryptCall, encryptCall, type CallMode } from './call-mode.js';
 
 /** A random 96-bit IV per encryption makes a repeat negligible for the number of DEKs one master key wraps. */
 export const GCM_IV_BYTES = 12;
@@ -38,9 +39,11 @@ export async function gcmEncrypt(
   iv: Buffer,
   plaintext: Buffer,
   aad: Buffer,
+  mode: CallMode = 'async',
 ): Promise<Buffer> {
   pkcs11.C_EncryptInit(session, gcmMechanism(iv, aad), key);
-  return pkcs11.C_EncryptAsync(session, plaintext, Buffer.alloc(plaintext.length + GCM_TAG_BYTES));
+  const output = Buffer.alloc(plaintext.length + GCM_TAG_BYTES);
+  return encryptCall(pkcs11, mode, session, plaintext, output);
 }
 
 /**
@@ -54,9 +57,10 @@ export async function gcmDecrypt(
   iv: Buffer,
   sealed: Buffer,
   aad: Buffer,
+  mode: CallMode = 'async',
 ): Promise<Buffer> {
   pkcs11.C_DecryptInit(session, gcmMechanism(iv, aad), key);
-  return pkcs11.C_DecryptAsync(session, sealed, Buffer.alloc(sealed.length));
+  return decryptCall(pkcs11, mode, session, sealed, Buffer.alloc(sealed.length));
 }
 
 /** Wraps a DEK with AES-GCM under the master key and returns IV || ciphertext || tag. */
@@ -66,9 +70,10 @@ export async function wrapWithGcm(
   masterKey: Buffer,
   dek: Buffer,
   aad: Buffer,
+  mode: CallMode = 'async',
 ): Promise<Buffer> {
   const iv = newGcmIv();
-  const sealed = await gcmEncrypt(pkcs11, session, masterKey, iv, dek, aad);
+  const sealed = await gcmEncrypt(pkcs11, session, masterKey, iv, dek, aad, mode);
   return Buffer.concat([iv, sealed]);
 }
 
@@ -83,6 +88,7 @@ export async function unwrapWithGcm(
   masterKey: Buffer,
   wrapped: Buffer,
   aad: Buffer,
+  mode: CallMode = 'async',
 ): Promise<Buffer> {
   if (wrapped.length < GCM_IV_BYTES + GCM_TAG_BYTES) {
     throw new RangeError(`wrapped DEK has ${wrapped.length} bytes, fewer than an IV and a tag`);
@@ -90,5 +96,5 @@ export async function unwrapWithGcm(
 
   const iv = wrapped.subarray(0, GCM_IV_BYTES);
   const sealed = wrapped.subarray(GCM_IV_BYTES);
-  return gcmDecrypt(pkcs11, session, masterKey, iv, sealed, aad);
+  return gcmDecrypt(pkcs11, session, masterKey, iv, sealed, aad, mode);
 }

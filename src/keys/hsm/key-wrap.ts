@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import type { PKCS11, Template } from 'pkcs11js';
+import { unwrapKeyCall, wrapKeyCall, type CallMode } from './call-mode.js';
 import type { HsmLog } from './hsm-log.js';
 import { describeFailure } from './pkcs11-failures.js';
 
@@ -54,6 +55,7 @@ export async function wrapWithKeyWrap(
   dek: Buffer,
   aad: Buffer,
   log: HsmLog,
+  mode: CallMode = 'async',
 ): Promise<Buffer> {
   const dekObject = pkcs11.C_CreateObject(session, [
     ...sessionDekTemplate,
@@ -61,7 +63,9 @@ export async function wrapWithKeyWrap(
   ]);
   try {
     const output = Buffer.alloc(dek.length + WRAP_OVERHEAD_BYTES);
-    const wrapped = await pkcs11.C_WrapKeyAsync(
+    const wrapped = await wrapKeyCall(
+      pkcs11,
+      mode,
       session,
       { mechanism: keyWrapCodes[mechanism] },
       masterKey,
@@ -87,6 +91,7 @@ export async function unwrapWithKeyWrap(
   wrapped: Buffer,
   aad: Buffer,
   log: HsmLog,
+  mode: CallMode = 'async',
 ): Promise<Buffer> {
   if (wrapped.length <= BINDING_BYTES) {
     throw new KeyBindingError(
@@ -96,7 +101,9 @@ export async function unwrapWithKeyWrap(
 
   const body = wrapped.subarray(0, wrapped.length - BINDING_BYTES);
   const tag = wrapped.subarray(wrapped.length - BINDING_BYTES);
-  const dekObject = await pkcs11.C_UnwrapKeyAsync(
+  const dekObject = await unwrapKeyCall(
+    pkcs11,
+    mode,
     session,
     { mechanism: keyWrapCodes[mechanism] },
     masterKey,

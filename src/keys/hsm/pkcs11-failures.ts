@@ -58,8 +58,20 @@ export function describeFailure(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/**
+ * Another operation found the connection lost and the worker dropped it, so a batch thread left
+ * the rest of its chunk undone. It counts as a lost connection: the operation reconnects and runs
+ * those items again.
+ */
+export class ConnectionAbandonedError extends Error {
+  override readonly name = 'ConnectionAbandonedError';
+}
+
 /** Tells whether an error means that the sessions are lost and the connection must be rebuilt. */
 export function isConnectionLost(error: unknown): boolean {
+  if (error instanceof ConnectionAbandonedError) {
+    return true;
+  }
   const code = ckrOf(error);
   return code !== undefined && connectionLostCodes.has(code);
 }

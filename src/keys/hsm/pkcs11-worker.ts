@@ -1,11 +1,14 @@
 /**
- * Entry point of the PKCS#11 worker thread. Every PKCS#11 call of the HSM provider runs here, so
- * that C_Initialize, C_Login and C_FindObjects never block the main thread's event loop, and the
- * crypto calls use pkcs11js's async variants so that several pooled sessions work at once.
+ * Entry point of the PKCS#11 worker thread. Every PKCS#11 call of the HSM provider runs here or in
+ * a batch thread that this worker starts, so that C_Initialize, C_Login and C_FindObjects never
+ * block the main thread's event loop. Single wraps and unwraps use pkcs11js's async variants so
+ * that several pooled sessions work at once. wrapMany and unwrapMany lend pooled sessions to batch
+ * threads (pkcs11-batch-thread.ts), which make blocking calls, one thread per session.
  */
 import { parentPort } from 'node:worker_threads';
 import { errorRegistry, isStrongroomError, StrongroomError } from '../../errors.js';
 import { handleUnwrapMany, handleWrapMany } from './batch-handlers.js';
+import { BatchThreads } from './batch-threads.js';
 import { unwrapDek, wrapDek } from './dek-operations.js';
 import type { HsmLog, LogFields, LogLevel } from './hsm-log.js';
 import { generateAuditKey, inspectMacKey } from './mac-key-tools.js';
@@ -46,6 +49,7 @@ function writeLog(level: LogLevel, message: string, fields: LogFields = {}): voi
 }
 
 let connection: TokenConnection | undefined;
+let threads: BatchThreads | undefined;
 
 port.on('message', (request: RequestMessage) => {
   void handle(request);
@@ -79,11 +83,11 @@ async function dispatch(
       return unwrap(request as RequestMessage<'unwrap'>, transfer);
     case 'wrapMany': {
       const { params } = request as RequestMessage<'wrapMany'>;
-      return handleWrapMany(requireConnection(), params, transfer, log);
+      return handleWrapMany(requireConnection(), requireThreads(), params, transfer);
     }
     case 'unwrapMany': {
       const { params } = request as RequestMessage<'unwrapMany'>;
-      return handleUnwrapMany(requireConnection(), params, transfer, log);
+      return handleUnwrapMany(requireConnection(), requireThreads(), params, transfer, log);
     }
     case 'inspect': {
       const { keyLabel, ...access } = (request as RequestMessage<'inspect'>).params;
@@ -110,8 +114,12 @@ async function dispatch(
       return inspectMacKey(access, keyLabel, log);
     }
     case 'close':
+      // The connection waits for running batches, so no batch thread uses a session any more when
+      // the threads stop.
       await connection?.close((request as RequestMessage<'close'>).params);
       connection = undefined;
+      await threads?.terminate();
+      threads = undefined;
       return {};
   }
 }
@@ -130,6 +138,7 @@ function open({ params }: RequestMessage<'open'>): OpenedToken {
   );
   const established = candidate.open(finalizeOnFailure);
   connection = candidate;
+  threads = new BatchThreads(settings.library, settings.poolSize, log);
   return {
     slotId: established.slot.id,
     slotIndex: established.slot.index,
@@ -188,6 +197,16 @@ function requireConnection(): TokenConnection {
     );
   }
   return connection;
+}
+
+function requireThreads(): BatchThreads {
+  if (threads === undefined) {
+    throw new StrongroomError(
+      'SR_HSM_UNAVAILABLE',
+      'the HSM master key provider is not open. Call open() first.',
+    );
+  }
+  return threads;
 }
 
 function serializeError(error: unknown, call: CallName): SerializedError {

@@ -19,7 +19,7 @@ const finalErrorCodes = new Set([
 /** The steps of one reconnection attempt, supplied by the connection. */
 export interface ReconnectSteps {
   /** Drops the sessions of the lost connection, and on later attempts finalises the module too. */
-  reset(attempt: number): void;
+  reset(attempt: number): void | Promise<void>;
   establish(): EstablishedConnection;
   isClosed(): boolean;
 }
@@ -31,7 +31,7 @@ export interface ReconnectSteps {
  */
 export async function reconnectWithBackoff(steps: ReconnectSteps, log: HsmLog): Promise<void> {
   for (let attempt = 1; attempt <= RECONNECT_ATTEMPTS; attempt++) {
-    steps.reset(attempt);
+    await steps.reset(attempt);
 
     try {
       const connection = steps.establish();

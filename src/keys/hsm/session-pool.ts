@@ -6,10 +6,13 @@
 export class SessionPool<T> {
   private members = new Set<T>();
   private idle: T[] = [];
+  /** Sessions lent out and not yet returned, including those from before the last reset(). */
+  private readonly lent = new Set<T>();
   private readonly waiters: Array<{
     resolve: (session: T) => void;
     reject: (error: Error) => void;
   }> = [];
+  private returnWaiters: Array<() => void> = [];
 
   /** Number of sessions in the pool. */
   get size(): number {
@@ -26,6 +29,32 @@ export class SessionPool<T> {
     return this.waiters.length;
   }
 
+  /** Number of sessions lent out and not yet returned, including those from before the last reset(). */
+  get lentOut(): number {
+    return this.lent.size;
+  }
+
+  /**
+   * Waits until every lent session has come back, including those from before the last reset(),
+   * or until `timeoutMs` has passed. Returns whether all came back.
+   */
+  whenReturned(timeoutMs: number): Promise<boolean> {
+    if (this.lent.size === 0) {
+      return Promise.resolve(true);
+    }
+    return new Promise((resolve) => {
+      const waiter = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.returnWaiters = this.returnWaiters.filter((entry) => entry !== waiter);
+        resolve(false);
+      }, timeoutMs);
+      this.returnWaiters.push(waiter);
+    });
+  }
+
   /**
    * Replaces every session, for example after the connection to the token was rebuilt. Sessions
    * lent out before the call are dropped when they come back, and waiting requests get new ones.
@@ -40,6 +69,7 @@ export class SessionPool<T> {
   acquire(): Promise<T> {
     const session = this.idle.shift();
     if (session !== undefined) {
+      this.lent.add(session);
       return Promise.resolve(session);
     }
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
@@ -54,6 +84,11 @@ export class SessionPool<T> {
 
   /** Takes a session back. A session from before the last reset() is ignored. */
   release(session: T): void {
+    if (this.lent.delete(session) && this.lent.size === 0) {
+      for (const waiter of this.returnWaiters.splice(0)) {
+        waiter();
+      }
+    }
     if (!this.members.has(session) || this.idle.includes(session)) {
       return;
     }
@@ -84,6 +119,7 @@ export class SessionPool<T> {
       const waiter = this.waiters.shift();
       const session = this.idle.shift();
       if (waiter !== undefined && session !== undefined) {
+        this.lent.add(session);
         waiter.resolve(session);
       }
     }

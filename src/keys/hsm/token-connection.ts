@@ -14,6 +14,17 @@ import {
   type EstablishedConnection,
 } from './token-setup.js';
 
+/**
+ * Maximum time in ms that a reconnection waits for the sessions that operations still use. Closing
+ * a session or finalising the module while another thread calls into it is undefined behaviour in
+ * PKCS#11, and SoftHSM 2.6 frees the session's memory. Batch threads stop between items once the
+ * connection is dropped, so the wait is about one PKCS#11 call.
+ *
+ * NOTE: a guessed bound for a hung call, not measured on a network HSM. After it, the reset goes
+ * on with the sessions still in use.
+ */
+const SESSION_RETURN_WAIT_MS = 10_000;
+
 /** An operation that runs in one pooled session of the current connection. */
 export type OperationBody<R> = (
   pkcs11: PKCS11,
@@ -162,13 +173,25 @@ export class TokenConnection {
       return;
     }
     this.current = undefined;
+    Atomics.store(connection.abandoned, 0, 1);
     this.onConnectionChange(false);
+  }
+
+  private async waitForLentSessions(): Promise<void> {
+    if (await this.pool.whenReturned(SESSION_RETURN_WAIT_MS)) {
+      return;
+    }
+    this.log.warn('sessions are still in use after waiting, resetting the connection anyway', {
+      sessionsInUse: this.pool.lentOut,
+      waitedMs: SESSION_RETURN_WAIT_MS,
+    });
   }
 
   private reconnect(): Promise<void> {
     const pkcs11 = this.requireModule();
     const steps = {
-      reset: (attempt: number) => {
+      reset: async (attempt: number) => {
+        await this.waitForLentSessions();
         closeSessions(pkcs11, this.pool.drain(), this.log);
         if (attempt > 1 && this.settings.finalizeOnReconnect !== false) {
           // A module whose connection broke (p11-kit's RPC client, network HSMs) only reconnects

@@ -46,6 +46,11 @@ export interface EstablishedConnection {
   masterKey: Buffer;
   keyCheckValue: KeyCheckValue;
   sessions: Buffer[];
+  /**
+   * Element 0 is set to 1 when the connection is dropped, over a SharedArrayBuffer so that batch
+   * threads can read it between items and stop early.
+   */
+  abandoned: Int32Array;
 }
 
 /** Logs the user in on the given session; supplied by the connection so that it can stop after a rejected PIN. */
@@ -101,6 +106,7 @@ export function establishConnection(
       masterKey,
       keyCheckValue,
       sessions,
+      abandoned: new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT)),
     };
   } catch (error) {
     closeSessions(pkcs11, sessions, log);

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { StrongroomError } from '../../errors.js';
 
 const WORKER_FILE = 'pkcs11-worker.js';
+const BATCH_THREAD_FILE = 'pkcs11-batch-thread.js';
 
 /**
  * Returns the path of the compiled PKCS#11 worker. Node 20 cannot start a worker from a .ts file,
@@ -12,10 +13,19 @@ const WORKER_FILE = 'pkcs11-worker.js';
  * is the same path with the last `src` folder replaced by `dist`.
  */
 export function resolveWorkerPath(moduleUrl: string = import.meta.url): string {
+  return resolveThreadFile(WORKER_FILE, moduleUrl);
+}
+
+/** Returns the path of the compiled PKCS#11 batch thread, found as resolveWorkerPath finds the worker. */
+export function resolveBatchThreadPath(moduleUrl: string = import.meta.url): string {
+  return resolveThreadFile(BATCH_THREAD_FILE, moduleUrl);
+}
+
+function resolveThreadFile(file: string, moduleUrl: string): string {
   const modulePath = fileURLToPath(moduleUrl);
   const directory = dirname(modulePath);
   if (modulePath.endsWith('.js')) {
-    return join(directory, WORKER_FILE);
+    return join(directory, file);
   }
 
   const parts = directory.split(sep);
@@ -26,7 +36,7 @@ export function resolveWorkerPath(moduleUrl: string = import.meta.url): string {
     );
   }
   parts[srcIndex] = 'dist';
-  return join(parts.join(sep), WORKER_FILE);
+  return join(parts.join(sep), file);
 }
 
 /** Returns the worker path, or throws an error that names the build command when the file is missing. */

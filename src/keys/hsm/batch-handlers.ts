@@ -23,6 +23,7 @@ export async function handleWrapMany(
   threads: BatchThreads,
   params: WorkerCalls['wrapMany']['params'],
   transfer: ArrayBuffer[],
+  log: HsmLog,
 ): Promise<WorkerCalls['wrapMany']['result']> {
   // The DEKs arrived in an ArrayBuffer that belongs to the worker, so it is zeroed here.
   const deks = asBuffer(params.deks);
@@ -32,7 +33,7 @@ export async function handleWrapMany(
       dek: deks.subarray(index * DEK_BYTES, (index + 1) * DEK_BYTES),
       aad,
     }));
-    const outcomes = await wrapDeks(connection, threads, items);
+    const outcomes = await wrapDeks(connection, threads, items, log);
     const first = outcomes.find((outcome) => outcome.ok);
     return {
       mechanism: first?.ok === true ? first.value.mechanism : 'aes-256-gcm',

@@ -24,12 +24,27 @@ export class BatchThreads {
   private readonly waiters: Array<(thread: BatchThread) => void> = [];
   private nextId = 1;
   private terminated = false;
+  /**
+   * False once a thread found the module not initialised in its own instance while the worker's
+   * instance works. Some modules, such as p11-kit-client.so, give each C_GetFunctionList caller a
+   * module of its own, so their sessions cannot be lent to a thread, and batches then run in the
+   * worker.
+   */
+  sharesModule = true;
 
   constructor(
     private readonly library: string,
     private readonly size: number,
     private readonly log: HsmLog,
   ) {}
+
+  /** Logs once that batches run in the worker because the module is not shared between threads. */
+  warnNotShared(): void {
+    this.log.warn(
+      'the PKCS#11 module gives each thread an instance of its own, so batches run in the worker thread',
+      { library: this.library },
+    );
+  }
 
   /**
    * Runs a chunk on a batch thread. The ArrayBuffers in `transfer` move to the thread. Rejects

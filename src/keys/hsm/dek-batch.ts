@@ -1,9 +1,12 @@
+import pkcs11js, { type PKCS11 } from 'pkcs11js';
+
 import type { StrongroomError } from '../../errors.js';
 import type { WrapMechanism } from '../types.js';
-import { rebuildItemError, type ChunkFields } from './batch-thread-protocol.js';
+import { rebuildItemError, type ChunkFields, type ItemError } from './batch-thread-protocol.js';
 import type { BatchThreads } from './batch-threads.js';
-import { unwrapFailure, wrapFailure } from './dek-operations.js';
+import { unwrapFailure, unwrapInSession, wrapFailure, wrapInSession } from './dek-operations.js';
 import type { HsmLog } from './hsm-log.js';
+import { isConnectionLost } from './pkcs11-failures.js';
 import { packBytes, unpackBytes } from './protocol.js';
 import type { TokenConnection } from './token-connection.js';
 import type { EstablishedConnection } from './token-setup.js';
@@ -22,6 +25,13 @@ interface BatchStep<I, R> {
   ) => ChunkFields;
   value: (bytes: Buffer, established: EstablishedConnection) => R;
   failure: (error: unknown, item: I) => StrongroomError;
+  /** Runs one item in the worker, for modules whose sessions a thread cannot use. */
+  inWorker: (
+    pkcs11: PKCS11,
+    session: Buffer,
+    established: EstablishedConnection,
+    item: I,
+  ) => Promise<R>;
 }
 
 /** Wraps each DEK of a batch, spread over the connection's sessions and the batch threads. */
@@ -29,6 +39,7 @@ export function wrapDeks(
   connection: TokenConnection,
   threads: BatchThreads,
   items: ReadonlyArray<{ dek: Buffer; aad: Buffer }>,
+  log: HsmLog,
 ): Promise<Array<ItemOutcome<{ mechanism: WrapMechanism; wrapped: Buffer }>>> {
   return runBatch(connection, threads, 'wrapMany', items, {
     chunk: (chunkItems, session, established, transfer) => ({
@@ -45,6 +56,8 @@ export function wrapDeks(
     }),
     value: (wrapped, established) => ({ mechanism: established.mechanism, wrapped }),
     failure: (error) => wrapFailure(error),
+    inWorker: (pkcs11, session, established, item) =>
+      wrapInSession(pkcs11, session, established, item.dek, item.aad, log),
   });
 }
 
@@ -71,6 +84,8 @@ export function unwrapDeks(
     }),
     value: (dek) => dek,
     failure: (error, item) => unwrapFailure(error, item.mechanism, log),
+    inWorker: (pkcs11, session, established, item) =>
+      unwrapInSession(pkcs11, session, established, item.mechanism, item.wrapped, item.aad, log),
   });
 }
 
@@ -92,15 +107,38 @@ async function runBatch<I, R>(
   const shares = Math.max(1, Math.min(connection.poolSize, items.length));
   const shareSize = Math.ceil(items.length / shares);
 
+  /**
+   * Runs items one after the other in the worker. An item's own failure becomes its outcome, and
+   * a lost connection is thrown so that TokenConnection.run reconnects.
+   */
+  const runInWorker = async (indexes: number[], run: (index: number) => Promise<R>) => {
+    for (const index of indexes) {
+      try {
+        outcomes[index] = { ok: true, value: await run(index) };
+      } catch (error) {
+        if (isConnectionLost(error)) {
+          throw error;
+        }
+        outcomes[index] = { ok: false, error: step.failure(error, items[index] as I) };
+      }
+    }
+  };
+
   const runShare = async (first: number): Promise<void> => {
     const end = Math.min(items.length, first + shareSize);
     try {
-      await connection.run(operation, async (_pkcs11, session, established) => {
+      await connection.run(operation, async (pkcs11, session, established) => {
         const pending: number[] = [];
         for (let index = first; index < end; index++) {
           if (outcomes[index] === undefined) {
             pending.push(index);
           }
+        }
+        if (!threads.sharesModule) {
+          await runInWorker(pending, (index) =>
+            step.inWorker(pkcs11, session, established, items[index] as I),
+          );
+          return;
         }
 
         const transfer: ArrayBuffer[] = [];
@@ -117,6 +155,22 @@ async function runBatch<I, R>(
               ? { ok: true, value: step.value(values[position] as Buffer, established) }
               : { ok: false, error: step.failure(rebuildItemError(error), items[index] as I) };
         });
+        if (reply.stop !== null && reply.done === 0 && isModuleNotShared(reply.stop)) {
+          // The thread's module instance was never initialised. If the worker's works, the module
+          // gives each caller an instance of its own, and this and later batches run here.
+          const rest = pending.filter((index) => outcomes[index] === undefined);
+          await runInWorker(rest.slice(0, 1), (index) =>
+            step.inWorker(pkcs11, session, established, items[index] as I),
+          );
+          if (threads.sharesModule) {
+            threads.sharesModule = false;
+            threads.warnNotShared();
+          }
+          await runInWorker(rest.slice(1), (index) =>
+            step.inWorker(pkcs11, session, established, items[index] as I),
+          );
+          return;
+        }
         if (reply.stop !== null) {
           throw rebuildItemError(reply.stop);
         }
@@ -131,6 +185,10 @@ async function runBatch<I, R>(
   const starts = Array.from({ length: shares }, (_, share) => share * shareSize);
   await Promise.all(starts.filter((first) => first < items.length).map(runShare));
   return outcomes as Array<ItemOutcome<R>>;
+}
+
+function isModuleNotShared(stop: ItemError): boolean {
+  return stop.kind === 'pkcs11' && stop.ckr === pkcs11js.CKR_CRYPTOKI_NOT_INITIALIZED;
 }
 
 function sessionFields(session: Buffer, established: EstablishedConnection) {

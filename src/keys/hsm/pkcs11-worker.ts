@@ -83,7 +83,7 @@ async function dispatch(
       return unwrap(request as RequestMessage<'unwrap'>, transfer);
     case 'wrapMany': {
       const { params } = request as RequestMessage<'wrapMany'>;
-      return handleWrapMany(requireConnection(), requireThreads(), params, transfer);
+      return handleWrapMany(requireConnection(), requireThreads(), params, transfer, log);
     }
     case 'unwrapMany': {
       const { params } = request as RequestMessage<'unwrapMany'>;

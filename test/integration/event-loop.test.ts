@@ -21,14 +21,14 @@ const PASSWORDS = workflowPasswords();
 /** Delay in ms that the slow module adds to each encryption, decryption, key wrap and unwrap. */
 const HSM_DELAY_MS = 200;
 /**
- * Bound on the median event-loop delay while HSM calls run. If PKCS#11 calls ran on the main
- * thread, four reveal loops would keep it blocked almost all the time and the median would be close
- * to HSM_DELAY_MS. The maximum is held below HSM_DELAY_MS, which one blocking call would reach.
- * NOTE: the tail is not held to 20 ms: with more runnable processes than CPUs, the 99th percentile
- * reached 35 ms and single samples 67 ms, because the delay includes time spent waiting for a CPU.
- * Without other load the maximum was 6.5 ms.
+ * Bound on the event-loop delay while HSM calls run, for the median and the 99th percentile. If
+ * PKCS#11 calls ran on the main thread, four reveal loops would keep it blocked almost all the time
+ * and both would be close to HSM_DELAY_MS, which one blocking call also gives the maximum. The
+ * delay also counts time spent waiting for a CPU, so `npm test` runs this file on its own, after
+ * the rest of the suite: beside other test files, with more runnable processes than CPUs, the 99th
+ * percentile reached 35 ms in an earlier run.
  */
-const MEDIAN_EVENT_LOOP_DELAY_SECONDS = 0.02;
+const EVENT_LOOP_DELAY_SECONDS = 0.02;
 /** Length of the load phase in ms. */
 const LOAD_MS = 3_000;
 
@@ -159,7 +159,10 @@ describe.runIf(ready)('event loop with a slow HSM', () => {
     expect(sum / count).toBeGreaterThanOrEqual(HSM_DELAY_MS / 1000);
     expect(sampleValue(text, 'strongroom_event_loop_delay_samples')).toBeGreaterThan(100);
     expect(sampleValue(text, 'strongroom_event_loop_delay_p50_seconds')).toBeLessThan(
-      MEDIAN_EVENT_LOOP_DELAY_SECONDS,
+      EVENT_LOOP_DELAY_SECONDS,
+    );
+    expect(sampleValue(text, 'strongroom_event_loop_delay_p99_seconds')).toBeLessThan(
+      EVENT_LOOP_DELAY_SECONDS,
     );
     expect(sampleValue(text, 'strongroom_event_loop_delay_max_seconds')).toBeLessThan(
       HSM_DELAY_MS / 1000,

@@ -1,6 +1,6 @@
 import type { FormBody } from './forms.js';
 
-/** How a console form shows a field that an error names: the input, its label and its unit. */
+/** The input, label and unit with which a console form shows a field that an error names. */
 export interface FormField {
   /** Name of the form's input. */
   name: string;

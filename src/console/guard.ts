@@ -22,7 +22,7 @@ export function createConsoleGuard(context: ConsoleContext) {
     const token = readCookie(request, sessionCookieName(context.cookies));
     if (token === undefined) {
       // A form posted without a cookie comes from a page whose session ended, for example by a
-      // logout in another tab, so the login page says why the form did nothing.
+      // logout in another tab, so the login page shows why the form did nothing.
       const target =
         request.method === 'POST' ? '/console/login?notice=session-ended' : '/console/login';
       return reply.redirect(target, 303);

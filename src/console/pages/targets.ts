@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
-import { MIN_ACCESS_SECONDS } from '../../access/types.js';
+import { MAX_POLICY_SECONDS, MIN_ACCESS_SECONDS } from '../../access/types.js';
 import { isAllowed } from '../../auth/policy.js';
 import type { Role } from '../../auth/users.js';
 import { getActor, requirePermission } from '../../server/authentication.js';
@@ -41,9 +41,10 @@ export function registerTargetPages(app: FastifyInstance, context: ConsoleContex
     async (request, reply) => {
       const account = await context.deps.vault.getAccount(request.params.accountId);
       try {
-        // Without a policy the service rejects the request, so the range here only needs a bound.
+        // Without a policy the service raises SR_ACCESS_POLICY_MISSING, so the form checks only
+        // the longest period that any policy may allow.
         const maxSeconds =
-          (await maxAccessSeconds(context, account.targetId)) ?? MIN_ACCESS_SECONDS;
+          (await maxAccessSeconds(context, account.targetId)) ?? MAX_POLICY_SECONDS;
         const minutes = readWholeNumber(request.body, 'durationMinutes', {
           min: MIN_ACCESS_SECONDS / 60,
           max: Math.max(MIN_ACCESS_SECONDS / 60, Math.floor(maxSeconds / 60)),

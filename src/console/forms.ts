@@ -1,6 +1,7 @@
 import { isStrongroomError, StrongroomError } from '../errors.js';
 import { PRINTABLE } from '../server/schemas.js';
 import type { FormError } from './context.js';
+import { describeFieldError, type FormFields } from './form-fields.js';
 
 const PRINTABLE_TEXT = new RegExp(PRINTABLE, 'u');
 
@@ -49,7 +50,10 @@ export function readWholeNumber(
   const text = readField(body, name, { min: 1, max: 12 });
   const value = /^\d+$/.test(text) ? Number(text) : Number.NaN;
   if (!Number.isSafeInteger(value) || value < range.min || value > range.max) {
-    throw fieldError(name, `must be a whole number from ${range.min} to ${range.max}`);
+    throw fieldError(name, `must be a whole number from ${range.min} to ${range.max}`, {
+      minimum: range.min,
+      maximum: range.max,
+    });
   }
   return value;
 }
@@ -61,20 +65,34 @@ export function requireConfirmation(body: FormBody, action: string): void {
   }
 }
 
-function fieldError(name: string, problem: string): StrongroomError {
+function fieldError(
+  name: string,
+  problem: string,
+  range: { minimum: number; maximum: number } | Record<string, never> = {},
+): StrongroomError {
   return new StrongroomError('SR_VALIDATION_FAILED', `The field ${name} ${problem}.`, {
-    details: { field: `body.${name}` },
+    details: { field: `body.${name}`, ...range },
   });
 }
 
 /**
  * Turns an error of a service into an error shown with the form: the code, the message and the
- * form field it concerns. Other errors are thrown again for the console's error page.
+ * form field it concerns. With `fields`, a message about one of them names the field by its label
+ * and unit, as describeFieldError does. Other errors are thrown again for the console's error page.
  */
-export function toFormError(error: unknown): FormError & { status: number } {
+export function toFormError(
+  error: unknown,
+  fields: FormFields = {},
+  body: FormBody = undefined,
+): FormError & { status: number } {
   if (!isStrongroomError(error)) {
     throw error;
   }
+  const described = describeFieldError(fields, error.details, error.message, body);
+  if (described !== null) {
+    return { code: error.code, ...described, status: error.status };
+  }
+
   const field = typeof error.details['field'] === 'string' ? error.details['field'] : '';
   return {
     code: error.code,

@@ -9,7 +9,8 @@ import { assertCsrfToken, csrfTokenFor, readCookie, sessionCookieName } from './
 /**
  * Returns the onRequest hook of the signed-in console pages. It resolves the session cookie with
  * the same session store as bearer tokens, so logout, a disabled user or an expired session end
- * the console session as well. A request without a cookie is sent to the login page, and one of a
+ * the console session as well. A request without a cookie is sent to the login page, with a
+ * notice for a POST, and one of a
  * session limited to TOTP enrolment to the enrolment page. A session idle for longer than the idle
  * timeout is logged out and gets SR_CONSOLE_SESSION_IDLE.
  */
@@ -20,7 +21,11 @@ export function createConsoleGuard(context: ConsoleContext) {
   ): Promise<FastifyReply | undefined> {
     const token = readCookie(request, sessionCookieName(context.cookies));
     if (token === undefined) {
-      return reply.redirect('/console/login', 303);
+      // A form posted without a cookie comes from a page whose session ended, for example by a
+      // logout in another tab, so the login page shows why the form did nothing.
+      const target =
+        request.method === 'POST' ? '/console/login?notice=session-ended' : '/console/login';
+      return reply.redirect(target, 303);
     }
 
     const user = await context.services.auth.authenticate(token);

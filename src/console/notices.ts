@@ -11,6 +11,7 @@ const NOTICES: Record<string, string> = {
   'group-created': 'Group created.',
   'group-changed': 'Group changed.',
   'token-revoked': 'API token revoked.',
+  'session-ended': 'Your session ended, so the form was not submitted. Log in again.',
 };
 
 /** Returns the notice for the `notice` query parameter, or null for none or an unknown key. */

@@ -57,6 +57,23 @@ describeEachDialect('console administration', (context) => {
     expect(JSON.stringify(events)).not.toContain('ursula passphrase 2031');
   });
 
+  it('labels user cells for stacked rows', async () => {
+    const page = await admin.get('/console/users');
+
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain('<table class="stacked">');
+    for (const label of ['User', 'Role', 'State', 'TOTP', 'Change']) {
+      expect(page.body, label).toContain(`data-label="${label}"`);
+    }
+  });
+
+  it('links an error page to the dashboard', async () => {
+    const page = await admin.get('/console/targets/00000000-0000-4000-8000-000000000000');
+
+    expect(page.statusCode).toBe(404);
+    expect(page.body).toContain('Back to the dashboard');
+  });
+
   it('shows an invalid role next to the form', async () => {
     const response = await admin.post('/console/users', {
       username: 'victor',

@@ -216,6 +216,41 @@ describe.skipIf(!runnable)('console in a browser', () => {
     expect(browser.cspViolations).toEqual([]);
   });
 
+  it('wraps long names and stacks users', async () => {
+    const created = await server.as('administrator', {
+      method: 'POST',
+      url: '/api/v1/groups',
+      payload: { name: 'g'.repeat(200) },
+    });
+    expect(created.statusCode).toBe(201);
+    const horizontalOverflow = (page: Page) =>
+      page.evaluate(() => {
+        const root = (globalThis as unknown as PageGlobals).document.documentElement;
+        return root.scrollWidth - root.clientWidth;
+      });
+
+    const wide = await logIn(
+      await browser.newContext({ width: 1280, height: 900 }),
+      'administrator',
+    );
+    await visit(wide, '/console/groups', 'groups-long-name');
+    expect(await horizontalOverflow(wide)).toBeLessThanOrEqual(0);
+
+    const narrow = await logIn(
+      await browser.newContext({ width: 400, height: 800 }),
+      'administrator',
+    );
+    await visit(narrow, '/console/users', 'users-narrow');
+    const changeButton = await narrow
+      .getByRole('button', { name: 'Change role' })
+      .first()
+      .boundingBox();
+    expect(changeButton).not.toBeNull();
+    expect(changeButton!.x + changeButton!.width).toBeLessThanOrEqual(400);
+    expect(await horizontalOverflow(narrow)).toBeLessThanOrEqual(0);
+    expect(browser.cspViolations).toEqual([]);
+  });
+
   it('enrols TOTP of a new user', async () => {
     const created = await server.as('administrator', {
       method: 'POST',

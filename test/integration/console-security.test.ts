@@ -27,6 +27,7 @@ const SECRET = 'console-secret-Qz81-never-logged';
 
 /** The suite logs in more often than the default limit of 10 a minute allows. */
 const MANY_LOGINS = { max: 1000, windowSeconds: 60 };
+const LIMITED_LOGINS = { max: 20, windowSeconds: 60 };
 
 describeEachDialect('console security', (context) => {
   let store: Store;
@@ -240,6 +241,8 @@ describeEachDialect('console security', (context) => {
     expect(shortReason.statusCode).toBe(400);
     expect(shortReason.body).toContain('SR_VALIDATION_FAILED');
     expect(shortReason.body).toContain('aria-invalid="true"');
+    expect(shortReason.body).toContain('The field “Reason for revealing” is too short');
+    expect(shortReason.body).not.toContain('body.reason');
     await expect.poll(failedActors).toEqual(expect.arrayContaining(['approver1', 'operator1']));
   });
 
@@ -307,6 +310,61 @@ describeEachDialect('console security', (context) => {
     expect(response.body).toContain('Session ended');
   });
 
+  it('states the request period in minutes', async () => {
+    const extra = await server.as('administrator', {
+      method: 'POST',
+      url: `/api/v1/targets/${targetId}/accounts`,
+      payload: { username: 'reporting', secret: 'reporting-secret-Lm42' },
+    });
+    const extraId = extra.json<{ id: string }>().id;
+    const operator = await consoleLogin(server, 'operator');
+    const page = await operator.get(`/console/targets/${targetId}`);
+    const before = await requestCount();
+
+    const tooLong = await operator.post(`/console/accounts/${extraId}/request`, {
+      reason: 'quarterly patching',
+      durationMinutes: '600',
+    });
+    const notANumber = await operator.post(`/console/accounts/${extraId}/request`, {
+      reason: 'quarterly patching',
+      durationMinutes: 'abc',
+    });
+
+    // The default policy allows 8 hours.
+    expect(page.body).toContain('At most 480 minutes for this target.');
+    expect(tooLong.statusCode).toBe(400);
+    expect(tooLong.body).toContain(
+      'The field “Access period” is 600, but it must be a whole number from 1 to 480 minutes.',
+    );
+    expect(tooLong.body).toContain(
+      `aria-describedby="request-minutes-hint-${extraId} request-minutes-error-${extraId}"`,
+    );
+    expect(notANumber.body).toContain(
+      'The field “Access period” is abc, but it must be a whole number from 1 to 480 minutes.',
+    );
+    expect(await requestCount()).toBe(before);
+  });
+
+  it('says the session ended after a form post', async () => {
+    const response = await server.app.inject({
+      method: 'POST',
+      url: `/console/accounts/${accountId}/reveal`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: formBody({ reason: 'quarterly patching' }),
+    });
+    const login = await server.app.inject({
+      method: 'GET',
+      url: String(response.headers.location),
+    });
+
+    expect(response.statusCode).toBe(303);
+    expect(response.headers.location).toBe('/console/login?notice=session-ended');
+    expect(login.statusCode).toBe(200);
+    expect(login.body).toContain(
+      'Your session ended, so the form was not submitted. Log in again.',
+    );
+  });
+
   it('ends the session on logout', async () => {
     const session = await consoleLogin(server, 'approver');
     const logout = await session.post('/console/logout');
@@ -331,6 +389,38 @@ describeEachDialect('console security', (context) => {
       expect(response.statusCode, url).toBe(403);
       expect(response.body, url).toContain('SR_FORBIDDEN');
     }
+  });
+});
+
+describeEachDialect('console rate limit', (context) => {
+  let server: VaultServer;
+
+  beforeAll(async () => {
+    const store = await context.openStore();
+    // The API logins of the test users count on their own route, so they stay below this limit.
+    server = await startVaultServer(store, START, { loginRateLimit: LIMITED_LOGINS });
+  });
+
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('links the limited login to the login page', async () => {
+    const post = () =>
+      server.app.inject({
+        method: 'POST',
+        url: '/console/login',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: formBody({ username: 'nobody', password: 'wrong' }),
+      });
+    for (let attempt = 0; attempt < LIMITED_LOGINS.max; attempt += 1) {
+      expect((await post()).statusCode).not.toBe(429);
+    }
+    const limited = await post();
+
+    expect(limited.statusCode).toBe(429);
+    expect(limited.body).toContain('href="/console/login"');
+    expect(limited.body).not.toContain('Back to the dashboard');
   });
 });
 

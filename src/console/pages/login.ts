@@ -4,6 +4,7 @@ import { rateLimitedRoute } from '../../server/rate-limit.js';
 import type { LoginRateLimit } from '../../server/routes/auth.js';
 import { renderPublicPage, type ConsoleContext, type FormError } from '../context.js';
 import { readField, toFormError, type FormBody } from '../forms.js';
+import { noticeFor } from '../notices.js';
 import {
   assertCsrfToken,
   issueLoginToken,
@@ -22,7 +23,9 @@ export function registerLoginPages(
   context: ConsoleContext,
   rateLimit: LoginRateLimit,
 ): void {
-  app.get('/login', async (_request, reply) => renderLogin(reply, context, {}));
+  app.get('/login', async (request, reply) =>
+    renderLogin(reply, context, { notice: noticeFor(request.query) }),
+  );
 
   app.post<{ Body: FormBody }>(
     '/login',
@@ -58,7 +61,7 @@ export function registerLoginPages(
 function renderLogin(
   reply: FastifyReply,
   context: ConsoleContext,
-  state: { error?: FormError; username?: string },
+  state: { error?: FormError; username?: string; notice?: string | null },
 ): Promise<FastifyReply> {
   const loginToken = issueLoginToken(reply, context.cookies);
   return renderPublicPage(reply, 'login', {
@@ -66,5 +69,6 @@ function renderLogin(
     loginToken,
     username: state.username ?? '',
     error: state.error ?? null,
+    notice: state.notice ?? null,
   });
 }

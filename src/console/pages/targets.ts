@@ -1,10 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
-import { MIN_ACCESS_SECONDS, MAX_POLICY_SECONDS } from '../../access/types.js';
+import { MAX_POLICY_SECONDS, MIN_ACCESS_SECONDS } from '../../access/types.js';
 import { isAllowed } from '../../auth/policy.js';
 import type { Role } from '../../auth/users.js';
 import { getActor, requirePermission } from '../../server/authentication.js';
 import type { AccountView } from '../../vault/types.js';
+import { REQUEST_FORM_FIELDS } from '../form-fields.js';
 import { renderPage, type ConsoleContext, type FormError } from '../context.js';
 import { readField, readWholeNumber, toFormError, type FormBody } from '../forms.js';
 import { noticeFor } from '../notices.js';
@@ -40,9 +41,13 @@ export function registerTargetPages(app: FastifyInstance, context: ConsoleContex
     async (request, reply) => {
       const account = await context.deps.vault.getAccount(request.params.accountId);
       try {
+        // Without a policy the service raises SR_ACCESS_POLICY_MISSING, so the form checks only
+        // the longest period that any policy may allow.
+        const maxSeconds =
+          (await maxAccessSeconds(context, account.targetId)) ?? MAX_POLICY_SECONDS;
         const minutes = readWholeNumber(request.body, 'durationMinutes', {
           min: MIN_ACCESS_SECONDS / 60,
-          max: MAX_POLICY_SECONDS / 60,
+          max: Math.max(MIN_ACCESS_SECONDS / 60, Math.floor(maxSeconds / 60)),
         });
         await context.services.access.requests.create(
           {
@@ -54,7 +59,7 @@ export function registerTargetPages(app: FastifyInstance, context: ConsoleContex
         );
         return reply.redirect('/console/requests?notice=requested', 303);
       } catch (error) {
-        const formError = toFormError(error);
+        const formError = toFormError(error, REQUEST_FORM_FIELDS, request.body);
         void reply.status(formError.status);
         return renderTarget(context, request, reply, account.targetId, {
           ...formError,
@@ -92,14 +97,22 @@ export async function renderTarget(
     rows.push(await describeAccount(context, account, mine, actor.userId));
   }
 
+  const maxSeconds = await maxAccessSeconds(context, targetId);
   return renderPage(request, reply, 'target', {
     title: `Target ${target.name}`,
     nav: 'targets',
     target,
+    maxMinutes: maxSeconds === null ? null : Math.floor(maxSeconds / 60),
     accounts: rows,
     error,
     notice: noticeFor(request.query),
   });
+}
+
+/** Returns the longest access period that the target's policy allows, or null without a policy. */
+async function maxAccessSeconds(context: ConsoleContext, targetId: string): Promise<number | null> {
+  const policy = await context.deps.store.groups.findPolicy(targetId);
+  return policy?.maxDurationSeconds ?? null;
 }
 
 async function describeAccount(

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { getActor, requirePermission } from '../../server/authentication.js';
 import { auditRefusedReveal } from '../../server/refused-reveal.js';
 import { renderPage, type ConsoleContext } from '../context.js';
+import { CHECKOUT_FORM_FIELDS, REVEAL_FORM_FIELDS } from '../form-fields.js';
 import { readField, toFormError, type FormBody } from '../forms.js';
 import { renderTarget } from './targets.js';
 
@@ -103,7 +104,8 @@ async function showSecret(
       visibleSeconds: SECRET_VISIBLE_SECONDS,
     });
   } catch (error) {
-    const formError = toFormError(error);
+    const fields = kind === 'reveal' ? REVEAL_FORM_FIELDS : CHECKOUT_FORM_FIELDS;
+    const formError = toFormError(error, fields, request.body);
     void reply.status(formError.status);
     return renderTarget(context, request, reply, account.targetId, {
       ...formError,

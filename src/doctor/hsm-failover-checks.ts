@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { HsmConfig } from '../config/load.js';
 import { isStrongroomError } from '../errors.js';
 import {
+  adviseMemberKeyCopy,
   describeMember,
   isMemberUnreachable,
   isPinError,
@@ -79,7 +80,7 @@ export async function checkFailoverGroup(
             fix: "'strongroom serve' skips an unreachable member and uses the next one; bring the member back so that the group has a standby again.",
           });
         } else {
-          results.push(failedFrom(name, error));
+          results.push(failedFrom(name, adviseMemberKeyCopy(error)));
         }
         continue;
       }

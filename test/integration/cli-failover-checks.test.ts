@@ -162,6 +162,8 @@ describe.runIf(softHsmAvailable())('doctor and hsm verify with failover members'
     expect(standby?.status).toBe('failed');
     expect(standby?.code).toBe('SR_HSM_KEY_NOT_FOUND');
     expect(standby?.name).toContain(`slot ID ${slots.empty}`);
+    expect(standby?.message).toContain('copy of the same master key');
+    expect(standby?.message).not.toContain('generate the key');
     expect(checksNamed(output.checks, 'HSM failover group')[0]?.status).toBe('failed');
   });
 

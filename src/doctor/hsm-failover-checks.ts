@@ -26,10 +26,10 @@ export interface FailoverCheck {
 
 /**
  * Opens every member of the failover group in order with the service's own member check
- * (openMember, requireSameKeys), so that a group passes here exactly when `strongroom serve` would
- * start on it. An unreachable member is a warning while another member serves. A rejected PIN, a
- * member without the keys or with other keys fails. Unlike the service, every member is reported,
- * also after the first failure. Every provider is closed again before this returns.
+ * (openMember, requireSameKeys), so that the rules are those of `strongroom serve` at start-up.
+ * An unreachable member is a warning while another member serves. A rejected PIN, a member
+ * without the keys or with other keys fails. Unlike the service, every member is reported, also
+ * after the first failure. Every provider is closed again before this returns.
  */
 export async function checkFailoverGroup(
   hsm: HsmConfig,
@@ -160,7 +160,7 @@ function summarise(
     results.push({
       name,
       status: 'ok',
-      message: `${reachable} of ${members.length} member(s) hold the master key with check value ${reference.fingerprint.kcv}; the primary serves.`,
+      message: `${reachable} of ${members.length} member(s) opened with the master key of check value ${reference.fingerprint.kcv}; the primary serves.`,
     });
   }
   return { results, active };

@@ -8,7 +8,7 @@ import { formatChecks } from './doctor.js';
 import { describeInspection } from './hsm.js';
 import { EXIT } from '../output.js';
 
-/** What `hsm verify` found on one member of a failover group. */
+/** Result of `hsm verify` on one member of a failover group. */
 interface MemberReport {
   name: string;
   library: string;

@@ -106,7 +106,12 @@ export async function checkFailoverGroup(
       }
     }
   } finally {
-    await Promise.all(providers.map((provider) => provider.close()));
+    // One at a time, so that the last provider of a module calls C_Finalize only after the
+    // others' workers have closed their sessions, because PKCS#11 leaves C_Finalize undefined
+    // while other threads make calls.
+    for (const provider of providers) {
+      await provider.close();
+    }
   }
 
   return summarise(members, results, reference, firstUnreachable);

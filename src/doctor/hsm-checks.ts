@@ -3,7 +3,9 @@ import type { HsmConfig } from '../config/load.js';
 import { isStrongroomError, type ErrorCode } from '../errors.js';
 import { resolveHsmPin } from '../keys/hsm-pin.js';
 import { runTokenTool } from '../keys/hsm/index.js';
+import type { MemberSettings } from '../keys/hsm/failover/member.js';
 import type { MasterKeyRef } from '../keys/types.js';
+import { checkFailoverGroup } from './hsm-failover-checks.js';
 import { failedFrom, type CheckResult } from './types.js';
 
 /** The steps of reaching the master key, in order, with the error codes that fail each one. */
@@ -51,15 +53,14 @@ export async function checkHsmKey(
     }));
     return { results: [failedFrom('HSM PIN', error), ...skipped], ref: undefined };
   }
-  const source =
-    env['STRONGROOM_HSM_PIN_FILE'] !== undefined && env['STRONGROOM_HSM_PIN_FILE'] !== ''
-      ? `the file ${env['STRONGROOM_HSM_PIN_FILE']} (STRONGROOM_HSM_PIN_FILE)`
-      : 'STRONGROOM_HSM_PIN';
   const pinResult: CheckResult = {
     name: 'HSM PIN',
     status: 'ok',
-    message: `the PIN comes from ${source}.`,
+    message: `the PIN comes from ${describePinSource(hsm, env)}.`,
   };
+  if (hsm.failover !== undefined) {
+    return checkGroupKeys(hsm, pin, logger, pinResult);
+  }
 
   try {
     const inspection = await runTokenTool(
@@ -106,21 +107,56 @@ export async function checkHsmKey(
       status: 'ok',
       message: `key '${keyLabel}' is usable with ${masterKey.mechanism}${computed}, check value ${masterKey.kcv}.`,
     });
-    results.push(await checkAuditKey(hsm, pin, logger));
+    results.push(await checkAuditKey(hsm, providerFile, pin, logger));
     return { results, ref: { provider: 'hsm', keyId: keyLabel, kcv: masterKey.kcv } };
   } catch (error) {
     return { results: [pinResult, ...stageResults(error)], ref: undefined };
   }
 }
 
+/**
+ * Checks every member of the failover group as `strongroom serve` opens them, then the audit
+ * checkpoint key on the member that would serve.
+ */
+async function checkGroupKeys(
+  hsm: HsmConfig,
+  pin: string,
+  logger: Logger,
+  pinResult: CheckResult,
+): Promise<{ results: CheckResult[]; ref: MasterKeyRef | undefined }> {
+  const group = await checkFailoverGroup(hsm, pin, logger);
+  const results = [pinResult, ...group.results];
+  if (group.active === undefined) {
+    return { results, ref: undefined };
+  }
+  results.push(await checkAuditKey(hsm, group.active.settings, pin, logger));
+  return { results, ref: { provider: 'hsm', keyId: hsm.keyLabel, kcv: group.active.kcv } };
+}
+
+/** Names where resolveHsmPin takes the PIN from, without the PIN itself. */
+function describePinSource(hsm: HsmConfig, env: NodeJS.ProcessEnv): string {
+  if (hsm.sealedPin !== undefined) {
+    return "hsm.keystore.load.password in security.properties, sealed by 'strongroom hsm register'";
+  }
+  const file = env['STRONGROOM_HSM_PIN_FILE'];
+  return file !== undefined && file !== ''
+    ? `the file ${file} (STRONGROOM_HSM_PIN_FILE)`
+    : 'STRONGROOM_HSM_PIN';
+}
+
 /** Checks the audit checkpoint key as the service's start does: found, the right type, and it MACs. */
-async function checkAuditKey(hsm: HsmConfig, pin: string, logger: Logger): Promise<CheckResult> {
-  const { providerFile, auditKeyLabel } = hsm;
+async function checkAuditKey(
+  hsm: HsmConfig,
+  member: MemberSettings,
+  pin: string,
+  logger: Logger,
+): Promise<CheckResult> {
+  const { auditKeyLabel } = hsm;
   const name = 'HSM audit checkpoint key';
   try {
     const inspection = await runTokenTool(
       'macInspect',
-      { library: providerFile.library, slot: providerFile.slot, pin, keyLabel: auditKeyLabel },
+      { library: member.library, slot: member.slot, pin, keyLabel: auditKeyLabel },
       logger,
     );
     if (!inspection.usable) {

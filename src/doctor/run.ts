@@ -111,7 +111,12 @@ async function checkHsm(
 
   const { library } = hsm.providerFile;
   results.push(await checkLibraryMode('PKCS#11 library mode', library));
-  if (isUtimacoLibrary(library)) {
+  const standbyLibraries = new Set(hsm.failover?.standbys.map((standby) => standby.library));
+  standbyLibraries.delete(library);
+  for (const standbyLibrary of standbyLibraries) {
+    results.push(await checkLibraryMode('PKCS#11 library mode', standbyLibrary));
+  }
+  if ([library, ...standbyLibraries].some(isUtimacoLibrary)) {
     results.push(...(await checkUtimacoClient(env)));
   }
 

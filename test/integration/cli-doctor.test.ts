@@ -277,6 +277,22 @@ describe.runIf(hsmReady)('doctor with SoftHSM', () => {
     expect(check(output, 'CS_PKCS11_R3_CFG')).toBeUndefined();
   });
 
+  it('names a sealed PIN as source', async () => {
+    const home = await hsmHome();
+    const register = await runCli(['hsm', 'register', '--home', home, '--pin-stdin', '--yes'], {
+      env: hsmEnv({ STRONGROOM_HSM_PIN: '' }),
+      input: `${fixture.userPin}\n`,
+    });
+    expect(register.code, register.stderr).toBe(0);
+
+    const result = await doctor(home, hsmEnv({ STRONGROOM_HSM_PIN: '' }));
+    expect(result.code, result.stdout).toBe(0);
+    const message = check(parse(result), 'HSM PIN')?.message;
+    expect(message).toContain('sealed');
+    expect(message).toContain("'strongroom hsm register'");
+    expect(message).not.toContain('STRONGROOM_HSM_PIN');
+  });
+
   it('fails a wrong PIN and skips the key', async () => {
     const home = await hsmHome();
     const result = await doctor(home, hsmEnv({}, 'wrong-pin-2718'));

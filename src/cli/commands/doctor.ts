@@ -45,7 +45,8 @@ export function registerDoctor(program: Command): void {
     });
 }
 
-function formatChecks(checks: CheckResult[]): string {
+/** Formats the checks one line each, with the fix on the next line. */
+export function formatChecks(checks: CheckResult[]): string {
   const lines = checks.flatMap((check) => {
     const head = `[${LABELS[check.status]}] ${check.name}: ${check.code === undefined ? '' : `${check.code}: `}${check.message}`;
     return check.fix === undefined ? [head] : [head, `    fix: ${check.fix}`];

@@ -8,6 +8,7 @@ import { runTokenTool, type TokenInspection, type TokenObject } from '../../keys
 import { createLogger } from '../../logging.js';
 import { keygen, type KeygenFlags } from './hsm-keygen.js';
 import { registerHsmRegister } from './hsm-register.js';
+import { verifyGroup } from './hsm-verify-group.js';
 import { EXIT, printError, runCommand } from '../output.js';
 
 export interface HsmFlags {
@@ -23,7 +24,7 @@ export function registerHsm(program: Command): void {
   hsm
     .command('verify')
     .description(
-      'log in to the configured token, list its objects and check the master key and the audit checkpoint key; exit 0 only when both are usable, 1 otherwise',
+      'log in to the configured token (and each HSM failover member), list its objects and check the master key and the audit checkpoint key; exit 0 only when both are usable on every reachable member and the members hold the same keys, 1 otherwise',
     )
     .option('--home <dir>', HOME_HELP)
     .option('--json', 'print the result as JSON')
@@ -54,6 +55,10 @@ export function registerHsm(program: Command): void {
 async function verify(flags: HsmFlags): Promise<void> {
   const { hsm, pin } = await readHsmSettings(flags.home);
   const logger = createLogger('warn', pino.destination(2));
+  if (hsm.failover !== undefined) {
+    await verifyGroup(hsm, pin, flags.json === true, logger);
+    return;
+  }
   const { providerFile, keyLabel, auditKeyLabel } = hsm;
   const access = {
     library: providerFile.library,
@@ -95,7 +100,7 @@ async function verify(flags: HsmFlags): Promise<void> {
   }
 }
 
-/** Loads the HSM settings and the PIN the way the service does: STRONGROOM_HSM_PIN or STRONGROOM_HSM_PIN_FILE. */
+/** Loads the HSM settings and the PIN the way the service does (see resolveHsmPin). */
 export async function readHsmSettings(
   homeOption: string | undefined,
 ): Promise<{ config: StrongroomConfig; hsm: HsmConfig; pin: string }> {

@@ -120,7 +120,10 @@ export class FailoverHsmProvider implements MasterKeyProvider {
       return;
     }
     await members.stop();
-    await Promise.all(members.all.map((member) => member.provider?.close()));
+    // One after the other: the last member on a shared module finalises it on close.
+    for (const member of members.all) {
+      await member.provider?.close();
+    }
   }
 
   /**

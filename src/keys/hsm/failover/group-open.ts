@@ -2,7 +2,13 @@ import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { isStrongroomError, StrongroomError } from '../../../errors.js';
 import type { HsmProvider } from '../provider.js';
-import { describeMember, isMemberUnreachable, isPinError, type MemberSettings } from './member.js';
+import {
+  adviseMemberKeyCopy,
+  describeMember,
+  isMemberUnreachable,
+  isPinError,
+  type MemberSettings,
+} from './member.js';
 import {
   openMember,
   requireSameKeys,
@@ -100,15 +106,23 @@ export async function openGroup(
   return { members, reference, active };
 }
 
+/**
+ * Closes the members one after the other: members on one module share it, and the last one to
+ * close finalises it, which must not happen while another still closes its sessions.
+ */
 async function closeAll(members: GroupMember[]): Promise<void> {
-  await Promise.all(members.map((member) => member.provider?.close()));
   for (const member of members) {
+    await member.provider?.close();
     member.provider = undefined;
   }
 }
 
-/** Returns the error with the member's name in front of its message, keeping its code. */
-function nameMember(error: unknown, name: string): unknown {
+/**
+ * Returns the error with the member's name in front of its message, keeping its code. A missing
+ * master key gets the advice to copy the key (see adviseMemberKeyCopy).
+ */
+function nameMember(thrown: unknown, name: string): unknown {
+  const error = adviseMemberKeyCopy(thrown);
   if (!isStrongroomError(error) || error.code === 'SR_HSM_FAILOVER_KEY_MISMATCH') {
     return error;
   }

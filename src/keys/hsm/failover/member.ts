@@ -1,4 +1,4 @@
-import { isStrongroomError } from '../../../errors.js';
+import { isStrongroomError, StrongroomError } from '../../../errors.js';
 import type { SlotSelector } from '../slot-selection.js';
 
 /** One PKCS#11 provider file of a failover group: the module and the slot it selects. */
@@ -71,6 +71,23 @@ export function isMemberUnreachable(error: unknown): boolean {
 /** Tells whether a member reports that the key on its token was replaced since it opened. */
 export function isKeyReplaced(error: unknown): boolean {
   return isStrongroomError(error, 'SR_KEY_PROVIDER_MISMATCH');
+}
+
+/**
+ * Replaces the fix in SR_HSM_KEY_NOT_FOUND from a failover member: the single-token advice to
+ * generate the key does not fit, because a new key has another key check value, which the group
+ * rejects. Other errors are returned as they are.
+ */
+export function adviseMemberKeyCopy(error: unknown): unknown {
+  if (!isStrongroomError(error, 'SR_HSM_KEY_NOT_FOUND')) {
+    return error;
+  }
+  const keyLabel = String(error.details['keyLabel'] ?? '');
+  return new StrongroomError(
+    'SR_HSM_KEY_NOT_FOUND',
+    `no secret key is labelled '${keyLabel}' on the token. Every HSM failover member must hold a copy of the same master key and audit key: restore a backup or clone of a member's token with the tools of the HSM vendor (for SoftHSM, a copy of the token folder with a new serial). A key generated on this member gets another key check value and is rejected with SR_HSM_FAILOVER_KEY_MISMATCH. Otherwise remove the member from strongroom.hsm.failover.configPaths.`,
+    { cause: error, details: error.details },
+  );
 }
 
 /** Names a member in logs and errors: its position, provider file and slot, never the PIN. */

@@ -93,7 +93,7 @@ export class Keyring {
   }
 
   /**
-   * Opens the key `ref` names with the finder when no open provider holds it, and tells whether
+   * Opens the key `ref` names with the finder when no open provider has it, and returns whether
    * the key is now open. At start-up this opens the key of a renewal that was under way.
    */
   async openKeyOf(ref: MasterKeyRef): Promise<boolean> {
@@ -130,8 +130,8 @@ export class Keyring {
   }
 
   /**
-   * Returns the open provider that holds the key `ref` names, if any. An HSM provider that lost its
-   * connection still holds its key: its call reconnects, or fails with SR_HSM_UNAVAILABLE, which
+   * Returns the open provider that has the key `ref` names, if any. An HSM provider that lost its
+   * connection still has its key: its call reconnects, or fails with SR_HSM_UNAVAILABLE, which
    * tells the caller to try again later rather than that the key is missing.
    */
   private heldProvider(ref: MasterKeyRef): MasterKeyProvider | undefined {

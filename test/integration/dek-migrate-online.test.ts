@@ -134,7 +134,7 @@ describe.runIf(softHsmAvailable())('dek migrate and renew under reveal load', ()
 
     /**
      * Runs `dek <command>` as its own process while CONCURRENT_REVEALS workers reveal random
-     * accounts over HTTP, and checks each response against the expected secret. `isTarget` tells
+     * accounts over HTTP, and checks each response against the expected secret. `isTarget` selects
      * the keys that the command moves DEKs to. The load stops when the command exits, or at the
      * count and time bounds.
      */

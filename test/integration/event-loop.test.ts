@@ -25,8 +25,7 @@ const HSM_DELAY_MS = 200;
  * PKCS#11 calls ran on the main thread, four reveal loops would keep it blocked almost all the time
  * and both would be close to HSM_DELAY_MS, which one blocking call also gives the maximum. The
  * delay also counts time spent waiting for a CPU, so `npm test` runs this file on its own, after
- * the rest of the suite: beside other test files, with more runnable processes than CPUs, the 99th
- * percentile reached 35 ms in an earlier run.
+ * the rest of the suite. Beside other test files the 99th percentile once reached 35 ms.
  */
 const EVENT_LOOP_DELAY_SECONDS = 0.02;
 /** Length of the load phase in ms. */

@@ -36,7 +36,7 @@ describe('chooseMechanism', () => {
 });
 
 describe('chooseWrap', () => {
-  it('computes key wrap over ECB only when set and the token lacks GCM and key wrap', () => {
+  it('uses ECB key wrap only as a fallback', () => {
     expect(chooseWrap([CKM_AES_ECB], slot, 'ecb-rfc3394')).toEqual({
       mechanism: 'aes-key-wrap',
       keyWrap: 'ecb-rfc3394',

@@ -37,6 +37,9 @@ export interface ServiceProcess {
   stop(): Promise<void>;
 }
 
+/** How long stop() waits after SIGTERM: longer than the service's own 30 s shutdown deadline. */
+const STOP_TIMEOUT_MS = 40_000;
+
 /**
  * Starts `strongroom serve` and waits until /health at `baseUrl` returns 200. Rejects with the
  * process output if it exits first or is not healthy within `timeoutMs`.
@@ -60,9 +63,21 @@ export async function startServe(
     child,
     output: () => output,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
+      if (child.exitCode !== null || child.signalCode !== null) {
+        return;
+      }
+      child.kill('SIGTERM');
+      // The service exits on its own within its 30 s shutdown deadline; past that, it hangs.
+      const stopped = await Promise.race([
+        exited.then(() => true),
+        new Promise<false>((resolve) => setTimeout(() => resolve(false), STOP_TIMEOUT_MS)),
+      ]);
+      if (!stopped) {
+        child.kill('SIGKILL');
         await exited;
+        throw new Error(
+          `strongroom serve did not stop within ${STOP_TIMEOUT_MS / 1000} s of SIGTERM:\n${output.slice(-4000)}`,
+        );
       }
     },
   };

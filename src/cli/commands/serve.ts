@@ -15,7 +15,17 @@ export function registerServe(program: Command): void {
     });
 }
 
-/** Runs the service until SIGINT or SIGTERM, then closes it. */
+/**
+ * How long closing the service may take after the signal before the process exits anyway. A hung
+ * HSM call or database connection must not keep a stopped service alive until the supervisor
+ * kills it without a log line.
+ */
+const SHUTDOWN_DEADLINE_MS = 30_000;
+
+/**
+ * Runs the service until SIGINT or SIGTERM, then closes it. A second signal, or a shutdown that
+ * passes SHUTDOWN_DEADLINE_MS, ends the process with exit code 1.
+ */
 export async function serve(home: string): Promise<void> {
   const config = await loadConfig(home);
   const logger = createLogger(config.logLevel);
@@ -38,6 +48,24 @@ export async function serve(home: string): Promise<void> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
-  await service.close();
+  const exitNow = (reason: string): void => {
+    logger.error({ reason }, 'strongroom exits before its shutdown finished');
+    process.exit(1);
+  };
+  const deadline = setTimeout(
+    () => exitNow(`the shutdown took longer than ${SHUTDOWN_DEADLINE_MS / 1000} s`),
+    SHUTDOWN_DEADLINE_MS,
+  );
+  deadline.unref();
+  const again = (signal: string) => exitNow(`${signal} arrived during the shutdown`);
+  process.once('SIGINT', again);
+  process.once('SIGTERM', again);
+  try {
+    await service.close();
+  } finally {
+    clearTimeout(deadline);
+    process.off('SIGINT', again);
+    process.off('SIGTERM', again);
+  }
   logger.info('strongroom stopped');
 }

@@ -134,14 +134,14 @@ export class FailoverHsmProvider implements MasterKeyProvider {
   private async run<T>(operation: (provider: HsmProvider) => Promise<T>): Promise<T> {
     const members = this.requireMembers();
     for (let attempt = 0; attempt < members.all.length; attempt++) {
-      const member = members.active;
+      const turn = members.turn;
       try {
-        return await operation(member.provider);
+        return await operation(turn.member.provider);
       } catch (error) {
         if (this.closed || !(isMemberUnreachable(error) || isKeyReplaced(error))) {
           throw error;
         }
-        await members.switchFrom(member, error);
+        await members.switchFrom(turn, error);
       }
     }
     return operation(this.requireMembers().active.provider);

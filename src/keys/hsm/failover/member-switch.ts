@@ -11,6 +11,12 @@ import {
   type SharedMemberOptions,
 } from './member-check.js';
 
+/** The member that served when an operation began, and the switches before it. */
+export interface MemberTurn {
+  member: GroupMember & { provider: HsmProvider };
+  switches: number;
+}
+
 /** Errors after which a member never serves again: its PIN was rejected or its keys differ. */
 const EXCLUDING_CODES = new Set(['SR_HSM_FAILOVER_KEY_MISMATCH', 'SR_KEY_PROVIDER_MISMATCH']);
 
@@ -47,6 +53,11 @@ export class MemberSwitch {
     return this.current;
   }
 
+  /** The member that serves now, with the number of switches so far, to pass to switchFrom. */
+  get turn(): MemberTurn {
+    return { member: this.current, switches: this.switches };
+  }
+
   /** Every member, in configured order, for closing them. */
   get all(): readonly GroupMember[] {
     return this.members;
@@ -58,13 +69,16 @@ export class MemberSwitch {
   }
 
   /**
-   * Switches away from `failed` to the next member that passes a probe, unless another request
-   * has switched already. Throws SR_HSM_UNAVAILABLE, and keeps `failed` active, when no other
-   * member can serve.
+   * Switches away from the member of `failed` to the next member that passes a probe, unless a
+   * switch happened since that turn began. A request that failed on the primary before a failover
+   * and a failback must not switch away from the primary that works again. Throws
+   * SR_HSM_UNAVAILABLE, and keeps the member active, when no other member can serve.
    */
-  switchFrom(failed: GroupMember, error: unknown): Promise<void> {
+  switchFrom(failed: MemberTurn, error: unknown): Promise<void> {
     const step = this.switching.then(() =>
-      this.current === failed ? this.switchOnce(failed, error) : undefined,
+      this.current === failed.member && this.switches === failed.switches
+        ? this.switchOnce(failed.member, error)
+        : undefined,
     );
     this.switching = step.catch(() => undefined);
     return step;
@@ -75,6 +89,11 @@ export class MemberSwitch {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     await this.switching;
+  }
+
+  /** Failovers and failbacks so far: each one starts a new turn. */
+  private get switches(): number {
+    return this.failovers + this.failbacks;
   }
 
   private async switchOnce(failed: GroupMember, error: unknown): Promise<void> {

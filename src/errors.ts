@@ -118,6 +118,10 @@ export const errorRegistry = {
     status: 500,
     summary: 'The source master key does not open its canary or the DEKs it should wrap.',
   },
+  SR_DEK_MIGRATION_VERIFY_FAILED: {
+    status: 500,
+    summary: 'The target key opened a newly wrapped DEK to other bytes, so the DEK was not moved.',
+  },
   SR_DEK_MIGRATION_INCOMPLETE: {
     status: 500,
     summary: 'A DEK migration ended with DEKs that failed or that the target key cannot open.',

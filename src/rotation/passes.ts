@@ -3,6 +3,7 @@ import type { MigrationLock } from './lock.js';
 import { runPagePass, type PageReader } from './pipeline.js';
 import { preparePage, writePage, type PreparedPage, type RewrapContext } from './rewrap.js';
 import type { MigrationOptions } from './types.js';
+import type { VerifiedRows } from './verified-rows.js';
 
 /**
  * Sweeps after the first pass at most. Each sweep moves the DEKs that were created under the source
@@ -19,6 +20,8 @@ export interface RewrapState {
   /** Rows under the source that failed, so that a sweep does not try them again. */
   failedIds: Set<string>;
   sweeps: number;
+  /** The rows this run wrote, each opened under the target before its write. */
+  verified: VerifiedRows;
 }
 
 /** Settings of the re-wrap passes. */
@@ -49,6 +52,7 @@ export async function rewrapAll(
     keys: store.keys,
     logger,
     dryRun: options.dryRun,
+    verified: state.verified,
   };
   const targetRef = target.ref();
   const sourceRef = source.ref();

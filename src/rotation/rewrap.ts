@@ -1,13 +1,15 @@
 import type { Logger } from 'pino';
 
 import { dekAssociatedData } from '../crypto/associated-data.js';
-import type { BatchResult, MasterKeyProvider, MasterKeyRef } from '../keys/types.js';
+import { StrongroomError } from '../errors.js';
+import type { BatchResult, MasterKeyProvider, MasterKeyRef, WrappedKey } from '../keys/types.js';
 import type {
   DekRecord,
   KeyRepository,
   MigrationCounts,
   RewrappedRow,
 } from '../store/repositories.js';
+import type { VerifiedRows } from './verified-rows.js';
 
 /** The providers, repository and settings that re-wrapping a page uses. */
 export interface RewrapContext {
@@ -16,6 +18,8 @@ export interface RewrapContext {
   keys: KeyRepository;
   logger: Logger;
   dryRun: boolean;
+  /** The rows written by this run, each opened under the target before its write. */
+  verified: VerifiedRows;
 }
 
 /** A page after the provider work: the rows to write, and the outcome of the other rows. */
@@ -27,10 +31,11 @@ export interface PreparedPage {
 }
 
 /**
- * Unwraps the page's rows under the source key and wraps them under the target, one batch call per
- * provider. Rows under the target are skipped, and rows under neither key are left untouched and
- * counted as unknown. The plaintext DEKs are zeroed before returning. Never rejects: when a
- * provider fails as a whole, every row it was given counts as failed.
+ * Unwraps the page's rows under the source key, wraps them under the target and opens the new
+ * wrapping under the target again, one batch call per step. Only a row whose new wrapping opens to
+ * the same DEK is written. Rows under the target are skipped, and rows under neither key are left
+ * untouched and counted as unknown. The plaintext DEKs are zeroed before returning. Never rejects:
+ * when a provider fails as a whole, every row it was given counts as failed.
  */
 export async function preparePage(
   records: readonly DekRecord[],
@@ -82,20 +87,61 @@ export async function preparePage(
       () => context.target.wrapMany(opened.map(({ dek, aad }) => ({ dek, aad }))),
       opened.length,
     );
+    const rewrapped: Array<{ entry: (typeof opened)[number]; key: WrappedKey }> = [];
     wrapped.forEach((result, index) => {
-      const { record } = opened[index] as (typeof opened)[number];
+      const entry = opened[index] as (typeof opened)[number];
       if (result.ok) {
-        prepared.rows.push({ id: record.id, ...result.value });
+        rewrapped.push({ entry, key: result.value });
       } else {
-        fail(record, result.error);
+        fail(entry.record, result.error);
       }
     });
+    await openAgain(rewrapped, context.target, prepared, fail);
   } finally {
     for (const { dek } of opened) {
       dek.fill(0);
     }
   }
   return prepared;
+}
+
+/**
+ * Opens each new wrapping under the target and adds the row to the page to write when it opens to
+ * the DEK that was wrapped. Any other outcome fails the row, which then stays under the source.
+ */
+async function openAgain(
+  rewrapped: ReadonlyArray<{
+    entry: { record: DekRecord; dek: Buffer; aad: Buffer };
+    key: WrappedKey;
+  }>,
+  target: MasterKeyProvider,
+  prepared: PreparedPage,
+  fail: (record: DekRecord, error: unknown) => void,
+): Promise<void> {
+  const reopened = await settleBatch(
+    () => target.unwrapMany(rewrapped.map(({ entry, key }) => ({ key, aad: entry.aad }))),
+    rewrapped.length,
+  );
+  reopened.forEach((result, index) => {
+    const { entry, key } = rewrapped[index] as (typeof rewrapped)[number];
+    if (!result.ok) {
+      fail(entry.record, result.error);
+      return;
+    }
+    const same = result.value.equals(entry.dek);
+    result.value.fill(0);
+    if (same) {
+      prepared.rows.push({ id: entry.record.id, ...key });
+    } else {
+      fail(
+        entry.record,
+        new StrongroomError(
+          'SR_DEK_MIGRATION_VERIFY_FAILED',
+          `the target key opened the new wrapping of DEK ${entry.record.id} to other bytes than it wrapped, so the DEK stays under the source key. Check the target HSM or key file before running the migration again.`,
+        ),
+      );
+    }
+  });
 }
 
 /**
@@ -119,6 +165,11 @@ export async function writePage(
     prepared.rows,
   );
   counts.migrated += changed.size;
+  for (const row of prepared.rows) {
+    if (changed.has(row.id)) {
+      context.verified.add(row.id, row.mechanism, row.wrapped);
+    }
+  }
   const untouched = prepared.rows.filter((row) => !changed.has(row.id)).map((row) => row.id);
   if (untouched.length > 0) {
     counts.skipped += untouched.length;

@@ -10,10 +10,11 @@ import { rewrapAll, type RewrapState } from './passes.js';
 import { prepareTargetKey, proveSourceKey } from './preflight.js';
 import { sameKey } from './rewrap.js';
 import type { MigrationOptions, MigrationProgress, MigrationSummary } from './types.js';
+import { VerifiedRows } from './verified-rows.js';
 import { verifyTargetDeks, type VerifyResult } from './verify.js';
 
-const DEFAULT_BATCH_SIZE = 200;
-const DEFAULT_PAGES_IN_FLIGHT = 2;
+const DEFAULT_BATCH_SIZE = 500;
+const DEFAULT_PAGES_IN_FLIGHT = 4;
 
 /**
  * Moves every DEK under the source key to the target key. The run takes the database-wide lock,
@@ -44,7 +45,8 @@ export async function runDekMigration(options: MigrationOptions): Promise<Migrat
   let journalled = false;
   let failed = false;
   const counts: MigrationCounts = { migrated: 0, skipped: 0, unknown: 0, failed: 0 };
-  const state: RewrapState = { counts, total: 0, failedIds: new Set(), sweeps: 0 };
+  const verified = new VerifiedRows();
+  const state: RewrapState = { counts, total: 0, failedIds: new Set(), sweeps: 0, verified };
   let verifyProgress = { phase: 'rewrap' as MigrationProgress['phase'], verifyTotal: 0 };
   const report = (verify: VerifyResult = { verified: 0, failed: 0 }): void => {
     const done = counts.migrated + counts.skipped + counts.unknown + counts.failed;
@@ -104,6 +106,7 @@ export async function runDekMigration(options: MigrationOptions): Promise<Migrat
         batchSize,
         depth,
         logger,
+        verified,
         onPage: report,
       });
     }

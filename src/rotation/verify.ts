@@ -2,8 +2,9 @@ import type { Logger } from 'pino';
 
 import { dekAssociatedData } from '../crypto/associated-data.js';
 import type { MasterKeyProvider } from '../keys/types.js';
-import type { KeyRepository } from '../store/repositories.js';
+import type { DekRecord, KeyRepository } from '../store/repositories.js';
 import { runPagePass } from './pipeline.js';
+import type { VerifiedRows } from './verified-rows.js';
 
 /** The outcome of the verify pass. */
 export interface VerifyResult {
@@ -12,8 +13,10 @@ export interface VerifyResult {
 }
 
 /**
- * Opens every DEK under the target key, one unwrapMany call per page with `depth` pages in flight,
- * and returns how many opened and how many failed. Each failure is logged with its DEK id.
+ * Checks every DEK under the target key, page by page with `depth` pages in flight, and returns
+ * how many opened and how many failed. A row that this run wrote, still with the bytes that opened
+ * under the target before the write (see VerifiedRows), counts as opened. Every other row is
+ * opened on the target, one unwrapMany call per page. Each failure is logged with its DEK id.
  */
 export async function verifyTargetDeks(
   target: MasterKeyProvider,
@@ -22,6 +25,7 @@ export async function verifyTargetDeks(
     batchSize: number;
     depth: number;
     logger: Logger;
+    verified: VerifiedRows;
     onPage?: (result: VerifyResult) => void;
   },
 ): Promise<VerifyResult> {
@@ -30,29 +34,12 @@ export async function verifyTargetDeks(
 
   await runPagePass({
     read: (after) => keys.listDeksUnder(ref, after, options.batchSize),
-    prepare: async (records) => {
-      const page: VerifyResult = { verified: 0, failed: 0 };
-      const opened = await target
-        .unwrapMany(records.map((record) => ({ key: record, aad: dekAssociatedData(record.id) })))
-        .catch((error: unknown) =>
-          records.map(() => ({
-            ok: false as const,
-            error: error instanceof Error ? error : new Error(String(error)),
-          })),
-        );
-      opened.forEach((outcome, index) => {
-        if (outcome.ok) {
-          outcome.value.fill(0);
-          page.verified += 1;
-          return;
-        }
-        page.failed += 1;
-        options.logger.error(
-          { err: outcome.error, dekId: records[index]?.id },
-          'target key failed to open a DEK',
-        );
-      });
-      return page;
+    prepare: async (page) => {
+      const records = page.filter((record) => !options.verified.matches(record));
+      return addResults(
+        { verified: page.length - records.length, failed: 0 },
+        await openUnderTarget(target, records, options.logger),
+      );
     },
     consume: async (page) => {
       result.verified += page.verified;
@@ -63,4 +50,41 @@ export async function verifyTargetDeks(
     stopped: () => false,
   });
   return result;
+}
+
+function addResults(left: VerifyResult, right: VerifyResult): VerifyResult {
+  return { verified: left.verified + right.verified, failed: left.failed + right.failed };
+}
+
+/** Opens the DEKs on the target in one unwrapMany call, and logs each one that fails. */
+async function openUnderTarget(
+  target: MasterKeyProvider,
+  records: readonly DekRecord[],
+  logger: Logger,
+): Promise<VerifyResult> {
+  const page: VerifyResult = { verified: 0, failed: 0 };
+  if (records.length === 0) {
+    return page;
+  }
+  const opened = await target
+    .unwrapMany(records.map((record) => ({ key: record, aad: dekAssociatedData(record.id) })))
+    .catch((error: unknown) =>
+      records.map(() => ({
+        ok: false as const,
+        error: error instanceof Error ? error : new Error(String(error)),
+      })),
+    );
+  opened.forEach((outcome, index) => {
+    if (outcome.ok) {
+      outcome.value.fill(0);
+      page.verified += 1;
+      return;
+    }
+    page.failed += 1;
+    logger.error(
+      { err: outcome.error, dekId: records[index]?.id },
+      'target key failed to open a DEK',
+    );
+  });
+  return page;
 }

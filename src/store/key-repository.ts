@@ -172,18 +172,36 @@ export class KyselyKeyRepository implements KeyRepository {
       return changed;
     }
 
-    await this.#db.transaction().execute(async (transaction) => {
-      for (let start = 0; start < rows.length; start += ROWS_PER_REWRAP_STATEMENT) {
-        const slice = rows.slice(start, start + ROWS_PER_REWRAP_STATEMENT);
-        const ids = await rewrapStatement(this.#dialect, expected, next, slice).execute(
-          transaction,
-        );
-        for (const row of ids.rows) {
-          changed.add(row.id);
+    const write = () =>
+      this.#db.transaction().execute(async (transaction) => {
+        for (let start = 0; start < rows.length; start += ROWS_PER_REWRAP_STATEMENT) {
+          const slice = rows.slice(start, start + ROWS_PER_REWRAP_STATEMENT);
+          const ids = await rewrapStatement(this.#dialect, expected, next, slice).execute(
+            transaction,
+          );
+          for (const row of ids.rows) {
+            changed.add(row.id);
+          }
         }
-      }
-    });
+      });
+    await (this.#dialect === 'sqlite' ? this.#withoutDiskWait(write) : write());
     return changed;
+  }
+
+  /**
+   * Runs `write` with PRAGMA synchronous = NORMAL, so that its commit does not wait for the disk.
+   * In WAL mode a power cut can then undo the last such commits, but never part of one, and the
+   * next commit with the default FULL setting makes every earlier commit durable. A re-wrapped
+   * page that is undone is wholly under its old key again, which still opens it, and the next
+   * migration run moves it.
+   */
+  async #withoutDiskWait(write: () => Promise<void>): Promise<void> {
+    await sql`pragma synchronous = normal`.execute(this.#db);
+    try {
+      await write();
+    } finally {
+      await sql`pragma synchronous = full`.execute(this.#db);
+    }
   }
 }
 

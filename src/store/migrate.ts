@@ -103,8 +103,25 @@ function toKyselyMigrations(
  * The write lock also makes a second process that opens the same file wait (up to the busy timeout)
  * and then find the schema current. The SQLite dialect has a single connection, and nothing else
  * uses the store while it opens, so every statement of the migrator runs inside this transaction.
+ *
+ * Foreign keys are off during the transaction, because a migration that rebuilds a table drops
+ * the table that other tables reference, as SQLite's documented way to change a table requires.
+ * PRAGMA foreign_key_check then runs before the commit, and any violation rolls the run back.
  */
 async function inSqliteWriteTransaction<DB>(
+  db: Kysely<DB>,
+  migrate: () => Promise<MigrationResultSet>,
+): Promise<MigrationResultSet> {
+  // The pragma has no effect inside a transaction, so it is set before BEGIN.
+  await sql`pragma foreign_keys = off`.execute(db);
+  try {
+    return await inImmediateTransaction(db, migrate);
+  } finally {
+    await sql`pragma foreign_keys = on`.execute(db);
+  }
+}
+
+async function inImmediateTransaction<DB>(
   db: Kysely<DB>,
   migrate: () => Promise<MigrationResultSet>,
 ): Promise<MigrationResultSet> {
@@ -118,8 +135,29 @@ async function inSqliteWriteTransaction<DB>(
     throw error;
   }
 
+  if (resultSet.error === undefined) {
+    resultSet = await checkForeignKeys(db, resultSet);
+  }
   await sql.raw(resultSet.error === undefined ? 'commit' : 'rollback').execute(db);
   return resultSet;
+}
+
+/** Returns the result set with an error when a row references a row that does not exist. */
+async function checkForeignKeys<DB>(
+  db: Kysely<DB>,
+  resultSet: MigrationResultSet,
+): Promise<MigrationResultSet> {
+  const { rows } = await sql<{ table: string; parent: string }>`pragma foreign_key_check`.execute(
+    db,
+  );
+  const [first] = rows;
+  if (first === undefined) {
+    return resultSet;
+  }
+  const error = new Error(
+    `after the migrations, ${rows.length} rows reference rows that do not exist, the first in table ${first.table} (referencing ${first.parent})`,
+  );
+  return { ...resultSet, error };
 }
 
 function schemaNewerError(unknown: string[], known: readonly StoreMigration[]): StrongroomError {

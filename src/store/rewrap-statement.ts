@@ -8,8 +8,8 @@ export const ROWS_PER_REWRAP_STATEMENT = 500;
 
 /**
  * Builds one UPDATE that moves several DEKs to `next`, each only while its row names `expected`.
- * The new bytes come from a VALUES list joined on the id, with the binary value cast so that
- * PostgreSQL reads it as bytea. Both dialects run UPDATE ... FROM with RETURNING (SQLite from 3.35).
+ * The new bytes come from a list of rows (see movedRows) joined on the id. Both dialects run
+ * UPDATE ... FROM with RETURNING (SQLite from 3.35).
  *
  * The statement must look each VALUES row up by its id. On SQLite, the unary + on the key columns
  * keeps those terms from using an index, which is SQLite's documented way to steer its planner.
@@ -23,13 +23,9 @@ export function rewrapStatement(
   next: MasterKeyRef,
   rows: readonly RewrappedRow[],
 ) {
-  const binary = sql.raw(dialect === 'postgres' ? 'bytea' : 'blob');
   const noIndex = sql.raw(dialect === 'sqlite' ? '+' : '');
-  const values = sql.join(
-    rows.map((row) => sql`(${row.id}, ${row.mechanism}, cast(${row.wrapped} as ${binary}))`),
-  );
   return sql<{ id: string }>`
-    with moved (moved_id, moved_mechanism, moved_wrapped) as (values ${values})
+    with moved (moved_id, moved_mechanism, moved_wrapped) as (${movedRows(dialect, rows)})
     update deks
     set provider = ${next.provider}, key_id = ${next.keyId}, kcv = ${next.kcv},
       mechanism = moved.moved_mechanism, wrapped = moved.moved_wrapped,
@@ -40,4 +36,21 @@ export function rewrapStatement(
       and ${noIndex}deks.key_id = ${expected.keyId}
       and ${noIndex}deks.kcv = ${expected.kcv}
     returning deks.id as id`;
+}
+
+/**
+ * Returns the rows to move as a query. PostgreSQL receives three array parameters and unnests
+ * them, which keeps the statement text the same for every page and spares building and parsing
+ * three parameters per row. SQLite has no arrays, so it receives a VALUES list.
+ */
+function movedRows(dialect: Store['dialect'], rows: readonly RewrappedRow[]) {
+  if (dialect === 'postgres') {
+    const ids = rows.map((row) => row.id);
+    const mechanisms = rows.map((row) => row.mechanism);
+    const wrapped = rows.map((row) => row.wrapped);
+    return sql`select * from unnest(${ids}::text[], ${mechanisms}::text[], ${wrapped}::bytea[])`;
+  }
+  return sql`values ${sql.join(
+    rows.map((row) => sql`(${row.id}, ${row.mechanism}, cast(${row.wrapped} as blob))`),
+  )}`;
 }

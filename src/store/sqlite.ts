@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 
 import { StrongroomError } from '../errors.js';
 import { describeCause } from './causes.js';
+import { cachingStatements } from './sqlite-statements.js';
 
 /**
  * How long a statement waits for another process's write lock before it fails with SQLITE_BUSY.
@@ -16,8 +17,8 @@ const BUSY_TIMEOUT_MS = 5_000;
 
 /**
  * Opens a SQLite database file for Kysely, creating it with mode 0600 when it does not exist.
- * The connection uses the WAL journal, so readers do not block the writer, a busy timeout, and
- * enforced foreign keys, which SQLite leaves off by default. Throws SR_DB_UNREACHABLE when the file
+ * The connection uses the WAL journal, so readers do not block the writer, a busy timeout,
+ * enforced foreign keys, which SQLite leaves off by default, and a cache of prepared statements. Throws SR_DB_UNREACHABLE when the file
  * cannot be opened as a database.
  */
 export function openSqliteDialect(file: string, logger: Logger): SqliteDialect {
@@ -45,7 +46,7 @@ export function openSqliteDialect(file: string, logger: Logger): SqliteDialect {
     throw unreachable(file, describeCause(error), error);
   }
 
-  return new SqliteDialect({ database });
+  return new SqliteDialect({ database: cachingStatements(database) });
 }
 
 /** Creates an empty file readable only by its owner, unless the file exists. */

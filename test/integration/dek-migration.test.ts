@@ -77,7 +77,9 @@ describe.skipIf(!available)('DEK migration engine', () => {
         actor: 'os:tester',
         logger: context.logger,
         dryRun: false,
+        // Pages of 7 with 2 in flight leave rows for a second run after an early stop.
         batchSize: 7,
+        pagesInFlight: 2,
         ...overrides,
       };
     }

@@ -89,7 +89,7 @@ export function registerDek(program: Command): void {
     .option(
       '--batch-size <rows>',
       'DEKs per page: per batch call to each key provider and per write transaction',
-      '200',
+      '500',
     )
     .option('--json', 'print the summary as JSON')
     .action(async (flags: MigrateFlags) => {
@@ -113,7 +113,7 @@ export function registerDek(program: Command): void {
     .option(
       '--batch-size <rows>',
       'DEKs per page: per batch call to each key provider and per write transaction',
-      '200',
+      '500',
     )
     .option('--json', 'print the summary as JSON')
     .action(async (flags: RenewFlags) => {

@@ -8,6 +8,7 @@ import * as accessWorkflow from './0005_access_workflow.js';
 import * as secretVersionsAndApiTokens from './0006_secret_versions_and_api_tokens.js';
 import * as caseInsensitiveNames from './0007_case_insensitive_names.js';
 import * as auditKeyRollovers from './0009_audit_key_rollovers.js';
+import * as deksInIdOrder from './0010_deks_in_id_order.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -32,4 +33,5 @@ export const migrations: readonly StoreMigration[] = [
   { name: '0006_secret_versions_and_api_tokens', up: secretVersionsAndApiTokens.up },
   { name: '0007_case_insensitive_names', up: caseInsensitiveNames.up },
   { name: '0009_audit_key_rollovers', up: auditKeyRollovers.up },
+  { name: '0010_deks_in_id_order', up: deksInIdOrder.up },
 ];

@@ -198,6 +198,38 @@ describe.skipIf(!available)('DEK migration engine', () => {
       expect((await store.dekMigrations.listRuns(1))[0]?.outcome).toBe('failed');
     });
 
+    it('verify pass opens a changed row', async () => {
+      // Before the verify pass reads the target's rows, one migrated row gets the bytes of
+      // another, which the target key cannot open under this row's id.
+      let changedId: string | undefined;
+      const keys = new Proxy(store.keys, {
+        get(target, property) {
+          if (property === 'listDeksUnder') {
+            return async (ref: MasterKeyRef, after: string | undefined, limit: number) => {
+              if (changedId === undefined && ref.kcv === hsm.ref().kcv) {
+                changedId = await swapWrappedBytes(target, ref);
+              }
+              return target.listDeksUnder(ref, after, limit);
+            };
+          }
+          const value: unknown = Reflect.get(target, property);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      const proxied = new Proxy(store, {
+        get: (target, property) =>
+          property === 'keys' ? keys : Reflect.get(target, property, target),
+      });
+
+      const summary = await runDekMigration(options({ store: proxied }));
+
+      expect(changedId).toBeDefined();
+      expect(summary.migrated).toBe(ACCOUNTS);
+      expect(summary.verifyFailed).toBe(1);
+      expect(summary.verified).toBe(ACCOUNTS - 1);
+      expect(summary.outcome).toBe('failed');
+    });
+
     it('bad sample row stops the preflight', async () => {
       await corruptCopy(store, '00000000-0000-0000-0000-000000000001');
       const before = await allDeks(store);
@@ -374,6 +406,21 @@ async function corruptCopy(store: Store, id: string): Promise<DekRecord> {
   const record = { ...(model as DekRecord), id };
   await store.keys.insertDek(record);
   return record;
+}
+
+/** Gives the first DEK under `ref` the wrapped bytes of the second, and returns the first's id. */
+async function swapWrappedBytes(keys: Store['keys'], ref: MasterKeyRef): Promise<string> {
+  const [first, second] = await keys.listDeksUnder(ref, undefined, 2);
+  if (first === undefined || second === undefined) {
+    throw new Error('the test needs two DEKs under the target');
+  }
+  const changed = await keys.rewrapDek(first.id, ref, {
+    ref,
+    mechanism: second.mechanism,
+    wrapped: second.wrapped,
+  });
+  expect(changed).toBe(true);
+  return first.id;
 }
 
 async function allDeks(store: Store): Promise<DekRecord[]> {

@@ -72,6 +72,11 @@ export async function startServe(
         exited.then(() => true),
         new Promise<false>((resolve) => setTimeout(() => resolve(false), STOP_TIMEOUT_MS)),
       ]);
+      if (output.includes('strongroom exits before its shutdown finished')) {
+        // The service's shutdown deadline ended it; the test itself still passes.
+        const warnings = output.split('\n').filter((line) => /"level":(40|50|60)/.test(line));
+        console.warn(`strongroom serve needed its shutdown deadline:\n${warnings.join('\n')}`);
+      }
       if (!stopped) {
         child.kill('SIGKILL');
         await exited;

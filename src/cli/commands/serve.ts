@@ -24,7 +24,7 @@ const SHUTDOWN_DEADLINE_MS = 30_000;
 
 /**
  * Runs the service until SIGINT or SIGTERM, then closes it. A second signal, or a shutdown that
- * passes SHUTDOWN_DEADLINE_MS, ends the process with exit code 1.
+ * passes SHUTDOWN_DEADLINE_MS, kills the process with SIGKILL after a log line.
  */
 export async function serve(home: string): Promise<void> {
   const config = await loadConfig(home);
@@ -50,7 +50,12 @@ export async function serve(home: string): Promise<void> {
   });
   const exitNow = (reason: string): void => {
     logger.error({ reason }, 'strongroom exits before its shutdown finished');
-    process.exit(1);
+    // process.exit() waits for worker threads to end, and a thread blocked in a PKCS#11 call never
+    // ends: in a CI run the process was still alive 10 s after process.exit(1). So the process
+    // kills itself once the log line is written, or after 1 s if the write does not finish.
+    const kill = () => process.kill(process.pid, 'SIGKILL');
+    setTimeout(kill, 1_000);
+    logger.flush(kill);
   };
   const deadline = setTimeout(
     () => exitNow(`the shutdown took longer than ${SHUTDOWN_DEADLINE_MS / 1000} s`),

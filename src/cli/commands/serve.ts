@@ -50,9 +50,9 @@ export async function serve(home: string): Promise<void> {
   });
   const exitNow = (reason: string): void => {
     logger.error({ reason }, 'strongroom exits before its shutdown finished');
-    // process.exit() waits for worker threads to end, and a thread blocked in a PKCS#11 call never
-    // ends: in a CI run the process was still alive 10 s after process.exit(1). So the process
-    // kills itself once the log line is written, or after 1 s if the write does not finish.
+    // In a CI run the process was still alive 10 s after process.exit(1), most likely because
+    // Node.js waits for a worker thread blocked in a PKCS#11 call. So the process kills itself once
+    // the log line is written, or after 1 s if the write does not finish.
     const kill = () => process.kill(process.pid, 'SIGKILL');
     setTimeout(kill, 1_000);
     logger.flush(kill);

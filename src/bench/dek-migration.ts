@@ -288,38 +288,40 @@ function buildReport(
       'The timed part is one runDekMigration call from the file key to an AES key on a SoftHSM ' +
         `token, with pages of ${PAGE_SIZE} DEKs, ${PAGES_IN_FLIGHT} pages in flight and an HSM ` +
         `provider pool of ${POOL_SIZE} sessions. It includes the lock, the source proof, the target ` +
-        'canary, ANALYZE of the deks table on PostgreSQL, the re-wrap of each page (GCM decrypts in ' +
-        'Node, one wrapMany and one unwrapMany message to the PKCS#11 worker, which open each new ' +
-        'wrapping again before it is written, and one UPDATE of the whole page in one transaction), ' +
-        'the sweep that looks for DEKs created during the run, the verify pass that reads every DEK ' +
-        'under the target again and compares it with what opened (opening on the HSM only the rows ' +
-        'that differ), the journal and the audit event. The re-wrap time ends at the last page, and ' +
-        'the verify time is the rest of the call. The provider starts its batch threads on the first ' +
-        'batch, inside the timed part.',
+        'canary and ANALYZE of the deks table on PostgreSQL. Each page is then decrypted with GCM ' +
+        'in Node, sent to the PKCS#11 worker as one wrapMany and one unwrapMany message, which open ' +
+        'each new wrapping again before it is written, and written with one UPDATE in one ' +
+        'transaction. Then come the sweep for DEKs created during the run and the verify pass. It ' +
+        'reads every DEK under the target again, compares it with what opened, and opens on the HSM ' +
+        'only the rows that differ. Last come the journal and the audit event. The re-wrap time ends ' +
+        'at the last page, and the verify time is the rest of the call. The provider starts its ' +
+        'batch threads on the first batch, inside the timed part.',
       'A migrated DEK costs one HSM encrypt and one HSM decrypt, so the raw pair rate on the same ' +
         'token, measured before the first and after the last migration of the same run, is what the ' +
         `ratio compares with. The target is ${TARGET_RATIO}. The growth factor is time(100k) / ` +
         'time(10k): about 10 means the time grows linearly with the number of DEKs.',
       'Why the 10k rows stay below the 100k rows: each run has fixed costs that do not grow with ' +
-        'the number of DEKs: the lock, the source proof (its canary and 16 sample DEKs), the target ' +
-        'canary, the counts, ANALYZE on PostgreSQL, the start of the batch threads (about 50 ms), ' +
-        'the first pages while the JIT compiler warms up, and the last pages and the verify pass ' +
-        'while the HSM has no work left. In trials on this machine they came to about 0.2 to 0.3 s, ' +
-        'a third of a 10k run and a twentieth of a 100k run. So the growth stays below 10.',
+        'the number of DEKs. They are the lock, the source proof (its canary and 16 sample DEKs), ' +
+        'the target canary, the counts, ANALYZE on PostgreSQL and the start of the batch threads ' +
+        '(about 50 ms). The first pages also run while the JIT compiler warms up, and the HSM has ' +
+        'no work left during the last pages and the verify pass. In trials on this machine these ' +
+        'costs came to about 0.2 to 0.3 s, a third of a 10k run and a twentieth of a 100k run. So ' +
+        'the growth stays below 10.',
       'What limits the ratio: the raw loop uses one CPU, the migration both CPUs of this machine, ' +
         'and SoftHSM computes on them too. In trials (CPU profiles and process.cpuUsage) a 100k ' +
         'migration kept the process at about 150 to 185 % CPU, and the PostgreSQL server took ' +
-        'another 25 to 35 %, so the run is bound by CPU time: the SoftHSM calls of the two batch ' +
-        'threads, which cost more per pair than on one thread because they contend inside SoftHSM, ' +
-        'the GCM decrypts and database work on the main thread, and the database server. A network ' +
-        'or PCIe HSM computes on its own hardware and leaves those CPUs to the rest of the run.',
-      'What changed the ratio from about 0.6: the deks table of SQLite is stored in id order ' +
-        '(WITHOUT ROWID), so a page writes a few table pages instead of one per DEK; SQLite keeps ' +
-        'prepared statements; a page commit on SQLite does not wait for the disk; the verify pass ' +
-        'compares bytes instead of asking the HSM a second time; and pages of 500 with 4 in flight ' +
-        'over a pool of 2 sessions. Pool 4 was slower than pool 2 on this machine. Sending the ' +
-        'PostgreSQL page as three arrays (unnest) instead of 1,500 parameters made no difference ' +
-        'that stood out from the noise, and the rates of repeated runs varied by about 0.05.',
+        'another 25 to 35 %. So the run is bound by CPU time. It goes to the SoftHSM calls of the ' +
+        'two batch threads, which cost more per pair than on one thread because they contend inside ' +
+        'SoftHSM, to the GCM decrypts and database work on the main thread, and to the database ' +
+        'server. A network or PCIe HSM computes on its own hardware and leaves those CPUs to the ' +
+        'rest of the run.',
+      'What changed the ratio from about 0.6. The deks table of SQLite is stored in id order ' +
+        '(WITHOUT ROWID), so a page writes a few table pages instead of one per DEK. SQLite keeps ' +
+        'prepared statements, and a page commit on SQLite does not wait for the disk. The verify ' +
+        'pass compares bytes instead of asking the HSM a second time. Pages are 500 DEKs with 4 in ' +
+        'flight, over a pool of 2 sessions. Pool 4 was slower than pool 2 on this machine. Sending ' +
+        'the PostgreSQL page as three arrays (unnest) instead of 1,500 parameters made no difference ' +
+        'that stood out from the noise, and the ratios of repeated runs varied by about 0.05.',
       'SQLite uses a temporary file. PostgreSQL uses STRONGROOM_BENCH_POSTGRES_URL when set, and ' +
         'otherwise a throwaway local cluster with fsync and synchronous_commit off, so its rates ' +
         'are higher than a durable server gives. Each size uses a new database.',

@@ -22,6 +22,13 @@ export interface RewrapContext {
   verified: VerifiedRows;
 }
 
+/** A DEK of the page, open in memory, with the associated data that binds it to its row. */
+interface OpenedDek {
+  record: DekRecord;
+  dek: Buffer;
+  aad: Buffer;
+}
+
 /** A page after the provider work: the rows to write, and the outcome of the other rows. */
 export interface PreparedPage {
   rows: RewrappedRow[];
@@ -64,7 +71,7 @@ export async function preparePage(
     prepared.counts.failed += 1;
     prepared.failedIds.push(record.id);
   };
-  const opened: Array<{ record: DekRecord; dek: Buffer; aad: Buffer }> = [];
+  const opened: OpenedDek[] = [];
   try {
     const aads = moving.map((record) => dekAssociatedData(record.id));
     const unwrapped = await settleBatch(
@@ -87,9 +94,9 @@ export async function preparePage(
       () => context.target.wrapMany(opened.map(({ dek, aad }) => ({ dek, aad }))),
       opened.length,
     );
-    const rewrapped: Array<{ entry: (typeof opened)[number]; key: WrappedKey }> = [];
+    const rewrapped: Array<{ entry: OpenedDek; key: WrappedKey }> = [];
     wrapped.forEach((result, index) => {
-      const entry = opened[index] as (typeof opened)[number];
+      const entry = opened[index] as OpenedDek;
       if (result.ok) {
         rewrapped.push({ entry, key: result.value });
       } else {
@@ -110,10 +117,7 @@ export async function preparePage(
  * the DEK that was wrapped. Any other outcome fails the row, which then stays under the source.
  */
 async function openAgain(
-  rewrapped: ReadonlyArray<{
-    entry: { record: DekRecord; dek: Buffer; aad: Buffer };
-    key: WrappedKey;
-  }>,
+  rewrapped: ReadonlyArray<{ entry: OpenedDek; key: WrappedKey }>,
   target: MasterKeyProvider,
   prepared: PreparedPage,
   fail: (record: DekRecord, error: unknown) => void,
@@ -165,12 +169,14 @@ export async function writePage(
     prepared.rows,
   );
   counts.migrated += changed.size;
+  const untouched: string[] = [];
   for (const row of prepared.rows) {
     if (changed.has(row.id)) {
       context.verified.add(row.id, row.mechanism, row.wrapped);
+    } else {
+      untouched.push(row.id);
     }
   }
-  const untouched = prepared.rows.filter((row) => !changed.has(row.id)).map((row) => row.id);
   if (untouched.length > 0) {
     counts.skipped += untouched.length;
     context.logger.info(
@@ -186,7 +192,7 @@ export function sameKey(left: MasterKeyRef, right: MasterKeyRef): boolean {
 }
 
 /** Runs a batch call and, when it fails as a whole, gives each of its items that error. */
-async function settleBatch<T>(
+export async function settleBatch<T>(
   call: () => Promise<Array<BatchResult<T>>>,
   size: number,
 ): Promise<Array<BatchResult<T>>> {

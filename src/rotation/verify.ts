@@ -4,6 +4,7 @@ import { dekAssociatedData } from '../crypto/associated-data.js';
 import type { MasterKeyProvider } from '../keys/types.js';
 import type { DekRecord, KeyRepository } from '../store/repositories.js';
 import { runPagePass } from './pipeline.js';
+import { settleBatch } from './rewrap.js';
 import type { VerifiedRows } from './verified-rows.js';
 
 /** The outcome of the verify pass. */
@@ -63,17 +64,13 @@ async function openUnderTarget(
   logger: Logger,
 ): Promise<VerifyResult> {
   const page: VerifyResult = { verified: 0, failed: 0 };
-  if (records.length === 0) {
-    return page;
-  }
-  const opened = await target
-    .unwrapMany(records.map((record) => ({ key: record, aad: dekAssociatedData(record.id) })))
-    .catch((error: unknown) =>
-      records.map(() => ({
-        ok: false as const,
-        error: error instanceof Error ? error : new Error(String(error)),
-      })),
-    );
+  const opened = await settleBatch(
+    () =>
+      target.unwrapMany(
+        records.map((record) => ({ key: record, aad: dekAssociatedData(record.id) })),
+      ),
+    records.length,
+  );
   opened.forEach((outcome, index) => {
     if (outcome.ok) {
       outcome.value.fill(0);

@@ -25,14 +25,18 @@ import { combineRuns, type CombinedRun, type TimedRun } from './timing.js';
 import type { Benchmark, BenchmarkReport, Measurement } from './types.js';
 
 /**
- * HSM sessions in the target provider's pool, over which each batch call is spread. SoftHSM
- * computes on this machine's CPUs, so a pool larger than the 2 CPUs only made the batch threads
- * compete for them in trials (pool 4 was slower than pool 2).
+ * HSM sessions in the target provider's pool. SoftHSM computes on this machine's CPUs, so more
+ * sessions than the 2 CPUs only made them compete for the CPUs in trials.
  */
 const POOL_SIZE = 2;
+/**
+ * Processes that run the batch calls, each with a SoftHSM instance and a session of its own: the
+ * default of strongroom.hsm.batchProcesses on 2 CPUs, which `dek migrate` uses.
+ */
+const BATCH_PROCESSES = 2;
 /** runDekMigration's defaults, passed explicitly so that the page states what ran. */
 const PAGE_SIZE = 500;
-const PAGES_IN_FLIGHT = 4;
+const PAGES_IN_FLIGHT = 8;
 const SIZES = [10_000, 100_000] as const;
 /** The rate that each migration should reach, as a share of the raw PKCS#11 pair rate. */
 const TARGET_RATIO = 0.8;
@@ -185,6 +189,7 @@ async function timeMigration(
     keyLabel: setup.token.keyLabel,
     pin: setup.token.pin,
     poolSize: POOL_SIZE,
+    batchProcesses: BATCH_PROCESSES,
     logger,
   });
   const opened: MasterKeyProvider[] = [];
@@ -265,7 +270,7 @@ function buildReport(
       operations: entry.run.operations,
       seconds: entry.run.seconds,
       method:
-        `runDekMigration file to HSM, pages of ${PAGE_SIZE}, ${PAGES_IN_FLIGHT} in flight, pool ${POOL_SIZE}, ` +
+        `runDekMigration file to HSM, pages of ${PAGE_SIZE}, ${PAGES_IN_FLIGHT} in flight, ${BATCH_PROCESSES} batch processes, ` +
         `re-wrap ${entry.rewrapSeconds.toFixed(1)} s + verify ${(entry.run.seconds - entry.rewrapSeconds).toFixed(1)} s`,
     })),
   ];
@@ -286,42 +291,41 @@ function buildReport(
         '(AES-256-GCM in Node), using multi-row INSERTs of 1,000 rows in transactions of 20,000 on ' +
         'a separate Kysely connection. The seeding is not timed.',
       'The timed part is one runDekMigration call from the file key to an AES key on a SoftHSM ' +
-        `token, with pages of ${PAGE_SIZE} DEKs, ${PAGES_IN_FLIGHT} pages in flight and an HSM ` +
-        `provider pool of ${POOL_SIZE} sessions. It includes the lock, the source proof, the target ` +
-        'canary and ANALYZE of the deks table on PostgreSQL. Each page is then decrypted with GCM ' +
-        'in Node, sent to the PKCS#11 worker as one wrapMany and one unwrapMany message, which open ' +
-        'each new wrapping again before it is written, and written with one UPDATE in one ' +
-        'transaction. Then come the sweep for DEKs created during the run and the verify pass. It ' +
-        'reads every DEK under the target again, compares it with what opened, and opens on the HSM ' +
-        'only the rows that differ. Last come the journal and the audit event. The re-wrap time ends ' +
-        'at the last page, and the verify time is the rest of the call. The provider starts its ' +
-        'batch threads on the first batch, inside the timed part.',
+        `token, with pages of ${PAGE_SIZE} DEKs, ${PAGES_IN_FLIGHT} pages in flight and ` +
+        `${BATCH_PROCESSES} batch processes, as \`dek migrate\` runs it on 2 CPUs. It includes the ` +
+        'lock, the source proof, the target canary and ANALYZE of the deks table on PostgreSQL. ' +
+        'Each page is then decrypted with GCM in Node and sent to the batch processes as one ' +
+        'wrapMany and one unwrapMany call, which opens each new wrapping again before it is ' +
+        'written. Each call is split into one chunk per process. Each page is written with one ' +
+        'UPDATE in one transaction. Then come the sweep for DEKs created during the run and the ' +
+        'verify pass. It reads every DEK under the target again, compares it with what opened, and ' +
+        'opens on the HSM only the rows that differ. Last come the journal and the audit event. The ' +
+        're-wrap time ends at the last page, and the verify time is the rest of the call. The ' +
+        'provider starts its batch processes when it opens, before the timed part, as the CLI ' +
+        'opens it before it asks for confirmation.',
       'A migrated DEK costs one HSM encrypt and one HSM decrypt, so the raw pair rate on the same ' +
         'token, measured before the first and after the last migration of the same run, is what the ' +
         `ratio compares with. The target is ${TARGET_RATIO}. The growth factor is time(100k) / ` +
         'time(10k): about 10 means the time grows linearly with the number of DEKs.',
       'Why the 10k rows stay below the 100k rows: each run has fixed costs that do not grow with ' +
         'the number of DEKs. They are the lock, the source proof (its canary and 16 sample DEKs), ' +
-        'the target canary, the counts, ANALYZE on PostgreSQL and the start of the batch threads ' +
-        '(about 50 ms). The first pages also run while the JIT compiler warms up, and the HSM has ' +
-        'no work left during the last pages and the verify pass. In trials on this machine these ' +
-        'costs came to about 0.2 to 0.3 s, a third of a 10k run and a twentieth of a 100k run. So ' +
-        'the growth stays below 10.',
-      'What limits the ratio: the raw loop uses one CPU, the migration both CPUs of this machine, ' +
-        'and SoftHSM computes on them too. In trials (CPU profiles and process.cpuUsage) a 100k ' +
-        'migration kept the process at about 150 to 185 % CPU, and the PostgreSQL server took ' +
-        'another 25 to 35 %. So the run is bound by CPU time. It goes to the SoftHSM calls of the ' +
-        'two batch threads, which cost more per pair than on one thread because they contend inside ' +
-        'SoftHSM, to the GCM decrypts and database work on the main thread, and to the database ' +
-        'server. A network or PCIe HSM computes on its own hardware and leaves those CPUs to the ' +
-        'rest of the run.',
-      'What changed the ratio from about 0.6. The deks table of SQLite is stored in id order ' +
-        '(WITHOUT ROWID), so a page writes a few table pages instead of one per DEK. SQLite keeps ' +
-        'prepared statements, and a page commit on SQLite does not wait for the disk. The verify ' +
-        'pass compares bytes instead of asking the HSM a second time. Pages are 500 DEKs with 4 in ' +
-        'flight, over a pool of 2 sessions. Pool 4 was slower than pool 2 on this machine. Sending ' +
-        'the PostgreSQL page as three arrays (unnest) instead of 1,500 parameters made no difference ' +
-        'that stood out from the noise, and the ratios of repeated runs varied by about 0.05.',
+        'the target canary, the counts and ANALYZE on PostgreSQL. The first pages also run while ' +
+        'the JIT compiler warms up, and the HSM has no work left during the last page writes and ' +
+        'the verify pass. A 10k run lasts about 1 s, so these costs and the noise of a shared ' +
+        'machine weigh on it most.',
+      'Why batch processes. SoftHSM 2.6 takes locks that all sessions of one process share, and it ' +
+        'checks its token files on each use of a key. In a trial on this machine, two threads with a ' +
+        'session each reached 1.2 to 1.5 times the raw rate of one thread, and two processes ' +
+        'reached 2 times. With batch threads the 100k migrations reached ratios of 0.63 to 0.89. ' +
+        'With two batch processes, the run is bound by CPU time. The processes, the main thread ' +
+        'and the PostgreSQL server share the 2 CPUs, and a chunk of 250 DEKs took 11 to 80 ms in a ' +
+        'process, depending on what else ran. A network or PCIe HSM computes on its own hardware ' +
+        'and leaves those CPUs to the rest of the run.',
+      'Earlier changes that the ratio still rests on. The deks table of SQLite is stored in id ' +
+        'order (WITHOUT ROWID), so a page writes a few table pages instead of one per DEK. SQLite ' +
+        'keeps prepared statements, and a page commit on SQLite does not wait for the disk. The ' +
+        'verify pass compares bytes instead of asking the HSM a second time. Ratios of repeated runs ' +
+        'vary by about 0.1, and more for the 10k rows.',
       'SQLite uses a temporary file. PostgreSQL uses STRONGROOM_BENCH_POSTGRES_URL when set, and ' +
         'otherwise a throwaway local cluster with fsync and synchronous_commit off, so its rates ' +
         'are higher than a durable server gives. Each size uses a new database.',

@@ -101,20 +101,21 @@ export async function measureProvider(
 
 /**
  * wrapMany() then unwrapMany() of `batchSize` DEKs through the provider, with `inFlight` batches
- * at once. Returns the rate in DEKs per second, each DEK being one wrap and one unwrap.
+ * at once, on batch threads or on `batchProcesses` processes. Returns the rate in DEKs per second,
+ * each DEK being one wrap and one unwrap.
  */
 export async function measureProviderBatches(
   token: BenchToken,
-  poolSize: number,
-  batchSize: number,
-  inFlight: number,
+  settings: { poolSize: number; batchProcesses: number; batchSize: number; inFlight: number },
 ): Promise<TimedRun> {
+  const { poolSize, batchProcesses, batchSize, inFlight } = settings;
   const provider = createHsmProvider({
     library: token.library,
     slot: { by: 'tokenLabel', label: token.tokenLabel },
     keyLabel: token.keyLabel,
     pin: token.pin,
     poolSize,
+    batchProcesses,
     logger: pino({ level: 'warn' }),
   });
   await provider.open();

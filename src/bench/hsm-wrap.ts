@@ -19,8 +19,10 @@ const POOL_SIZE = 4;
 const IN_FLIGHT = 16;
 
 /** DEKs per wrapMany and unwrapMany call, and batches in flight: the DEK migration's defaults. */
-const BATCH_SIZE = 200;
-const BATCHES_IN_FLIGHT = 2;
+const BATCH_SIZE = 500;
+const BATCHES_IN_FLIGHT = 8;
+/** Batch processes on 2 CPUs, the default of strongroom.hsm.batchProcesses there. */
+const BATCH_PROCESSES = 2;
 
 const TOKEN_LABEL = 'bench';
 const KEY_LABEL = 'bench-master-key';
@@ -41,9 +43,18 @@ export const hsmWrapBenchmark: Benchmark = {
       const rawBefore = measureRawGcm(token);
       const provider = await measureProvider(token, POOL_SIZE, IN_FLIGHT);
       const oneAtATime = await measureProvider(token, POOL_SIZE, 1);
-      const batches = await measureProviderBatches(token, POOL_SIZE, BATCH_SIZE, BATCHES_IN_FLIGHT);
+      const batch = { poolSize: POOL_SIZE, batchSize: BATCH_SIZE, inFlight: BATCHES_IN_FLIGHT };
+      const batches = await measureProviderBatches(token, { ...batch, batchProcesses: 0 });
+      const processBatches = await measureProviderBatches(token, {
+        ...batch,
+        batchProcesses: BATCH_PROCESSES,
+      });
       const raw = combineRuns(rawBefore, measureRawGcm(token));
-      return buildReport(raw, { provider, oneAtATime, batches }, await softHsmVersion());
+      return buildReport(
+        raw,
+        { provider, oneAtATime, batches, processBatches },
+        await softHsmVersion(),
+      );
     } finally {
       await rm(directory, { recursive: true, force: true });
     }
@@ -52,10 +63,10 @@ export const hsmWrapBenchmark: Benchmark = {
 
 function buildReport(
   raw: CombinedRun,
-  runs: { provider: TimedRun; oneAtATime: TimedRun; batches: TimedRun },
+  runs: { provider: TimedRun; oneAtATime: TimedRun; batches: TimedRun; processBatches: TimedRun },
   softHsm: string,
 ): BenchmarkReport {
-  const { provider, oneAtATime, batches } = runs;
+  const { provider, oneAtATime, batches, processBatches } = runs;
   const ratio = provider.perSecond / raw.perSecond;
   return {
     title: 'HSM master key: AES-GCM on SoftHSM',
@@ -72,6 +83,10 @@ function buildReport(
         'migration calls them. Each batch is one message to the worker, which splits it into one share per session and ' +
         'lends each share with its session to a batch thread (one thread per session), which makes blocking pkcs11js ' +
         'calls. The rate counts DEKs, each one wrap and one unwrap.',
+      `Batch processes: the same batches with strongroom.hsm.batchProcesses = ${BATCH_PROCESSES}, as \`dek migrate\` ` +
+        'runs them. Each batch is split into one chunk per process, and each process has a SoftHSM instance and a ' +
+        'session of its own. SoftHSM takes locks that all sessions of one process share, so processes scale where ' +
+        'threads of one process contend.',
       `Each measurement runs for ${MEASURE_MS / 1000} s after a ${WARMUP_MS / 1000} s warm-up.`,
       'The ratio shows what the worker arrangement costs (message passing between threads, copies) or gains (sessions ' +
         'working in parallel). The raw loop uses one CPU, while the batch threads can use every CPU of the machine, so ' +
@@ -107,10 +122,18 @@ function buildReport(
         seconds: batches.seconds,
         method: `batch threads, blocking, pool ${POOL_SIZE}, batches of ${BATCH_SIZE}, ${BATCHES_IN_FLIGHT} in flight`,
       },
+      {
+        label: 'provider wrapMany+unwrapMany, batch processes, per DEK',
+        perSecond: processBatches.perSecond,
+        operations: processBatches.operations,
+        seconds: processBatches.seconds,
+        method: `${BATCH_PROCESSES} batch processes, blocking, batches of ${BATCH_SIZE}, ${BATCHES_IN_FLIGHT} in flight`,
+      },
     ],
     summary: [
       `Ratio provider (${IN_FLIGHT} in flight) / raw: ${ratio.toFixed(2)}`,
       `Ratio provider batches / raw: ${(batches.perSecond / raw.perSecond).toFixed(2)}`,
+      `Ratio provider batch processes / raw: ${(processBatches.perSecond / raw.perSecond).toFixed(2)}`,
     ],
     environment: {
       SoftHSM: softHsm,

@@ -36,6 +36,7 @@ export const SECURITY_KEYS = new Set([
   'hsm.keystore.entry.password',
   'strongroom.keyFile',
   'strongroom.hsm.poolSize',
+  'strongroom.hsm.batchProcesses',
   'strongroom.hsm.failover.configPaths',
   'strongroom.hsm.failover.retryPrimarySeconds',
   'strongroom.hsm.keyWrap',

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { StrongroomError } from '../errors.js';
 import { homeLayout, type HomeLayout } from './home.js';
@@ -15,6 +16,12 @@ export interface HsmConfig {
   /** Label of the audit checkpoint key on the same token (strongroom.audit.keyLabel). */
   auditKeyLabel: string;
   poolSize: number;
+  /**
+   * strongroom.hsm.batchProcesses: processes that run the DEK migration's HSM batches, each with a
+   * module instance and a session of its own. 0 runs them on threads of the PKCS#11 worker. The
+   * default is the number of CPUs, at most poolSize.
+   */
+  batchProcesses: number;
   /**
    * strongroom.hsm.keyWrap. The default `token` uses the token's own mechanisms. `ecb-rfc3394` lets
    * a token without CKM_AES_GCM and CKM_AES_KEY_WRAP wrap DEKs with RFC 3394 over its CKM_AES_ECB.
@@ -90,8 +97,16 @@ export async function loadConfig(home: string): Promise<StrongroomConfig> {
   // Read even without an HSM, so that a bad value is reported before the HSM is added.
   const poolSize = readInteger(security, 'strongroom.hsm.poolSize', 4, 1, 64);
   const keyWrap = readChoice(security, 'strongroom.hsm.keyWrap', ['token', 'ecb-rfc3394'], 'token');
+  const batchProcesses = readInteger(
+    security,
+    'strongroom.hsm.batchProcesses',
+    Math.min(poolSize, availableParallelism()),
+    0,
+    64,
+  );
   const hsm = await readHsmConfig(security, layout, activeProvider === 'hsm', {
     poolSize,
+    batchProcesses,
     keyWrap,
   });
   const certFile = optional(server, 'server.tls.certFile');
@@ -174,7 +189,7 @@ async function readHsmConfig(
   security: PropertiesFile,
   layout: HomeLayout,
   requiredByProvider: boolean,
-  tokenSettings: Pick<HsmConfig, 'poolSize' | 'keyWrap'>,
+  tokenSettings: Pick<HsmConfig, 'poolSize' | 'batchProcesses' | 'keyWrap'>,
 ): Promise<HsmConfig | undefined> {
   const configPath = optional(security, 'hsm.provider.configPath');
   if (configPath === undefined) {

@@ -72,11 +72,15 @@ export async function openKeyring(
   return keyring;
 }
 
-/** Builds a provider without opening it. */
+/**
+ * Builds a provider without opening it. For a 'migration', an HSM provider runs its batches in
+ * strongroom.hsm.batchProcesses processes; the service keeps its batches on worker threads.
+ */
 export async function buildProvider(
   kind: ProviderKind,
   config: StrongroomConfig,
   logger: Logger,
+  purpose: 'service' | 'migration' = 'service',
 ): Promise<MasterKeyProvider> {
   if (kind === 'file') {
     return createFileProvider({ path: config.keyFile });
@@ -87,6 +91,7 @@ export async function buildProvider(
     throw new Error('HSM provider requested without HSM configuration');
   }
   const pin = await resolveHsmPin(hsm);
+  const batchProcesses = purpose === 'migration' ? hsm.batchProcesses : 0;
   if (hsm.failover !== undefined) {
     return new FailoverHsmProvider({
       members: [hsm.providerFile, ...hsm.failover.standbys],
@@ -95,6 +100,7 @@ export async function buildProvider(
       auditKeyLabel: hsm.auditKeyLabel,
       pin,
       poolSize: hsm.poolSize,
+      batchProcesses,
       keyWrap: hsm.keyWrap,
       logger,
     });
@@ -105,6 +111,7 @@ export async function buildProvider(
     keyLabel: hsm.keyLabel,
     pin,
     poolSize: hsm.poolSize,
+    batchProcesses,
     keyWrap: hsm.keyWrap,
     logger,
   });

@@ -33,10 +33,10 @@ export async function openMigrationProviders(
   const from: ProviderKind = to === 'hsm' ? 'file' : 'hsm';
   const opened: MasterKeyProvider[] = [];
   try {
-    const source = await buildProvider(from, config, logger);
+    const source = await buildProvider(from, config, logger, 'migration');
     opened.push(source);
     await source.open();
-    const target = await buildProvider(to, config, logger);
+    const target = await buildProvider(to, config, logger, 'migration');
     opened.push(target);
     await target.open();
     return {
@@ -84,10 +84,10 @@ export async function openRenewProviders(
       : { ...config, hsm: { ...(config.hsm as HsmConfig), keyLabel: target.keyLabel } };
   const opened: MasterKeyProvider[] = [];
   try {
-    const source = await buildProvider(config.activeProvider, config, logger);
+    const source = await buildProvider(config.activeProvider, config, logger, 'migration');
     opened.push(source);
     await source.open();
-    const renewed = await buildProvider(target.kind, targetConfig, logger);
+    const renewed = await buildProvider(target.kind, targetConfig, logger, 'migration');
     opened.push(renewed);
     await renewed.open();
     return { source, target: renewed, close: () => closeAll(opened) };

@@ -14,7 +14,7 @@ import { VerifiedRows } from './verified-rows.js';
 import { verifyTargetDeks, type VerifyResult } from './verify.js';
 
 const DEFAULT_BATCH_SIZE = 500;
-const DEFAULT_PAGES_IN_FLIGHT = 4;
+const DEFAULT_PAGES_IN_FLIGHT = 8;
 
 /**
  * Moves every DEK under the source key to the target key. The run takes the database-wide lock,

@@ -17,11 +17,11 @@ export interface MigrationOptions {
   logger: Logger;
   /** Does everything but write to the database when true. */
   dryRun: boolean;
-  /** Rows read per page, and so rows per batch call and per write transaction; 200 by default. */
+  /** Rows read per page, and so rows per batch call and per write transaction; 500 by default. */
   batchSize?: number;
   /**
-   * Pages whose provider work runs while an earlier page is written; 2 by default. Each page is one
-   * batch call, which the HSM provider spreads over its pool's sessions.
+   * Pages whose provider work runs while an earlier page is written; 8 by default. Each page is one
+   * batch call per step, which the HSM provider spreads over its batch processes or sessions.
    */
   pagesInFlight?: number;
   /** Stops the run at a page boundary when aborted: pages in flight are written, no new page is read. */

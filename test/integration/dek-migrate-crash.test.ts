@@ -14,6 +14,7 @@ import type { MasterKeyProvider, MasterKeyRef } from '../../src/keys/types.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { createVaultService } from '../../src/vault/service.js';
 import type { Actor } from '../../src/vault/types.js';
+import { batchProcessesOf, waitForExit } from '../support/batch-processes.js';
 import { runCli } from '../support/cli.js';
 import { describeEachDialect, type DialectContext } from '../support/databases.js';
 import { createSoftHsmFixture, softHsmAvailable, type SoftHsmFixture } from '../support/softhsm.js';
@@ -144,6 +145,7 @@ describe.runIf(softHsmAvailable())('dek migrate killed mid-run', () => {
 
       await withStore(context, async (store) => {
         const movedBeforeKills = await countUnderHsm(store);
+        let orphansChecked = 0;
         for (let kill = 0; kill < KILLS; kill += 1) {
           // A kill fires after a random number of moved rows, at most an even share of those left,
           // so the last kill still stops the run early. Odd kills also fire at a random delay,
@@ -155,7 +157,7 @@ describe.runIf(softHsmAvailable())('dek migrate killed mid-run', () => {
             kill % 2 === 1
               ? Date.now() + Math.floor(Math.random() * MAX_KILL_DELAY_MS)
               : Number.POSITIVE_INFINITY;
-          const signal = await killWhen(
+          const { signal, batchProcesses } = await killWhen(
             ['dek', 'migrate', '--to', 'hsm', '--home', home, '--yes', '--batch-size', '25'],
             env,
             async () => Date.now() >= killAt || (await countUnderHsm(store)) >= threshold,
@@ -163,7 +165,11 @@ describe.runIf(softHsmAvailable())('dek migrate killed mid-run', () => {
 
           expect(signal).toBe('SIGKILL');
           expect(await countUnderHsm(store)).toBeLessThan(ACCOUNTS);
+          // The HSM batch processes leave with the run that started them.
+          await waitForExit(batchProcesses);
+          orphansChecked += batchProcesses.length;
         }
+        expect(orphansChecked).toBeGreaterThan(0);
         // The killed runs together moved rows, so the kills hit the migration and not only its start-up.
         expect(await countUnderHsm(store)).toBeGreaterThan(movedBeforeKills);
         const runs = await store.dekMigrations.listRuns(KILLS + 1);
@@ -245,13 +251,14 @@ async function listRows(store: Store): Promise<{ dekIds: string[]; accountIds: s
 
 /**
  * Runs the CLI and sends SIGKILL once `ready` returns true, checked every 5 ms. Resolves with the
- * signal that ended the process, or null when it exited first.
+ * signal that ended the process, or null when it exited first, and the PIDs of the HSM batch
+ * processes that it had started when it was killed.
  */
 async function killWhen(
   args: string[],
   env: NodeJS.ProcessEnv,
   ready: () => Promise<boolean>,
-): Promise<NodeJS.Signals | null> {
+): Promise<{ signal: NodeJS.Signals | null; batchProcesses: number[] }> {
   const child = spawn(process.execPath, [CLI, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'ignore'],
@@ -261,14 +268,16 @@ async function killWhen(
     child.on('exit', (_code, signal) => resolve(signal));
   });
 
+  let batchProcesses: number[] = [];
   while (child.exitCode === null && child.signalCode === null) {
     if (await ready()) {
+      batchProcesses = batchProcessesOf(child.pid as number);
       child.kill('SIGKILL');
       break;
     }
     await setTimeout(5);
   }
-  return exited;
+  return { signal: await exited, batchProcesses };
 }
 
 async function countUnderHsm(store: Store): Promise<number> {

@@ -1,5 +1,5 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { initHome } from '../../src/config/init-home.js';
@@ -80,6 +80,19 @@ describe('init and load', () => {
     const config = await loadConfig(home);
 
     expect(config.hsm?.keyWrap).toBe('ecb-rfc3394');
+    expect(config.warnings).toEqual([]);
+  });
+
+  it('reads strongroom.hsm.batchProcesses', async () => {
+    await initHome({ home, databaseUrl: 'sqlite:a.db', listen: '127.0.0.1:1', hsm });
+    const defaults = await loadConfig(home);
+    const path = join(home, 'security', 'security.properties');
+    await writeFile(path, `${await readFile(path, 'utf8')}strongroom.hsm.batchProcesses = 0\n`);
+
+    const config = await loadConfig(home);
+
+    expect(defaults.hsm?.batchProcesses).toBe(Math.min(4, availableParallelism()));
+    expect(config.hsm?.batchProcesses).toBe(0);
     expect(config.warnings).toEqual([]);
   });
 
@@ -198,6 +211,16 @@ describe('init and load', () => {
       'hsm.provider.configPath is not set',
     ],
     ['strongroom.hsm.poolSize = 0', 'SR_CONFIG_VALUE_INVALID', 'expected an integer from 1 to 64'],
+    [
+      'strongroom.hsm.batchProcesses = -1',
+      'SR_CONFIG_VALUE_INVALID',
+      'expected an integer from 0 to 64',
+    ],
+    [
+      'strongroom.hsm.batchProcesses = two',
+      'SR_CONFIG_VALUE_INVALID',
+      'expected an integer from 0 to 64',
+    ],
     [
       'strongroom.hsm.keyWrap = ecb',
       'SR_CONFIG_VALUE_INVALID',

@@ -11,6 +11,21 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
  */
 export type HsmLog = Record<LogLevel, (message: string, fields?: LogFields) => void>;
 
+/**
+ * Builds an HsmLog that hands each line to `write`, for a thread or process that sends its log
+ * lines to the main thread.
+ */
+export function forwardingHsmLog(
+  write: (level: LogLevel, message: string, fields: LogFields) => void,
+): HsmLog {
+  return {
+    debug: (message, fields = {}) => write('debug', message, fields),
+    info: (message, fields = {}) => write('info', message, fields),
+    warn: (message, fields = {}) => write('warn', message, fields),
+    error: (message, fields = {}) => write('error', message, fields),
+  };
+}
+
 /** Adapts a pino logger to HsmLog. */
 export function hsmLogFromPino(logger: Logger): HsmLog {
   return {

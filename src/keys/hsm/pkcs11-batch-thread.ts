@@ -18,13 +18,12 @@ import {
   type ChunkRequest,
   type ItemError,
 } from './batch-thread-protocol.js';
-import { unwrapInSession, wrapInSession, type SessionKey } from './dek-operations.js';
-import type { HsmLog, LogFields, LogLevel } from './hsm-log.js';
-import { ConnectionAbandonedError, isConnectionLost } from './pkcs11-failures.js';
+import { runChunkItems } from './chunk-items.js';
+import type { SessionKey } from './dek-operations.js';
+import { forwardingHsmLog } from './hsm-log.js';
+import { ConnectionAbandonedError } from './pkcs11-failures.js';
 import { loadModule } from './pkcs11-module.js';
-import { asBuffer, packBytes, unpackBytes } from './protocol.js';
-
-const DEK_BYTES = 32;
+import { asBuffer, packBytes } from './protocol.js';
 
 const port = parentPort;
 if (port === null) {
@@ -37,16 +36,9 @@ function post(message: BatchThreadMessage, transfer: ArrayBuffer[] = []): void {
   port?.postMessage(message, transfer);
 }
 
-function writeLog(level: LogLevel, message: string, fields: LogFields = {}): void {
-  post({ kind: 'log', level, message, fields });
-}
-
-const log: HsmLog = {
-  debug: (message, fields) => writeLog('debug', message, fields),
-  info: (message, fields) => writeLog('info', message, fields),
-  warn: (message, fields) => writeLog('warn', message, fields),
-  error: (message, fields) => writeLog('error', message, fields),
-};
+const log = forwardingHsmLog((level, message, fields) =>
+  post({ kind: 'log', level, message, fields }),
+);
 
 const { library } = workerData as { library: string };
 const pkcs11 = loadModule(library);
@@ -59,13 +51,11 @@ port.on('message', (request: ChunkRequest) => {
 });
 
 /**
- * Runs the items of a chunk one after the other. An item's own failure becomes its error and the
- * chunk goes on. A lost connection, or the worker's abandon flag, ends the chunk early.
+ * Runs the items of a chunk. A lost connection, or the worker's abandon flag, ends the chunk early.
  */
 async function runChunk(
   request: ChunkRequest,
 ): Promise<{ reply: ChunkReply; transfer: ArrayBuffer[] }> {
-  const session = asBuffer(request.session);
   const key: SessionKey = {
     masterKey: asBuffer(request.masterKey),
     mechanism: request.mechanism,
@@ -73,40 +63,31 @@ async function runChunk(
     slotName: request.slotName,
     keyWrap: request.keyWrap,
   };
-  const aads = unpackBytes(request.aads);
-  const values: Buffer[] = [];
-  const errors: Array<ItemError | null> = [];
-  let stop: ItemError | null = null;
-
-  const runItem =
-    request.kind === 'wrap'
-      ? (index: number) => wrapItem(session, key, request.deks, aads[index] as Buffer, index)
-      : unwrapItems(session, key, request.mechanisms, unpackBytes(request.wrapped), aads);
-
+  const abandoned = (): Error | undefined =>
+    Atomics.load(request.abandoned, 0) !== 0 ? new ConnectionAbandonedError() : undefined;
+  let values: Buffer[] = [];
   try {
-    for (let index = 0; index < aads.length; index++) {
-      if (Atomics.load(request.abandoned, 0) !== 0) {
-        stop = serializeItemError(new ConnectionAbandonedError());
-        break;
-      }
-      try {
-        values.push(await runItem(index));
-        errors.push(null);
-      } catch (error) {
-        if (isConnectionLost(error)) {
-          stop = serializeItemError(error);
-          break;
-        }
-        values.push(Buffer.alloc(0));
-        errors.push(serializeItemError(error));
-      }
-    }
-
+    const outcome = await runChunkItems(
+      pkcs11,
+      asBuffer(request.session),
+      key,
+      request,
+      log,
+      abandoned,
+    );
+    values = outcome.values;
     // The values move to the worker in one transferred ArrayBuffer, so no copy of a DEK stays here.
     const transfer: ArrayBuffer[] = [];
     const packed = packBytes(values, transfer);
     return {
-      reply: { kind: 'reply', id: request.id, done: errors.length, values: packed, errors, stop },
+      reply: {
+        kind: 'reply',
+        id: request.id,
+        done: outcome.errors.length,
+        values: packed,
+        errors: outcome.errors,
+        stop: outcome.stop,
+      },
       transfer,
     };
   } finally {
@@ -117,38 +98,6 @@ async function runChunk(
       request.deks.fill(0);
     }
   }
-}
-
-async function wrapItem(
-  session: Buffer,
-  key: SessionKey,
-  deks: Uint8Array,
-  aad: Buffer,
-  index: number,
-): Promise<Buffer> {
-  const dek = asBuffer(deks.subarray(index * DEK_BYTES, (index + 1) * DEK_BYTES));
-  const { wrapped } = await wrapInSession(pkcs11, session, key, dek, aad, log, 'blocking');
-  return wrapped;
-}
-
-function unwrapItems(
-  session: Buffer,
-  key: SessionKey,
-  mechanisms: ChunkRequest['mechanism'][],
-  wrapped: Buffer[],
-  aads: Buffer[],
-): (index: number) => Promise<Buffer> {
-  return (index) =>
-    unwrapInSession(
-      pkcs11,
-      session,
-      key,
-      mechanisms[index] ?? key.mechanism,
-      wrapped[index] ?? Buffer.alloc(0),
-      aads[index] ?? Buffer.alloc(0),
-      log,
-      'blocking',
-    );
 }
 
 function failedReply(id: number, stop: ItemError): ChunkReply {

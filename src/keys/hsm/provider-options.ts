@@ -29,6 +29,12 @@ export interface HsmProviderOptions {
    * CKM_AES_GCM nor CKM_AES_KEY_WRAP wraps DEKs with RFC 3394 computed over its CKM_AES_ECB.
    */
   keyWrap?: KeyWrapMode;
+  /**
+   * strongroom.hsm.batchProcesses: processes that run wrapMany and unwrapMany, each with a module
+   * instance and a session of its own (default 0: batch threads in the worker). The DEK migration
+   * sets it, because a module such as SoftHSM serialises much of its work within one process.
+   */
+  batchProcesses?: number;
   logger: Logger;
 }
 
@@ -44,6 +50,10 @@ export function checkProviderOptions(
   const { keyLabel, pin, slot } = options;
   if (!Number.isInteger(poolSize) || poolSize < 1) {
     throw new RangeError(`poolSize must be a positive integer, got ${poolSize}`);
+  }
+  const processes = options.batchProcesses ?? 0;
+  if (!Number.isInteger(processes) || processes < 0) {
+    throw new RangeError(`batchProcesses must be a whole number, got ${processes}`);
   }
   if (keyLabel === '') {
     throw new StrongroomError(

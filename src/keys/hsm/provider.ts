@@ -11,6 +11,8 @@ import type {
   WrappedKey,
 } from '../types.js';
 import { unwrapManyInWorker, wrapManyInWorker } from './batch-calls.js';
+import { BatchProcesses } from './batch-process/batch-processes.js';
+import { unwrapManyInProcesses, wrapManyInProcesses } from './batch-process/process-batch.js';
 import { hsmLogFromPino } from './hsm-log.js';
 import { isLibraryInUse, registerLibraryUse, type LibraryUse } from './library-users.js';
 import { isWrapMechanism } from './mechanisms.js';
@@ -37,6 +39,7 @@ export class HsmProvider implements MasterKeyProvider {
   private readonly log: Logger;
   private readonly poolSize: number;
   private client: WorkerClient | undefined;
+  private processes: BatchProcesses | undefined;
   private opened: OpenedToken | undefined;
   private opening: Promise<void> | undefined;
   private libraryUse: LibraryUse | undefined;
@@ -127,14 +130,32 @@ export class HsmProvider implements MasterKeyProvider {
     return this.requireClient().call('verify', params, transfer);
   }
 
-  /** Wraps the DEKs in one worker message per 1,000, spread over the pool's sessions. */
-  wrapMany(requests: readonly WrapRequest[]): Promise<BatchResult<WrappedKey>[]> {
-    return wrapManyInWorker(this.requireClient(), requests);
+  /**
+   * Wraps the DEKs spread over the batch processes when there are any, and otherwise in one worker
+   * message per 1,000, spread over the pool's sessions.
+   */
+  async wrapMany(requests: readonly WrapRequest[]): Promise<BatchResult<WrappedKey>[]> {
+    const client = this.requireClient();
+    if (this.processes === undefined) {
+      return wrapManyInWorker(client, requests);
+    }
+    for (const [index, request] of requests.entries()) {
+      if (request.dek.length !== DEK_BYTES) {
+        throw new RangeError(
+          `dek ${index} of the batch must be ${DEK_BYTES} bytes, got ${request.dek.length}`,
+        );
+      }
+    }
+    return wrapManyInProcesses(this.processes, requests, this.requireOpened().mechanism);
   }
 
-  /** Unwraps the DEKs in one worker message per 1,000, spread over the pool's sessions. */
+  /** Unwraps the DEKs like wrapMany spreads them. */
   unwrapMany(requests: readonly UnwrapRequest[]): Promise<BatchResult<Buffer>[]> {
-    return unwrapManyInWorker(this.requireClient(), requests);
+    const client = this.requireClient();
+    if (this.processes === undefined) {
+      return unwrapManyInWorker(client, requests);
+    }
+    return unwrapManyInProcesses(this.processes, requests, hsmLogFromPino(this.log));
   }
 
   status(): ProviderStatus {
@@ -171,6 +192,9 @@ export class HsmProvider implements MasterKeyProvider {
     this.closed = true;
     await this.opening?.catch(() => undefined);
 
+    const processes = this.processes;
+    this.processes = undefined;
+    await processes?.close();
     const client = this.client;
     this.client = undefined;
     if (client === undefined) {
@@ -233,6 +257,7 @@ export class HsmProvider implements MasterKeyProvider {
         'hsm master key opened',
       );
       logKeyWrapMode(this.log, this.options.keyWrap ?? 'token', opened);
+      await this.startProcesses(opened);
     } catch (error) {
       if (
         isStrongroomError(error, 'SR_HSM_PIN_INCORRECT') ||
@@ -243,6 +268,41 @@ export class HsmProvider implements MasterKeyProvider {
       await client.terminate();
       throw error;
     }
+  }
+
+  /**
+   * Starts the batch processes when options.batchProcesses is above 0. A failure closes the
+   * provider's connection and names the setting that turns them off.
+   */
+  private async startProcesses(opened: OpenedToken): Promise<void> {
+    const count = this.options.batchProcesses ?? 0;
+    if (count === 0) {
+      return;
+    }
+    const { library, slot, keyLabel, pin } = this.options;
+    const processes = new BatchProcesses(
+      { library, slot, keyLabel, pin, keyWrap: this.options.keyWrap ?? 'token', kcv: opened.kcv },
+      count,
+      hsmLogFromPino(this.log),
+    );
+    try {
+      await processes.start();
+    } catch (error) {
+      // start() terminates the worker after this, so the connection is closed here first.
+      const last = this.libraryUse?.release() ?? { logout: true, finalize: true };
+      await this.client?.call('close', last).catch(() => undefined);
+      this.libraryUse = undefined;
+      this.client = undefined;
+      this.opened = undefined;
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new StrongroomError(
+        isStrongroomError(error) ? error.code : 'SR_HSM_UNAVAILABLE',
+        `the HSM batch processes could not start: ${reason} To run batches in threads instead, set strongroom.hsm.batchProcesses = 0.`,
+        { cause: error },
+      );
+    }
+    this.processes = processes;
+    this.log.info({ batchProcesses: count }, 'hsm batch processes started');
   }
 
   private requireOpened(): OpenedToken {

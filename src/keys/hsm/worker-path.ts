@@ -5,6 +5,7 @@ import { StrongroomError } from '../../errors.js';
 
 const WORKER_FILE = 'pkcs11-worker.js';
 const BATCH_THREAD_FILE = 'pkcs11-batch-thread.js';
+const BATCH_PROCESS_FILE = join('batch-process', 'process-entry.js');
 
 /**
  * Returns the path of the compiled PKCS#11 worker. Node 20 cannot start a worker from a .ts file,
@@ -19,6 +20,11 @@ export function resolveWorkerPath(moduleUrl: string = import.meta.url): string {
 /** Returns the path of the compiled PKCS#11 batch thread, found as resolveWorkerPath finds the worker. */
 export function resolveBatchThreadPath(moduleUrl: string = import.meta.url): string {
   return resolveThreadFile(BATCH_THREAD_FILE, moduleUrl);
+}
+
+/** Returns the path of the compiled batch process entry, or throws like requireWorkerFile. */
+export function requireBatchProcessFile(moduleUrl: string = import.meta.url): string {
+  return requireCompiled(resolveThreadFile(BATCH_PROCESS_FILE, moduleUrl));
 }
 
 function resolveThreadFile(file: string, moduleUrl: string): string {
@@ -41,7 +47,10 @@ function resolveThreadFile(file: string, moduleUrl: string): string {
 
 /** Returns the worker path, or throws an error that names the build command when the file is missing. */
 export function requireWorkerFile(moduleUrl: string = import.meta.url): string {
-  const path = resolveWorkerPath(moduleUrl);
+  return requireCompiled(resolveWorkerPath(moduleUrl));
+}
+
+function requireCompiled(path: string): string {
   if (!existsSync(path)) {
     throw new StrongroomError(
       'SR_HSM_UNAVAILABLE',

@@ -12,6 +12,7 @@ import { hsmLogFromPino } from '../../src/keys/hsm/hsm-log.js';
 import { createHsmProvider } from '../../src/keys/hsm/index.js';
 import type { MasterKeyProvider } from '../../src/keys/types.js';
 import { batchProcessesOf, waitForExit } from '../support/batch-processes.js';
+import { buildSlowModule, compilerAvailable } from '../support/slow-module.js';
 import {
   createMemoryLogger,
   createSoftHsmFixture,
@@ -21,143 +22,207 @@ import {
 
 const KEY_LABEL = 'pam-master-key';
 
-describe.skipIf(!softHsmAvailable())('HSM batch processes on SoftHSM', () => {
-  let fixture: SoftHsmFixture;
+describe.skipIf(!softHsmAvailable() || !compilerAvailable())(
+  'HSM batch processes on SoftHSM',
+  () => {
+    let fixture: SoftHsmFixture;
 
-  beforeAll(async () => {
-    fixture = await createSoftHsmFixture();
-    await fixture.generateKey(KEY_LABEL);
-  });
-
-  afterAll(async () => {
-    await fixture?.cleanup();
-  });
-
-  function openProvider(logger = pino({ level: 'silent' })): MasterKeyProvider {
-    return createHsmProvider({
-      library: fixture.library,
-      slot: { by: 'tokenLabel', label: fixture.tokenLabel },
-      keyLabel: KEY_LABEL,
-      pin: fixture.userPin,
-      poolSize: 2,
-      batchProcesses: 2,
-      logger,
+    beforeAll(async () => {
+      fixture = await createSoftHsmFixture();
+      await fixture.generateKey(KEY_LABEL);
     });
-  }
 
-  function requests(count: number): Array<{ dek: Buffer; aad: Buffer }> {
-    return Array.from({ length: count }, (_, index) => ({
-      dek: randomBytes(32),
-      aad: Buffer.from(`dek:${index}`),
-    }));
-  }
-
-  it('open starts and close stops processes', async () => {
-    const provider = openProvider();
-    await provider.open();
-    const started = batchProcessesOf(process.pid);
-
-    await provider.close();
-
-    expect(started).toHaveLength(2);
-    await waitForExit(started);
-  });
-
-  it('killed process fails its chunk', async () => {
-    const memory = createMemoryLogger();
-    const provider = openProvider(memory.logger);
-    await provider.open();
-    try {
-      const items = requests(4000);
-      const [victim] = batchProcessesOf(process.pid);
-
-      const running = provider.wrapMany(items);
-      // Each process needs far longer than this for its 2,000 items.
-      await new Promise((resolve) => setTimeout(resolve, 30));
-      process.kill(victim as number, 'SIGKILL');
-      const during = await running;
-      const after = await provider.wrapMany(items.slice(0, 100));
-
-      const failed = during.filter((result) => !result.ok);
-      expect(failed.length).toBeGreaterThan(0);
-      for (const result of failed) {
-        expect(isStrongroomError(result.ok ? undefined : result.error, 'SR_HSM_UNAVAILABLE')).toBe(
-          true,
-        );
-      }
-      expect(after.every((result) => result.ok)).toBe(true);
-      expect(memory.output()).toContain('a PKCS#11 batch process was ended by SIGKILL');
-      expect(batchProcessesOf(process.pid)).toHaveLength(2);
-    } finally {
-      await provider.close();
-    }
-  });
-
-  it('processes exit with their parent', async () => {
-    const index = JSON.stringify(join(process.cwd(), 'dist/keys/hsm/index.js'));
-    const packageFile = JSON.stringify(join(process.cwd(), 'package.json'));
-    const script = [
-      `import { createRequire } from 'node:module';`,
-      `import { createHsmProvider } from ${index};`,
-      `const pino = createRequire(${packageFile})('pino');`,
-      `const settings = JSON.parse(process.argv[2]);`,
-      `const provider = createHsmProvider({ ...settings, logger: pino({ level: 'silent' }) });`,
-      `await provider.open();`,
-      `console.log('open');`,
-      `setInterval(() => undefined, 1000);`,
-    ].join('\n');
-    const settings = {
-      library: fixture.library,
-      slot: { by: 'tokenLabel', label: fixture.tokenLabel },
-      keyLabel: KEY_LABEL,
-      pin: fixture.userPin,
-      batchProcesses: 2,
-    };
-    // A file, not --eval: the provider's worker thread would inherit --input-type and fail.
-    const directory = await mkdtemp(join(tmpdir(), 'strongroom-batch-opener-'));
-    const scriptFile = join(directory, 'open-provider.mjs');
-    await writeFile(scriptFile, script);
-    const opener = spawn(process.execPath, [scriptFile, JSON.stringify(settings)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      cwd: process.cwd(),
-      env: process.env,
+    afterAll(async () => {
+      await fixture?.cleanup();
     });
-    try {
-      await Promise.race([
-        once(opener.stdout, 'data'),
-        once(opener, 'exit').then(([code]) => {
-          throw new Error(`the process that opens the provider exited with code ${String(code)}`);
-        }),
-      ]);
-      const started = batchProcessesOf(opener.pid as number);
-      opener.kill('SIGKILL');
-      await once(opener, 'exit');
 
-      expect(started).toHaveLength(2);
-      await waitForExit(started);
-    } finally {
-      opener.kill('SIGKILL');
-      await rm(directory, { recursive: true, force: true });
-    }
-  });
-
-  it('process rejects another key', async () => {
-    const processes = new BatchProcesses(
-      {
+    function openProvider(logger = pino({ level: 'silent' })): MasterKeyProvider {
+      return createHsmProvider({
         library: fixture.library,
         slot: { by: 'tokenLabel', label: fixture.tokenLabel },
         keyLabel: KEY_LABEL,
         pin: fixture.userPin,
-        keyWrap: 'token',
-        kcv: '000000',
-      },
-      1,
-      hsmLogFromPino(pino({ level: 'silent' })),
-    );
+        poolSize: 2,
+        batchProcesses: 2,
+        logger,
+      });
+    }
 
-    const error = await processes.start().catch((caught: unknown) => caught);
+    /** Returns the check value of the master key, as a provider on the plain SoftHSM module opens it. */
+    async function readCheckValue(): Promise<string> {
+      const provider = openProvider();
+      await provider.open();
+      try {
+        return provider.ref().kcv;
+      } finally {
+        await provider.close();
+      }
+    }
 
-    expect(isStrongroomError(error, 'SR_KEY_PROVIDER_MISMATCH')).toBe(true);
-    expect((error as Error).message).toContain('but the provider opened 000000');
-  });
-});
+    function requests(count: number): Array<{ dek: Buffer; aad: Buffer }> {
+      return Array.from({ length: count }, (_, index) => ({
+        dek: randomBytes(32),
+        aad: Buffer.from(`dek:${index}`),
+      }));
+    }
+
+    it('open starts and close stops processes', async () => {
+      const provider = openProvider();
+      await provider.open();
+      const started = batchProcessesOf(process.pid);
+
+      await provider.close();
+
+      expect(started).toHaveLength(2);
+      await waitForExit(started);
+    });
+
+    it('killed process fails its chunk', async () => {
+      const memory = createMemoryLogger();
+      const provider = openProvider(memory.logger);
+      await provider.open();
+      try {
+        const items = requests(4000);
+        const [victim] = batchProcessesOf(process.pid);
+
+        const running = provider.wrapMany(items);
+        // Each process needs far longer than this for its 2,000 items.
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        process.kill(victim as number, 'SIGKILL');
+        const during = await running;
+        const after = await provider.wrapMany(items.slice(0, 100));
+
+        const failed = during.filter((result) => !result.ok);
+        expect(failed.length).toBeGreaterThan(0);
+        for (const result of failed) {
+          expect(
+            isStrongroomError(result.ok ? undefined : result.error, 'SR_HSM_UNAVAILABLE'),
+          ).toBe(true);
+        }
+        expect(after.every((result) => result.ok)).toBe(true);
+        expect(memory.output()).toContain('a PKCS#11 batch process was ended by SIGKILL');
+        expect(batchProcessesOf(process.pid)).toHaveLength(2);
+      } finally {
+        await provider.close();
+      }
+    });
+
+    it('processes exit with their parent', async () => {
+      const index = JSON.stringify(join(process.cwd(), 'dist/keys/hsm/index.js'));
+      const packageFile = JSON.stringify(join(process.cwd(), 'package.json'));
+      const script = [
+        `import { createRequire } from 'node:module';`,
+        `import { createHsmProvider } from ${index};`,
+        `const pino = createRequire(${packageFile})('pino');`,
+        `const settings = JSON.parse(process.argv[2]);`,
+        `const provider = createHsmProvider({ ...settings, logger: pino({ level: 'silent' }) });`,
+        `await provider.open();`,
+        `console.log('open');`,
+        `setInterval(() => undefined, 1000);`,
+      ].join('\n');
+      const settings = {
+        library: fixture.library,
+        slot: { by: 'tokenLabel', label: fixture.tokenLabel },
+        keyLabel: KEY_LABEL,
+        pin: fixture.userPin,
+        batchProcesses: 2,
+      };
+      // A file, not --eval: the provider's worker thread would inherit --input-type and fail.
+      const directory = await mkdtemp(join(tmpdir(), 'strongroom-batch-opener-'));
+      const scriptFile = join(directory, 'open-provider.mjs');
+      await writeFile(scriptFile, script);
+      const opener = spawn(process.execPath, [scriptFile, JSON.stringify(settings)], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+        cwd: process.cwd(),
+        env: process.env,
+      });
+      try {
+        await Promise.race([
+          once(opener.stdout, 'data'),
+          once(opener, 'exit').then(([code]) => {
+            throw new Error(`the process that opens the provider exited with code ${String(code)}`);
+          }),
+        ]);
+        const started = batchProcessesOf(opener.pid as number);
+        opener.kill('SIGKILL');
+        await once(opener, 'exit');
+
+        expect(started).toHaveLength(2);
+        await waitForExit(started);
+      } finally {
+        opener.kill('SIGKILL');
+        await rm(directory, { recursive: true, force: true });
+      }
+    });
+
+    it('stalled process is killed', async () => {
+      // The slow module sleeps before each C_Encrypt, as an HSM that stops answering would.
+      const library = buildSlowModule(fixture.directory);
+      const kcv = await readCheckValue();
+      process.env['SLOW_PKCS11_TARGET'] = fixture.library;
+      process.env['SLOW_PKCS11_DELAY_MS'] = '1000';
+      const memory = createMemoryLogger();
+      const processes = new BatchProcesses(
+        {
+          library,
+          slot: { by: 'tokenLabel', label: fixture.tokenLabel },
+          keyLabel: KEY_LABEL,
+          pin: fixture.userPin,
+          keyWrap: 'token',
+          kcv,
+        },
+        1,
+        hsmLogFromPino(memory.logger),
+        // Far above the start, which makes at most one slow call, and far below the 6 s of the chunk.
+        2_500,
+      );
+      try {
+        await processes.start();
+        const [stalled] = batchProcessesOf(process.pid);
+        const items = requests(6);
+
+        const error = await processes
+          .run({
+            kind: 'wrap',
+            deks: Buffer.concat(items.map((item) => item.dek)),
+            aads: {
+              bytes: Buffer.concat(items.map((item) => item.aad)),
+              lengths: items.map((item) => item.aad.length),
+            },
+          })
+          .catch((caught: unknown) => caught);
+
+        expect(isStrongroomError(error, 'SR_HSM_UNAVAILABLE')).toBe(true);
+        expect((error as Error).message).toContain('replied to no chunk for 2.5 s and was killed');
+        expect(memory.output()).toContain(
+          'a PKCS#11 batch process made no progress, so it is killed',
+        );
+        await waitForExit([stalled as number]);
+      } finally {
+        delete process.env['SLOW_PKCS11_TARGET'];
+        delete process.env['SLOW_PKCS11_DELAY_MS'];
+        await processes.close();
+      }
+    });
+
+    it('process rejects another key', async () => {
+      const processes = new BatchProcesses(
+        {
+          library: fixture.library,
+          slot: { by: 'tokenLabel', label: fixture.tokenLabel },
+          keyLabel: KEY_LABEL,
+          pin: fixture.userPin,
+          keyWrap: 'token',
+          kcv: '000000',
+        },
+        1,
+        hsmLogFromPino(pino({ level: 'silent' })),
+      );
+
+      const error = await processes.start().catch((caught: unknown) => caught);
+
+      expect(isStrongroomError(error, 'SR_KEY_PROVIDER_MISMATCH')).toBe(true);
+      expect((error as Error).message).toContain('but the provider opened 000000');
+    });
+  },
+);

@@ -21,6 +21,11 @@ export interface ProcessReply {
 
 /** Time that close() gives a process to log out and exit before it is killed. */
 const EXIT_WAIT_MS = 5_000;
+/**
+ * Time that a process may take to start, or to reply to its next chunk while chunks wait, before
+ * it is killed. The PKCS#11 worker gives a request as long.
+ */
+const STALL_MS = 60_000;
 
 interface PendingChunk {
   resolve: (reply: ReplyMessage) => void;
@@ -34,6 +39,11 @@ interface BatchProcess {
   ready: Promise<void>;
   /** Chunks sent and not yet replied to, by id. The process runs them in the order sent. */
   pending: Map<number, PendingChunk>;
+  started: boolean;
+  /** Kills the process when it neither starts nor replies within the stall time. */
+  watchdog: NodeJS.Timeout | undefined;
+  /** The reason Strongroom killed the process, for the error of its chunks. */
+  killedBecause: string | undefined;
 }
 
 /**
@@ -41,7 +51,8 @@ interface BatchProcess {
  * them all and waits until each has found the master key. run() sends a chunk at once to the
  * process with the fewest chunks waiting, so a process never idles while the main thread is busy,
  * for example in a synchronous SQLite call. A process that exits fails its chunks with
- * SR_HSM_UNAVAILABLE, and a later run() starts a new one.
+ * SR_HSM_UNAVAILABLE, and a later run() starts a new one. So does a process that is killed because
+ * it made no progress for `stallMs`, for example in a PKCS#11 call that never returns.
  */
 export class BatchProcesses {
   private readonly processes = new Set<BatchProcess>();
@@ -52,6 +63,7 @@ export class BatchProcesses {
     private readonly settings: BatchProcessSettings,
     readonly size: number,
     private readonly log: HsmLog,
+    private readonly stallMs: number = STALL_MS,
   ) {}
 
   /** Starts every process. Rejects with the first process's error, and then stops them all. */
@@ -74,6 +86,10 @@ export class BatchProcesses {
     const replied = new Promise<ReplyMessage>((resolve, reject) => {
       target.pending.set(id, { resolve, reject });
     });
+    // A process that was idle starts its stall time now. A busy one keeps the time of its last reply.
+    if (target.watchdog === undefined) {
+      this.watch(target);
+    }
     // When the process fails to start, ready rejects and drop() rejects this chunk as well.
     replied.catch(() => undefined);
     await target.ready;
@@ -120,8 +136,17 @@ export class BatchProcesses {
     });
     // A failed start is reported through start() or run(), so it must not be unhandled here.
     ready.catch(() => undefined);
-    const entry: BatchProcess = { child, socket, ready, pending: new Map() };
+    const entry: BatchProcess = {
+      child,
+      socket,
+      ready,
+      pending: new Map(),
+      started: false,
+      watchdog: undefined,
+      killedBecause: undefined,
+    };
     this.processes.add(entry);
+    this.watch(entry);
 
     const reader = new FrameReader((message) => {
       const received = message as FromProcess;
@@ -133,6 +158,8 @@ export class BatchProcesses {
           });
           break;
         case 'ready':
+          entry.started = true;
+          this.watch(entry);
           settleReady?.resolve();
           break;
         case 'openFailed':
@@ -141,6 +168,7 @@ export class BatchProcesses {
         case 'reply':
           entry.pending.get(received.id)?.resolve(received);
           entry.pending.delete(received.id);
+          this.watch(entry);
           break;
       }
     });
@@ -155,7 +183,9 @@ export class BatchProcesses {
     );
     child.on('exit', (code, signal) => {
       reader.clear();
-      const how = signal === null ? `exited with code ${code ?? 0}` : `was ended by ${signal}`;
+      const how =
+        entry.killedBecause ??
+        (signal === null ? `exited with code ${code ?? 0}` : `was ended by ${signal}`);
       if (stderr.trim() !== '' && !this.closed) {
         this.log.warn('a PKCS#11 batch process wrote to stderr', { stderr: stderr.trim() });
       }
@@ -166,12 +196,36 @@ export class BatchProcesses {
     return entry;
   }
 
+  /** Arms the watchdog while the process starts or has chunks waiting, and disarms it otherwise. */
+  private watch(entry: BatchProcess): void {
+    clearTimeout(entry.watchdog);
+    entry.watchdog = undefined;
+    if (entry.started && entry.pending.size === 0) {
+      return;
+    }
+    entry.watchdog = setTimeout(() => this.kill(entry), this.stallMs);
+  }
+
+  private kill(entry: BatchProcess): void {
+    const seconds = this.stallMs / 1000;
+    entry.killedBecause = entry.started
+      ? `replied to no chunk for ${seconds} s and was killed`
+      : `did not start within ${seconds} s and was killed`;
+    this.log.warn('a PKCS#11 batch process made no progress, so it is killed', {
+      batchProcess: entry.child.pid ?? 0,
+      chunks: entry.pending.size,
+      stallSeconds: seconds,
+    });
+    entry.child.kill('SIGKILL');
+  }
+
   /** Removes a process that ended, and fails its start and its chunks. */
   private drop(
     entry: BatchProcess,
     reason: string,
     settleReady: { reject: (error: Error) => void } | undefined,
   ): void {
+    clearTimeout(entry.watchdog);
     if (!this.processes.delete(entry)) {
       return;
     }

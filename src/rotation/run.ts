@@ -15,6 +15,11 @@ import { verifyTargetDeks, type VerifyResult } from './verify.js';
 
 const DEFAULT_BATCH_SIZE = 500;
 const DEFAULT_PAGES_IN_FLIGHT = 8;
+/**
+ * Minimum rows per page of the verify pass. Its pages write nothing and mostly need no HSM call,
+ * so larger pages only save round trips to the database.
+ */
+const VERIFY_PAGE_ROWS = 5_000;
 
 /**
  * Moves every DEK under the source key to the target key. The run takes the database-wide lock,
@@ -103,7 +108,7 @@ export async function runDekMigration(options: MigrationOptions): Promise<Migrat
       verifyProgress = { phase: 'verify', verifyTotal: await countUnder(options, targetRef) };
       report();
       verify = await verifyTargetDeks(target, store.keys, {
-        batchSize,
+        batchSize: Math.max(batchSize, VERIFY_PAGE_ROWS),
         depth,
         logger,
         verified,

@@ -8,6 +8,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isStrongroomError } from '../../src/errors.js';
 import { BatchProcesses } from '../../src/keys/hsm/batch-process/batch-processes.js';
+import type { ChunkItems } from '../../src/keys/hsm/chunk-items.js';
 import { hsmLogFromPino } from '../../src/keys/hsm/hsm-log.js';
 import { createHsmProvider } from '../../src/keys/hsm/index.js';
 import type { MasterKeyProvider } from '../../src/keys/types.js';
@@ -46,6 +47,18 @@ describe.skipIf(!softHsmAvailable() || !compilerAvailable())(
         batchProcesses: 2,
         logger,
       });
+    }
+
+    function packed(values: Buffer[]): { bytes: Buffer; lengths: number[] } {
+      return { bytes: Buffer.concat(values), lengths: values.map((value) => value.length) };
+    }
+
+    function wrapItems(items: Array<{ dek: Buffer; aad: Buffer }>): ChunkItems {
+      return {
+        kind: 'wrap',
+        deks: Buffer.concat(items.map((item) => item.dek)),
+        aads: packed(items.map((item) => item.aad)),
+      };
     }
 
     /** Returns the check value of the master key, as a provider on the plain SoftHSM module opens it. */
@@ -155,6 +168,55 @@ describe.skipIf(!softHsmAvailable() || !compilerAvailable())(
       }
     });
 
+    it('unwraps run before waiting wraps', async () => {
+      const provider = openProvider();
+      await provider.open();
+      const processes = new BatchProcesses(
+        {
+          library: fixture.library,
+          slot: { by: 'tokenLabel', label: fixture.tokenLabel },
+          keyLabel: KEY_LABEL,
+          pin: fixture.userPin,
+          keyWrap: 'token',
+          kcv: provider.ref().kcv,
+        },
+        1,
+        hsmLogFromPino(pino({ level: 'silent' })),
+      );
+      try {
+        await processes.start();
+        const opened = requests(4);
+        const sealed = await provider.wrapMany(opened);
+        const wraps = [requests(1000), requests(1000)];
+        const order: string[] = [];
+
+        const runs = [
+          ...wraps.map((items, index) =>
+            processes.run(wrapItems(items)).then(() => order.push(`wrap ${index}`)),
+          ),
+          processes
+            .run({
+              kind: 'unwrap',
+              mechanisms: sealed.map((result) =>
+                result.ok ? result.value.mechanism : 'aes-256-gcm',
+              ),
+              wrapped: packed(
+                sealed.map((result) => (result.ok ? result.value.wrapped : Buffer.alloc(0))),
+              ),
+              aads: packed(opened.map((item) => item.aad)),
+            })
+            .then(() => order.push('unwrap')),
+        ];
+        await Promise.all(runs);
+
+        // The unwrap was sent last, but ran before the second wrap, which was still waiting.
+        expect(order.indexOf('unwrap')).toBeLessThan(order.indexOf('wrap 1'));
+      } finally {
+        await processes.close();
+        await provider.close();
+      }
+    });
+
     it('stalled process is killed', async () => {
       // The slow module sleeps before each C_Encrypt, as an HSM that stops answering would.
       const library = buildSlowModule(fixture.directory);
@@ -181,16 +243,7 @@ describe.skipIf(!softHsmAvailable() || !compilerAvailable())(
         const [stalled] = batchProcessesOf(process.pid);
         const items = requests(6);
 
-        const error = await processes
-          .run({
-            kind: 'wrap',
-            deks: Buffer.concat(items.map((item) => item.dek)),
-            aads: {
-              bytes: Buffer.concat(items.map((item) => item.aad)),
-              lengths: items.map((item) => item.aad.length),
-            },
-          })
-          .catch((caught: unknown) => caught);
+        const error = await processes.run(wrapItems(items)).catch((caught: unknown) => caught);
 
         expect(isStrongroomError(error, 'SR_HSM_UNAVAILABLE')).toBe(true);
         expect((error as Error).message).toContain('replied to no chunk for 2.5 s and was killed');

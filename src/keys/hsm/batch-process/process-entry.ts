@@ -38,17 +38,31 @@ const log = forwardingHsmLog((level, message, fields) =>
 );
 
 let module: { pkcs11: PKCS11; library: string; connection?: EstablishedConnection } | undefined;
-/** Chunks run one at a time, in the order they arrive. */
-let queue: Promise<void> = Promise.resolve();
+/**
+ * Chunks waiting to run, one at a time. Unwraps go first: in a migration they open the wrappings of
+ * a page again, so the page can be written while the wraps of later pages still wait.
+ */
+const waiting: Record<ChunkMessage['items']['kind'], ChunkMessage[]> = { unwrap: [], wrap: [] };
+/** The open step and then the chunks, run one after the other. */
+let work: Promise<void> = Promise.resolve();
+let draining = false;
 
 const reader = new FrameReader((message) => {
   const request = message as ToProcess;
-  queue = queue.then(() => (request.type === 'open' ? open(request) : runChunk(request)));
+  if (request.type === 'open') {
+    work = work.then(() => open(request));
+    return;
+  }
+  waiting[request.items.kind].push(request);
+  if (!draining) {
+    draining = true;
+    work = work.then(drain);
+  }
 });
 socket.on('data', (chunk: Buffer) => reader.push(chunk));
 socket.on('close', () => {
   reader.clear();
-  void queue.finally(() => shutDown(0));
+  void work.finally(() => shutDown(0));
 });
 socket.on('error', () => undefined);
 
@@ -73,6 +87,22 @@ async function open(request: OpenMessage): Promise<void> {
   } catch (error) {
     send({ type: 'openFailed', error: serializeItemError(error) });
     shutDown(1);
+  }
+}
+
+/**
+ * Runs the waiting chunks until none is left. A chunk's PKCS#11 calls block this thread, so the
+ * loop yields to the event loop between chunks, which reads the chunks that arrived meanwhile.
+ */
+async function drain(): Promise<void> {
+  for (;;) {
+    const next = waiting.unwrap.shift() ?? waiting.wrap.shift();
+    if (next === undefined) {
+      draining = false;
+      return;
+    }
+    await runChunk(next);
+    await new Promise((resolve) => setImmediate(resolve));
   }
 }
 

@@ -232,6 +232,10 @@ export const errorRegistry = {
     summary:
       'The DEKs moved to the new master key, but the audit key rollover could not be written.',
   },
+  SR_CLI_USAGE_INVALID: {
+    status: 400,
+    summary: 'A command-line option or argument is missing, invalid or conflicts with another.',
+  },
   SR_INTERNAL: { status: 500, summary: 'An unexpected error occurred.' },
 
   // Secrets, imports and application access.

@@ -28,7 +28,8 @@ export interface RewrapState {
 export interface PassSettings {
   batchSize: number;
   depth: number;
-  onPage: () => void;
+  /** Runs after each written page, before the next page is written. */
+  onPage: () => Promise<void>;
 }
 
 /**
@@ -118,7 +119,7 @@ export async function rewrapAll(
         if (sweeping) {
           state.total += handled(page);
         }
-        settings.onPage();
+        await settings.onPage();
       },
       depth: settings.depth,
       stopped,

@@ -20,6 +20,8 @@ const DEFAULT_PAGES_IN_FLIGHT = 8;
  * so larger pages only save round trips to the database.
  */
 const VERIFY_PAGE_ROWS = 5_000;
+/** Time between two saves of a running migration's counts in its journal row. */
+const PROGRESS_SAVE_MS = 2_000;
 
 /**
  * Moves every DEK under the source key to the target key. The run takes the database-wide lock,
@@ -72,6 +74,7 @@ export async function runDekMigration(options: MigrationOptions): Promise<Migrat
     state.total = total;
 
     if (!dryRun) {
+      await abandonEndedRuns(options, startedAt);
       await store.dekMigrations.insertRun({
         id: runId,
         command: options.command,
@@ -95,10 +98,18 @@ export async function runDekMigration(options: MigrationOptions): Promise<Migrat
     if (!dryRun) {
       await refreshStatistics(options);
     }
+    let savedAt = Date.now();
     const interrupted = await rewrapAll(options, lock, state, {
       batchSize,
       depth,
-      onPage: () => report(),
+      onPage: async () => {
+        report();
+        // A killed run never reaches finishRun, so `dek status` shows the counts saved last.
+        if (journalled && Date.now() - savedAt >= PROGRESS_SAVE_MS) {
+          savedAt = Date.now();
+          await store.dekMigrations.updateRunCounts(runId, counts);
+        }
+      },
     });
     // Rows moved after the lock was lost stay valid, but without the lock another run may have
     // started, so the run ends here instead of reporting a result.
@@ -168,6 +179,20 @@ export async function runDekMigration(options: MigrationOptions): Promise<Migrat
         throw releaseError;
       }
     });
+  }
+}
+
+/**
+ * Marks the journal rows of runs that ended without finishing, such as killed runs. This run holds
+ * the lock and has not written its own row yet, so no run that is still 'running' can be alive.
+ */
+async function abandonEndedRuns(options: MigrationOptions, now: Date): Promise<void> {
+  const abandoned = await options.store.dekMigrations.abandonRunningRuns(now.toISOString());
+  if (abandoned > 0) {
+    options.logger.info(
+      { runs: abandoned },
+      'DEK migration runs that ended without finishing are marked abandoned',
+    );
   }
 }
 

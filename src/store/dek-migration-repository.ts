@@ -90,6 +90,29 @@ export class KyselyDekMigrationRepository implements DekMigrationRepository {
       .execute();
   }
 
+  async updateRunCounts(id: string, counts: MigrationCounts): Promise<void> {
+    await this.#db
+      .updateTable('dek_migration_runs')
+      .set({
+        migrated: counts.migrated,
+        skipped: counts.skipped,
+        unknown: counts.unknown,
+        failed: counts.failed,
+      })
+      .where('id', '=', id)
+      .where('outcome', '=', 'running')
+      .execute();
+  }
+
+  async abandonRunningRuns(finishedAt: string): Promise<number> {
+    const result = await this.#db
+      .updateTable('dek_migration_runs')
+      .set({ outcome: 'abandoned', finished_at: finishedAt })
+      .where('outcome', '=', 'running')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
   async listRuns(limit: number): Promise<MigrationRunRecord[]> {
     const rows = await this.#db
       .selectFrom('dek_migration_runs')

@@ -274,7 +274,11 @@ export type MigrationLockAttempt =
   | { acquired: false; holder: MigrationLockHolder | undefined };
 
 /** The state of a DEK migration run, as the journal records it. */
-export type MigrationRunOutcome = 'running' | 'completed' | 'interrupted' | 'failed';
+/**
+ * The state of a migration run. 'abandoned' marks a run that ended without finishing, for example
+ * killed, as the next run that takes the lock finds it.
+ */
+export type MigrationRunOutcome = 'running' | 'completed' | 'interrupted' | 'failed' | 'abandoned';
 
 export interface MigrationCounts {
   migrated: number;
@@ -315,6 +319,13 @@ export interface DekMigrationRepository {
     id: string,
     result: MigrationCounts & { outcome: MigrationRunOutcome; finishedAt: string },
   ): Promise<void>;
+  /** Stores the counts of a run that is still going, so that a killed run shows its progress. */
+  updateRunCounts(id: string, counts: MigrationCounts): Promise<void>;
+  /**
+   * Marks every run still 'running' as 'abandoned', with `finishedAt`. Call it only while holding
+   * the lock, because then no such run can be alive. Returns how many runs it marked.
+   */
+  abandonRunningRuns(finishedAt: string): Promise<number>;
   /** Returns the latest runs first. */
   listRuns(limit: number): Promise<MigrationRunRecord[]>;
 }

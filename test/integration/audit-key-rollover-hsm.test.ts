@@ -208,7 +208,9 @@ describe.runIf(softHsmAvailable())('audit key rollover with an HSM', () => {
         expect(failed.code).toBe(1);
         expect(failed.stderr).toContain('SR_AUDIT_ROLLOVER_FAILED');
         expect(failed.stderr).toContain(`'${KEY_LABEL}-audit'`);
-        expect(failed.stderr).toContain('strongroom hsm keygen --audit');
+        expect(failed.stderr).toContain(
+          `strongroom hsm keygen --audit --label "${KEY_LABEL}-audit"`,
+        );
         expect(failed.stderr).not.toContain(fixture.userPin);
         expect(await readFile(properties, 'utf8')).toBe(before);
 

@@ -119,7 +119,24 @@ describe.runIf(softHsmAvailable())('dek commands', () => {
       const result = await runCli(['dek', 'migrate', '--to', 'hsm', '--home', home], { env });
 
       expect(result.code).toBe(2);
+      expect(result.stderr).toContain('SR_CLI_USAGE_INVALID');
       expect(result.stderr).toContain('Pass --yes to run it.');
+    });
+
+    it('bad options name their usage code', async () => {
+      const cases = [
+        [['--to', 'bogus'], "--to is 'bogus', expected hsm or file."],
+        [['--to', 'hsm', '--batch-size', '0'], "--batch-size is '0'"],
+      ] as const;
+
+      for (const [options, message] of cases) {
+        const result = await runCli(['dek', 'migrate', ...options, '--home', home, '--yes'], {
+          env,
+        });
+
+        expect(result.code).toBe(2);
+        expect(result.stderr).toContain(`SR_CLI_USAGE_INVALID: ${message}`);
+      }
     });
 
     it('dry run changes nothing', async () => {

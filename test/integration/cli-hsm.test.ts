@@ -272,7 +272,9 @@ describe.runIf(hsmReady)('hsm verify and keygen on SoftHSM', () => {
     expect(withoutAuditKey.stderr).toContain(
       "strongroom: SR_AUDIT_KEY_NOT_FOUND: no secret key is labelled 'generated-key-audit' on the token",
     );
-    expect(withoutAuditKey.stderr).toContain("Create it with 'strongroom hsm keygen --audit'");
+    expect(withoutAuditKey.stderr).toContain(
+      `Create it with 'strongroom hsm keygen --audit --label "generated-key-audit"'`,
+    );
 
     const auditKeygen = await hsmCli([
       'hsm',
@@ -359,6 +361,40 @@ describe.runIf(hsmReady)('hsm verify and keygen on SoftHSM', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(
       "SR_CONFIG_VALUE_INVALID: --label 'usable-key' is the label of the master key",
+    );
+  });
+
+  it('keygen --audit names the renewal label', async () => {
+    const home = await makeHome('current-key');
+
+    const renewal = await hsmCli([
+      'hsm',
+      'keygen',
+      '--home',
+      home,
+      '--audit',
+      '--label',
+      'next-key-audit',
+      '--yes',
+    ]);
+    const other = await hsmCli([
+      'hsm',
+      'keygen',
+      '--home',
+      home,
+      '--audit',
+      '--label',
+      'checkpoints',
+      '--yes',
+    ]);
+
+    expect(renewal.code).toBe(0);
+    expect(renewal.stdout).toContain(
+      "This is the default audit key label of a master key labelled 'next-key', as 'dek renew --hsm-key-label next-key' needs it.",
+    );
+    expect(other.code).toBe(0);
+    expect(other.stdout).toContain(
+      "strongroom.audit.keyLabel is 'current-key-audit'. Set it to 'checkpoints' in security.properties",
     );
   });
 

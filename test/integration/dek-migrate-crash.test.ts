@@ -175,9 +175,11 @@ describe.runIf(softHsmAvailable())('dek migrate killed mid-run', () => {
         const runs = await store.dekMigrations.listRuns(KILLS + 1);
         // A killed run never finishes its journal row. A kill before the run wrote its row leaves
         // none, so older rows, such as the interrupted run of the Ctrl-C test, may appear too.
+        // Each run marks the runs killed before it as abandoned when it takes the lock.
         for (const run of runs) {
-          expect(['running', 'interrupted']).toContain(run.outcome);
+          expect(['running', 'interrupted', 'abandoned']).toContain(run.outcome);
         }
+        expect(runs.filter((run) => run.outcome === 'running').length).toBeLessThanOrEqual(1);
       });
 
       const final = await runCli(
@@ -197,6 +199,10 @@ describe.runIf(softHsmAvailable())('dek migrate killed mid-run', () => {
         expect(counts).toHaveLength(1);
         expect(counts[0]?.ref.provider).toBe('hsm');
         expect(counts[0]?.count).toBe(ACCOUNTS);
+        const running = (await store.dekMigrations.listRuns(KILLS + 5)).filter(
+          (run) => run.outcome === 'running',
+        );
+        expect(running).toEqual([]);
 
         const after = await listRows(store);
         expect(after.dekIds).toEqual(before.dekIds);

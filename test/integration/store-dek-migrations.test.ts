@@ -262,6 +262,52 @@ describeEachDialect('DEK migration journal', (context) => {
     ]);
   });
 
+  it('saves the counts of a running run', async () => {
+    await store.dekMigrations.insertRun(runRecord('run-1', '2026-03-01T10:00:00.000Z'));
+    await store.dekMigrations.insertRun(runRecord('run-2', '2026-03-02T10:00:00.000Z'));
+    await store.dekMigrations.finishRun('run-2', {
+      migrated: 5,
+      skipped: 0,
+      unknown: 0,
+      failed: 0,
+      outcome: 'completed',
+      finishedAt: '2026-03-02T10:05:00.000Z',
+    });
+    const counts = { migrated: 300, skipped: 1, unknown: 2, failed: 3 };
+
+    await store.dekMigrations.updateRunCounts('run-1', counts);
+    await store.dekMigrations.updateRunCounts('run-2', counts);
+
+    const [finished, running] = await store.dekMigrations.listRuns(10);
+    expect(running).toMatchObject({ id: 'run-1', outcome: 'running', ...counts });
+    // A finished run keeps its final counts.
+    expect(finished).toMatchObject({ id: 'run-2', outcome: 'completed', migrated: 5, failed: 0 });
+  });
+
+  it('abandons only running runs', async () => {
+    await store.dekMigrations.insertRun(runRecord('run-1', '2026-03-01T10:00:00.000Z'));
+    await store.dekMigrations.insertRun(runRecord('run-2', '2026-03-02T10:00:00.000Z'));
+    await store.dekMigrations.insertRun(runRecord('run-3', '2026-03-03T10:00:00.000Z'));
+    await store.dekMigrations.finishRun('run-3', {
+      migrated: 5,
+      skipped: 0,
+      unknown: 0,
+      failed: 0,
+      outcome: 'interrupted',
+      finishedAt: '2026-03-03T10:05:00.000Z',
+    });
+
+    const abandoned = await store.dekMigrations.abandonRunningRuns('2026-03-04T00:00:00.000Z');
+
+    expect(abandoned).toBe(2);
+    const runs = await store.dekMigrations.listRuns(10);
+    expect(runs.map((run) => [run.id, run.outcome, run.finishedAt])).toEqual([
+      ['run-3', 'interrupted', '2026-03-03T10:05:00.000Z'],
+      ['run-2', 'abandoned', '2026-03-04T00:00:00.000Z'],
+      ['run-1', 'abandoned', '2026-03-04T00:00:00.000Z'],
+    ]);
+  });
+
   it('lists the latest runs first', async () => {
     await store.dekMigrations.insertRun(runRecord('run-1', '2026-03-01T10:00:00.000Z'));
     await store.dekMigrations.insertRun(runRecord('run-3', '2026-03-03T10:00:00.000Z'));

@@ -33,7 +33,7 @@ export function formatRuns(runs: MigrationRunRecord[]): string {
   return runs
     .map(
       (run) =>
-        `  ${run.startedAt}  ${run.command} ${run.source.provider} -> ${run.target.provider}  ${run.outcome}  migrated ${run.migrated}, skipped ${run.skipped}, unknown ${run.unknown}, failed ${run.failed}  (${run.host} pid ${run.pid})\n`,
+        `  ${run.startedAt}  ${run.command} ${run.source.provider} -> ${run.target.provider}  ${run.outcome}  migrated ${run.migrated}, skipped ${run.skipped}, unknown ${run.unknown}, failed ${run.failed}  (host ${run.host}, pid ${run.pid})\n`,
     )
     .join('');
 }

@@ -9,6 +9,7 @@ import pino from 'pino';
 import { createAuditLog } from '../../audit/index.js';
 import { resolveHome } from '../../config/home.js';
 import { loadConfig, type StrongroomConfig } from '../../config/load.js';
+import { StrongroomError } from '../../errors.js';
 import { createKeyFile } from '../../keys/file/key-file.js';
 import { describeKey } from '../../keys/keyring.js';
 import type { ProviderKind } from '../../keys/types.js';
@@ -245,7 +246,7 @@ function checkRunFlags(flags: RunFlags): number | undefined {
 }
 
 function usageError(message: string, flags: RunFlags): void {
-  printError(new Error(message), flags.json === true);
+  printError(new StrongroomError('SR_CLI_USAGE_INVALID', message), flags.json === true);
   process.exitCode = EXIT.usage;
 }
 

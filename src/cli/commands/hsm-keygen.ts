@@ -118,12 +118,19 @@ async function keygenAudit(flags: KeygenFlags): Promise<void> {
   process.stdout.write(
     `Generated audit checkpoint key '${label}' (ID ${key.id}, ${key.algorithm}) on the token '${key.tokenLabel}', slot ID ${key.slotId}.\n`,
   );
-  if (hsm.auditKeyLabel !== label) {
-    process.stdout.write(
-      `strongroom.audit.keyLabel is '${hsm.auditKeyLabel}'. Set it to '${label}' in security.properties to use the new key.\n`,
-    );
+  if (hsm.auditKeyLabel === label) {
+    return;
   }
+  const masterLabel = label.endsWith(AUDIT_SUFFIX) ? label.slice(0, -AUDIT_SUFFIX.length) : '';
+  process.stdout.write(
+    masterLabel === ''
+      ? `strongroom.audit.keyLabel is '${hsm.auditKeyLabel}'. Set it to '${label}' in security.properties to use the new key.\n`
+      : `This is the default audit key label of a master key labelled '${masterLabel}', as 'dek renew --hsm-key-label ${masterLabel}' needs it. To use the key with the current master key instead, set strongroom.audit.keyLabel to '${label}' in security.properties.\n`,
+  );
 }
+
+/** The suffix that the default audit key label adds to the master key label. */
+const AUDIT_SUFFIX = '-audit';
 
 function checkLabel(label: string): void {
   if (label === '' || label.trim() !== label) {

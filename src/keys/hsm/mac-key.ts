@@ -34,7 +34,7 @@ export function findMacKey(pkcs11: PKCS11, session: Buffer, keyLabel: string): M
   if (handle === undefined) {
     throw new StrongroomError(
       'SR_AUDIT_KEY_NOT_FOUND',
-      `no secret key is labelled '${keyLabel}' on the token, so audit checkpoints cannot be MAC'd. Create it with '${AUDIT_KEYGEN_COMMAND}', or set strongroom.audit.keyLabel in security.properties to the label of an existing HMAC or AES key.`,
+      `no secret key is labelled '${keyLabel}' on the token, so audit checkpoints cannot be MAC'd. Create it with '${AUDIT_KEYGEN_COMMAND} --label "${keyLabel}"', or set strongroom.audit.keyLabel in security.properties to the label of an existing HMAC or AES key.`,
       { details: { keyLabel } },
     );
   }

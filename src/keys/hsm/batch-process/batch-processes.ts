@@ -58,6 +58,12 @@ export class BatchProcesses {
   private readonly processes = new Set<BatchProcess>();
   private nextId = 1;
   private closed = false;
+  /**
+   * Settles when the last process that was told to open has started or failed. Each process opens
+   * the module only after the one before it, because SoftHSM 2.6 reports no token at all to some
+   * of several processes that initialise and log in at the same moment (seen with 8 and more).
+   */
+  private previousOpen: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly settings: BatchProcessSettings,
@@ -86,8 +92,9 @@ export class BatchProcesses {
     const replied = new Promise<ReplyMessage>((resolve, reject) => {
       target.pending.set(id, { resolve, reject });
     });
-    // A process that was idle starts its stall time now. A busy one keeps the time of its last reply.
-    if (target.watchdog === undefined) {
+    // A process that was idle starts its stall time now. A busy one keeps the time of its last
+    // reply, and one that is starting is watched from its open message on.
+    if (target.started && target.watchdog === undefined) {
       this.watch(target);
     }
     // When the process fails to start, ready rejects and drop() rejects this chunk as well.
@@ -146,7 +153,6 @@ export class BatchProcesses {
       killedBecause: undefined,
     };
     this.processes.add(entry);
-    this.watch(entry);
 
     const reader = new FrameReader((message) => {
       const received = message as FromProcess;
@@ -192,7 +198,15 @@ export class BatchProcesses {
       this.drop(entry, how, settleReady);
     });
 
-    writeFrame(socket, { type: 'open', ...this.settings });
+    const previous = this.previousOpen;
+    this.previousOpen = ready.catch(() => undefined);
+    void previous.then(() => {
+      if (entry.child.exitCode === null && entry.child.signalCode === null) {
+        writeFrame(socket, { type: 'open', ...this.settings });
+        // The start time counts from here, so that a process never times out waiting for its turn.
+        this.watch(entry);
+      }
+    });
     return entry;
   }
 

@@ -7,7 +7,10 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isStrongroomError } from '../../src/errors.js';
-import { BatchProcesses } from '../../src/keys/hsm/batch-process/batch-processes.js';
+import {
+  BatchProcesses,
+  type BatchProcessSettings,
+} from '../../src/keys/hsm/batch-process/batch-processes.js';
 import type { ChunkItems } from '../../src/keys/hsm/chunk-items.js';
 import { hsmLogFromPino } from '../../src/keys/hsm/hsm-log.js';
 import { createHsmProvider } from '../../src/keys/hsm/index.js';
@@ -47,6 +50,18 @@ describe.skipIf(!softHsmAvailable() || !compilerAvailable())(
         batchProcesses: 2,
         logger,
       });
+    }
+
+    /** Returns the settings of batch processes that open the test key through `library`. */
+    function processSettings(kcv: string, library = fixture.library): BatchProcessSettings {
+      return {
+        library,
+        slot: { by: 'tokenLabel', label: fixture.tokenLabel },
+        keyLabel: KEY_LABEL,
+        pin: fixture.userPin,
+        keyWrap: 'token',
+        kcv,
+      };
     }
 
     function packed(values: Buffer[]): { bytes: Buffer; lengths: number[] } {
@@ -173,14 +188,7 @@ describe.skipIf(!softHsmAvailable() || !compilerAvailable())(
       // SoftHSM 2.6 reported no token to some of 8 or more processes that opened at once.
       for (let attempt = 0; attempt < 3; attempt += 1) {
         const processes = new BatchProcesses(
-          {
-            library: fixture.library,
-            slot: { by: 'tokenLabel', label: fixture.tokenLabel },
-            keyLabel: KEY_LABEL,
-            pin: fixture.userPin,
-            keyWrap: 'token',
-            kcv,
-          },
+          processSettings(kcv),
           24,
           hsmLogFromPino(pino({ level: 'silent' })),
         );
@@ -197,14 +205,7 @@ describe.skipIf(!softHsmAvailable() || !compilerAvailable())(
       const provider = openProvider();
       await provider.open();
       const processes = new BatchProcesses(
-        {
-          library: fixture.library,
-          slot: { by: 'tokenLabel', label: fixture.tokenLabel },
-          keyLabel: KEY_LABEL,
-          pin: fixture.userPin,
-          keyWrap: 'token',
-          kcv: provider.ref().kcv,
-        },
+        processSettings(provider.ref().kcv),
         1,
         hsmLogFromPino(pino({ level: 'silent' })),
       );
@@ -243,21 +244,14 @@ describe.skipIf(!softHsmAvailable() || !compilerAvailable())(
     });
 
     it('stalled process is killed', async () => {
-      // The slow module sleeps before each C_Encrypt, as an HSM that stops answering would.
+      // The slow module sleeps before each C_Encrypt, as an HSM that stops responding would.
       const library = buildSlowModule(fixture.directory);
       const kcv = await readCheckValue();
       process.env['SLOW_PKCS11_TARGET'] = fixture.library;
       process.env['SLOW_PKCS11_DELAY_MS'] = '1000';
       const memory = createMemoryLogger();
       const processes = new BatchProcesses(
-        {
-          library,
-          slot: { by: 'tokenLabel', label: fixture.tokenLabel },
-          keyLabel: KEY_LABEL,
-          pin: fixture.userPin,
-          keyWrap: 'token',
-          kcv,
-        },
+        processSettings(kcv, library),
         1,
         hsmLogFromPino(memory.logger),
         // Far above the start, which makes at most one slow call, and far below the 6 s of the chunk.
@@ -285,14 +279,7 @@ describe.skipIf(!softHsmAvailable() || !compilerAvailable())(
 
     it('process rejects another key', async () => {
       const processes = new BatchProcesses(
-        {
-          library: fixture.library,
-          slot: { by: 'tokenLabel', label: fixture.tokenLabel },
-          keyLabel: KEY_LABEL,
-          pin: fixture.userPin,
-          keyWrap: 'token',
-          kcv: '000000',
-        },
+        processSettings('000000'),
         1,
         hsmLogFromPino(pino({ level: 'silent' })),
       );

@@ -21,6 +21,13 @@ export async function wrapManyInWorker(
   client: WorkerClient,
   requests: readonly WrapRequest[],
 ): Promise<Array<BatchResult<WrappedKey>>> {
+  checkDekLengths(requests);
+  const parts = await Promise.all(slices(requests).map((slice) => wrapSlice(client, slice)));
+  return parts.flat();
+}
+
+/** Throws a RangeError that names the first DEK of a batch that is not 32 bytes long. */
+export function checkDekLengths(requests: readonly WrapRequest[]): void {
   for (const [index, request] of requests.entries()) {
     if (request.dek.length !== DEK_BYTES) {
       throw new RangeError(
@@ -28,8 +35,6 @@ export async function wrapManyInWorker(
       );
     }
   }
-  const parts = await Promise.all(slices(requests).map((slice) => wrapSlice(client, slice)));
-  return parts.flat();
 }
 
 /** Unwraps the DEKs in messages of at most MAX_ITEMS_PER_MESSAGE items. */

@@ -10,7 +10,7 @@ import type {
   WrapRequest,
   WrappedKey,
 } from '../types.js';
-import { unwrapManyInWorker, wrapManyInWorker } from './batch-calls.js';
+import { checkDekLengths, unwrapManyInWorker, wrapManyInWorker } from './batch-calls.js';
 import { BatchProcesses } from './batch-process/batch-processes.js';
 import { unwrapManyInProcesses, wrapManyInProcesses } from './batch-process/process-batch.js';
 import { hsmLogFromPino } from './hsm-log.js';
@@ -139,13 +139,7 @@ export class HsmProvider implements MasterKeyProvider {
     if (this.processes === undefined) {
       return wrapManyInWorker(client, requests);
     }
-    for (const [index, request] of requests.entries()) {
-      if (request.dek.length !== DEK_BYTES) {
-        throw new RangeError(
-          `dek ${index} of the batch must be ${DEK_BYTES} bytes, got ${request.dek.length}`,
-        );
-      }
-    }
+    checkDekLengths(requests);
     return wrapManyInProcesses(this.processes, requests, this.requireOpened().mechanism);
   }
 

@@ -59,7 +59,7 @@ export class BatchProcesses {
   private nextId = 1;
   private closed = false;
   /**
-   * Settles when the last process that was told to open has started or failed. Each process opens
+   * Settles when the last process that was sent its open message has started or failed. Each process opens
    * the module only after the one before it, because SoftHSM 2.6 reports no token at all to some
    * of several processes that initialise and log in at the same moment (seen with 8 and more).
    */

@@ -1,15 +1,10 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { StrongroomError } from '../errors.js';
+import { GCM_IV_BYTES, newGcmIv } from './gcm-iv.js';
 
-/** NIST SP 800-38D section 8.2: a random 96-bit IV, so no IV repeats under one key in practice. */
-export const GCM_IV_BYTES = 12;
+export { GCM_IV_BYTES, newGcmIv };
 export const GCM_TAG_BYTES = 16;
 export const AES_256_KEY_BYTES = 32;
-
-/** Makes the IV of one GCM encryption. The only place where Strongroom picks a GCM IV in Node. */
-export function newGcmIv(): Buffer {
-  return randomBytes(GCM_IV_BYTES);
-}
 
 /** Encrypts with AES-256-GCM and returns IV || ciphertext || tag. */
 export function sealGcm(

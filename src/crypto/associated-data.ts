@@ -19,15 +19,17 @@ export function canaryAssociatedData(provider: string, keyId: string): Buffer {
   return encodeFields('strongroom/canary/v1', [provider, keyId]);
 }
 
+/** Writes each field as its UTF-8 length (4 bytes, big-endian) and its UTF-8 bytes. */
 function encodeFields(purpose: string, fields: string[]): Buffer {
-  const parts: Buffer[] = [];
-  for (const field of [purpose, ...fields]) {
-    const bytes = Buffer.from(field, 'utf8');
-    const length = Buffer.alloc(4);
-    length.writeUInt32BE(bytes.length);
-    parts.push(length, bytes);
-  }
-  return Buffer.concat(parts);
+  const all = [purpose, ...fields];
+  const lengths = all.map((field) => Buffer.byteLength(field, 'utf8'));
+  const encoded = Buffer.alloc(lengths.reduce((sum, length) => sum + 4 + length, 0));
+  let offset = 0;
+  all.forEach((field, index) => {
+    offset = encoded.writeUInt32BE(lengths[index] as number, offset);
+    offset += encoded.write(field, offset, 'utf8');
+  });
+  return encoded;
 }
 
 /** Binds a sealed TOTP secret to its user and DEK, so that it cannot be moved to another user. */

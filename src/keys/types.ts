@@ -40,6 +40,16 @@ export interface WrapRequest {
   aad: Buffer;
 }
 
+/** Options of wrapMany. */
+export interface WrapManyOptions {
+  /**
+   * Opens each new wrapping again under the same key, in the same call, and returns it only when it
+   * opens to its DEK. Any other outcome fails the item with SR_DEK_MIGRATION_VERIFY_FAILED. The DEK
+   * migration uses it, so that it never writes a wrapping that its target cannot open.
+   */
+  reopen?: boolean;
+}
+
 /** One wrapped DEK to open in a batch, with the associated data that binds it to its row. */
 export interface UnwrapRequest {
   key: WrappedKey;
@@ -67,7 +77,10 @@ export interface MasterKeyProvider {
    * that fails does not fail the others. Throws only for an invalid call, such as a DEK that is
    * not 32 bytes long.
    */
-  wrapMany(requests: readonly WrapRequest[]): Promise<BatchResult<WrappedKey>[]>;
+  wrapMany(
+    requests: readonly WrapRequest[],
+    options?: WrapManyOptions,
+  ): Promise<BatchResult<WrappedKey>[]>;
   /**
    * Unwraps several DEKs in one call and returns one result per request, in request order. The
    * caller zeroes the DEKs it receives, as with unwrap().

@@ -1,8 +1,7 @@
 import type { Logger } from 'pino';
 
 import { dekAssociatedData } from '../crypto/associated-data.js';
-import { StrongroomError } from '../errors.js';
-import type { BatchResult, MasterKeyProvider, MasterKeyRef, WrappedKey } from '../keys/types.js';
+import type { BatchResult, MasterKeyProvider, MasterKeyRef } from '../keys/types.js';
 import type {
   DekRecord,
   KeyRepository,
@@ -38,11 +37,12 @@ export interface PreparedPage {
 }
 
 /**
- * Unwraps the page's rows under the source key, wraps them under the target and opens the new
- * wrapping under the target again, one batch call per step. Only a row whose new wrapping opens to
- * the same DEK is written. Rows under the target are skipped, and rows under neither key are left
- * untouched and counted as unknown. The plaintext DEKs are zeroed before returning. Never rejects:
- * when a provider fails as a whole, every row it was given counts as failed.
+ * Unwraps the page's rows under the source key, then wraps them under the target, which opens each
+ * new wrapping again in the same call (WrapManyOptions.reopen). So only a row whose new wrapping
+ * opens to the same DEK is written, and the HSM needs one round trip per page. Rows under the
+ * target are skipped, and rows under neither key are left untouched and counted as unknown. The
+ * plaintext DEKs are zeroed before returning. Never rejects: when a provider fails as a whole,
+ * every row it was given counts as failed.
  */
 export async function preparePage(
   records: readonly DekRecord[],
@@ -91,61 +91,27 @@ export async function preparePage(
     });
 
     const wrapped = await settleBatch(
-      () => context.target.wrapMany(opened.map(({ dek, aad }) => ({ dek, aad }))),
+      () =>
+        context.target.wrapMany(
+          opened.map(({ dek, aad }) => ({ dek, aad })),
+          { reopen: true },
+        ),
       opened.length,
     );
-    const rewrapped: Array<{ entry: OpenedDek; key: WrappedKey }> = [];
     wrapped.forEach((result, index) => {
-      const entry = opened[index] as OpenedDek;
+      const { record } = opened[index] as OpenedDek;
       if (result.ok) {
-        rewrapped.push({ entry, key: result.value });
+        prepared.rows.push({ id: record.id, ...result.value });
       } else {
-        fail(entry.record, result.error);
+        fail(record, result.error);
       }
     });
-    await openAgain(rewrapped, context.target, prepared, fail);
   } finally {
     for (const { dek } of opened) {
       dek.fill(0);
     }
   }
   return prepared;
-}
-
-/**
- * Opens each new wrapping under the target and adds the row to the page to write when it opens to
- * the DEK that was wrapped. Any other outcome fails the row, which then stays under the source.
- */
-async function openAgain(
-  rewrapped: ReadonlyArray<{ entry: OpenedDek; key: WrappedKey }>,
-  target: MasterKeyProvider,
-  prepared: PreparedPage,
-  fail: (record: DekRecord, error: unknown) => void,
-): Promise<void> {
-  const reopened = await settleBatch(
-    () => target.unwrapMany(rewrapped.map(({ entry, key }) => ({ key, aad: entry.aad }))),
-    rewrapped.length,
-  );
-  reopened.forEach((result, index) => {
-    const { entry, key } = rewrapped[index] as (typeof rewrapped)[number];
-    if (!result.ok) {
-      fail(entry.record, result.error);
-      return;
-    }
-    const same = result.value.equals(entry.dek);
-    result.value.fill(0);
-    if (same) {
-      prepared.rows.push({ id: entry.record.id, ...key });
-    } else {
-      fail(
-        entry.record,
-        new StrongroomError(
-          'SR_DEK_MIGRATION_VERIFY_FAILED',
-          `the target key opened the new wrapping of DEK ${entry.record.id} to other bytes than it wrapped, so the DEK stays under the source key. Check the target HSM or key file before running the migration again.`,
-        ),
-      );
-    }
-  });
 }
 
 /**

@@ -15,6 +15,9 @@ import type {
 } from './repositories.js';
 import type { Database, DekTable, MasterKeyTable } from './schema.js';
 
+/** The columns that make a DekRecord; the timestamps stay in the database. */
+const DEK_COLUMNS = ['id', 'provider', 'key_id', 'kcv', 'mechanism', 'wrapped'] as const;
+
 /**
  * Canaries and wrapped DEKs. Provider and mechanism are returned as stored and not checked against
  * the known kinds: the services compare them with the configured providers and report a mismatch.
@@ -73,7 +76,7 @@ export class KyselyKeyRepository implements KeyRepository {
   async findDek(id: string): Promise<DekRecord | undefined> {
     const row = await this.#db
       .selectFrom('deks')
-      .selectAll()
+      .select(DEK_COLUMNS)
       .where('id', '=', id)
       .executeTakeFirst();
     return row === undefined ? undefined : toDekRecord(row);
@@ -102,7 +105,7 @@ export class KyselyKeyRepository implements KeyRepository {
   ): Promise<DekRecord[]> {
     const rows = await this.#db
       .selectFrom('deks')
-      .selectAll()
+      .select(DEK_COLUMNS)
       .where((eb) =>
         eb.not(
           eb.and([
@@ -126,7 +129,7 @@ export class KyselyKeyRepository implements KeyRepository {
   ): Promise<DekRecord[]> {
     const rows = await this.#db
       .selectFrom('deks')
-      .selectAll()
+      .select(DEK_COLUMNS)
       .where('provider', '=', ref.provider)
       .where('key_id', '=', ref.keyId)
       .where('kcv', '=', ref.kcv)
@@ -245,7 +248,7 @@ function toCanaryRecord(row: Selectable<MasterKeyTable>): CanaryRecord {
   };
 }
 
-function toDekRecord(row: Selectable<DekTable>): DekRecord {
+function toDekRecord(row: Pick<Selectable<DekTable>, (typeof DEK_COLUMNS)[number]>): DekRecord {
   return {
     id: row.id,
     ref: { provider: row.provider as ProviderKind, keyId: row.key_id, kcv: row.kcv },

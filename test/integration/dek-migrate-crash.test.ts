@@ -25,6 +25,11 @@ const ACCOUNTS = 2000;
 const KILLS = 10;
 /** Upper bound of the random delay after which the odd-numbered kills fire. */
 const MAX_KILL_DELAY_MS = 1500;
+/**
+ * Pages of the killed runs. Small pages give the kills many page boundaries to fall between, and
+ * keep a run slow enough that a kill lands before the run moves the rows left.
+ */
+const KILLED_BATCH_SIZE = '10';
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
 const ADMIN: Actor = {
   userId: 'admin-id',
@@ -99,6 +104,10 @@ describe.runIf(softHsmAvailable())('dek migrate killed mid-run', () => {
       await fixture?.cleanup();
     });
 
+    function migrateArgs(): string[] {
+      return ['dek', 'migrate', '--to', 'hsm', '--home', home, '--yes'];
+    }
+
     async function withStore<T>(
       dialectContext: DialectContext,
       body: (store: Store) => Promise<T>,
@@ -114,11 +123,10 @@ describe.runIf(softHsmAvailable())('dek migrate killed mid-run', () => {
     it('Ctrl-C stops at a DEK boundary', async () => {
       await withStore(context, async (store) => {
         const threshold = (await countUnderHsm(store)) + 20;
-        const child = spawn(
-          process.execPath,
-          [CLI, 'dek', 'migrate', '--to', 'hsm', '--home', home, '--yes', '--batch-size', '25'],
-          { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
-        );
+        const child = spawn(process.execPath, [CLI, ...migrateArgs(), '--batch-size', '25'], {
+          env: { ...process.env, ...env },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
         let stderr = '';
         child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
         const exited = new Promise<number | null>((resolve) =>
@@ -158,7 +166,7 @@ describe.runIf(softHsmAvailable())('dek migrate killed mid-run', () => {
               ? Date.now() + Math.floor(Math.random() * MAX_KILL_DELAY_MS)
               : Number.POSITIVE_INFINITY;
           const { signal, batchProcesses } = await killWhen(
-            ['dek', 'migrate', '--to', 'hsm', '--home', home, '--yes', '--batch-size', '25'],
+            [...migrateArgs(), '--batch-size', KILLED_BATCH_SIZE],
             env,
             async () => Date.now() >= killAt || (await countUnderHsm(store)) >= threshold,
           );
@@ -182,10 +190,7 @@ describe.runIf(softHsmAvailable())('dek migrate killed mid-run', () => {
         expect(runs.filter((run) => run.outcome === 'running').length).toBeLessThanOrEqual(1);
       });
 
-      const final = await runCli(
-        ['dek', 'migrate', '--to', 'hsm', '--home', home, '--yes', '--json'],
-        { env },
-      );
+      const final = await runCli([...migrateArgs(), '--json'], { env });
 
       expect(final.stderr).not.toContain('SR_');
       expect(final.code).toBe(0);

@@ -18,6 +18,7 @@ import type { DekRecord, Store } from '../../src/store/index.js';
 import { createVaultService } from '../../src/vault/service.js';
 import type { Actor } from '../../src/vault/types.js';
 import { describeEachDialect, type DialectContext } from '../support/databases.js';
+import { buildSlowModule, compilerAvailable } from '../support/slow-module.js';
 import { createSoftHsmFixture, softHsmAvailable, type SoftHsmFixture } from '../support/softhsm.js';
 
 const ACCOUNTS = 30;
@@ -196,6 +197,50 @@ describe.skipIf(!available)('DEK migration engine', () => {
       expect(summary.migrated).toBe(ACCOUNTS);
       expect(await store.keys.findDek(broken.id)).toEqual(broken);
       expect((await store.dekMigrations.listRuns(1))[0]?.outcome).toBe('failed');
+    });
+
+    it.skipIf(!compilerAvailable())('faulty target leaves rows on source', async () => {
+      const before = await allDeks(store);
+      // The module flips every third plaintext of each process: the target's canary check in
+      // the provider's worker is its first, and in the batch processes every third row fails.
+      process.env['SLOW_PKCS11_TARGET'] = fixture.library;
+      process.env['SLOW_PKCS11_DELAY_MS'] = '0';
+      process.env['SLOW_PKCS11_FLIP_DECRYPT'] = '3';
+      const faulty = createHsmProvider({
+        library: buildSlowModule(await fs.mkdtemp(path.join(context.baseDir, 'faulty-'))),
+        slot: { by: 'tokenLabel', label: fixture.tokenLabel },
+        keyLabel: 'pam-master-key',
+        pin: fixture.userPin,
+        batchProcesses: 2,
+        logger: context.logger,
+      });
+      let failed = 0;
+      try {
+        await faulty.open();
+        const summary = await runDekMigration(options({ target: faulty }));
+        failed = summary.failed;
+
+        expect(summary.failed).toBeGreaterThan(0);
+        expect(summary.migrated).toBe(ACCOUNTS - summary.failed);
+        expect(summary.outcome).toBe('failed');
+        const after = new Map((await allDeks(store)).map((record) => [record.id, record]));
+        const unchanged = before.filter((record) => {
+          const now = after.get(record.id);
+          return now !== undefined && now.wrapped.equals(record.wrapped);
+        });
+        expect(unchanged).toHaveLength(summary.failed);
+        expect(unchanged.every((record) => record.ref.kcv === file.ref().kcv)).toBe(true);
+      } finally {
+        await faulty.close();
+        delete process.env['SLOW_PKCS11_TARGET'];
+        delete process.env['SLOW_PKCS11_DELAY_MS'];
+        delete process.env['SLOW_PKCS11_FLIP_DECRYPT'];
+      }
+      // A run on a sound token moves the rows that stayed behind, and every secret still opens.
+      const rest = await runDekMigration(options());
+      expect(rest.migrated).toBe(failed);
+      expect(rest.outcome).toBe('completed');
+      await expectSecretsOpen(hsm);
     });
 
     it('verify pass opens a changed row', async () => {

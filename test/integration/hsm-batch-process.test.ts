@@ -73,6 +73,7 @@ describe.skipIf(!softHsmAvailable() || !compilerAvailable())(
         kind: 'wrap',
         deks: Buffer.concat(items.map((item) => item.dek)),
         aads: packed(items.map((item) => item.aad)),
+        reopen: false,
       };
     }
 

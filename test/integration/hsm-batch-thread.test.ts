@@ -90,6 +90,7 @@ describe.skipIf(!available)('PKCS#11 batch thread on SoftHSM', () => {
       ...sessionFields(abandoned),
       deks: packBytes(deks, []).bytes,
       aads: packBytes(aads, []),
+      reopen: false,
     };
   }
 

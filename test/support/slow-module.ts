@@ -24,7 +24,8 @@ export function compilerAvailable(): boolean {
 /**
  * Compiles test/fixtures/slow-pkcs11.c into `directory` and returns the path of the module. The
  * module forwards every call to the library in SLOW_PKCS11_TARGET and sleeps SLOW_PKCS11_DELAY_MS
- * before each C_Encrypt, C_Decrypt, C_WrapKey and C_UnwrapKey.
+ * before each C_Encrypt, C_Decrypt, C_WrapKey and C_UnwrapKey. With SLOW_PKCS11_FLIP_DECRYPT=N it
+ * flips the first bit of every Nth plaintext that C_Decrypt returns in the process.
  */
 export function buildSlowModule(directory: string): string {
   const output = join(directory, 'slow-pkcs11.so');

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { openGcm, sealGcm } from '../../src/crypto/aes-gcm.js';
 import { aesKeyCheckValue } from '../../src/crypto/key-check-value.js';
 import { dekAssociatedData, secretAssociatedData } from '../../src/crypto/associated-data.js';
+import { newGcmIv } from '../../src/crypto/gcm-iv.js';
 import { isStrongroomError } from '../../src/errors.js';
 
 const hex = (value: string) => Buffer.from(value, 'hex');
@@ -137,5 +138,31 @@ describe('associated data', () => {
 
   it('separates purposes', () => {
     expect(dekAssociatedData('x').equals(secretAssociatedData('x', '', 0))).toBe(false);
+  });
+
+  it('keeps the stored byte layout', () => {
+    // Length-prefixed UTF-8 fields: 'strongroom/dek/v1' (17 bytes), then 'é€' (5 bytes).
+    expect(dekAssociatedData('é€').toString('hex')).toBe(
+      '000000117374726f6e67726f6f6d2f64656b2f763100000005c3a9e282ac',
+    );
+  });
+});
+
+describe('GCM IVs', () => {
+  it('never repeat across draws', () => {
+    // 1,000 IVs span four draws of 256 from the random generator.
+    const ivs = Array.from({ length: 1_000 }, () => newGcmIv());
+
+    expect(ivs.every((iv) => iv.length === 12)).toBe(true);
+    expect(new Set(ivs.map((iv) => iv.toString('hex'))).size).toBe(1_000);
+  });
+
+  it('stay unchanged by later writes', () => {
+    const first = newGcmIv();
+    const copy = Buffer.from(first);
+
+    newGcmIv().fill(0);
+
+    expect(first).toEqual(copy);
   });
 });

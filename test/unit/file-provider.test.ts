@@ -139,6 +139,30 @@ describe('file provider', () => {
     await provider.close();
   });
 
+  it('reopen returns openable wrappings', async () => {
+    const path = join(dir, 'master.key');
+    await createKeyFile(path);
+    const provider = createFileProvider({ path });
+    await provider.open();
+    const items = [Buffer.alloc(32, 4), Buffer.alloc(32, 5)].map((dek, index) => ({
+      dek,
+      aad: Buffer.from(`dek-${index}`),
+    }));
+
+    const wrapped = await provider.wrapMany(items, { reopen: true });
+    const opened = await provider.unwrapMany(
+      wrapped.map((result, index) => {
+        if (!result.ok) {
+          throw result.error;
+        }
+        return { key: result.value, aad: items[index]!.aad };
+      }),
+    );
+
+    expect(opened).toEqual(items.map((item) => ({ ok: true, value: item.dek })));
+    await provider.close();
+  });
+
   it('batch on a closed provider is rejected', async () => {
     const provider = createFileProvider({ path: join(dir, 'master.key') });
 

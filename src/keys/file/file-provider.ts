@@ -1,12 +1,14 @@
 import { StrongroomError } from '../../errors.js';
 import { openGcm, sealGcm } from '../../crypto/aes-gcm.js';
 import { aesKeyCheckValue } from '../../crypto/key-check-value.js';
+import { checkReopened, reopenFailed } from '../reopen-check.js';
 import type {
   BatchResult,
   MasterKeyProvider,
   MasterKeyRef,
   ProviderStatus,
   UnwrapRequest,
+  WrapManyOptions,
   WrapRequest,
   WrappedKey,
 } from '../types.js';
@@ -67,10 +69,19 @@ export function createFileProvider(options: { path: string }): MasterKeyProvider
       return unwrapOne(wrapped, aad);
     },
 
-    async wrapMany(requests: readonly WrapRequest[]): Promise<BatchResult<WrappedKey>[]> {
+    async wrapMany(
+      requests: readonly WrapRequest[],
+      options: WrapManyOptions = {},
+    ): Promise<BatchResult<WrappedKey>[]> {
       const masterKey = requireKey();
       return requests.map(({ dek, aad }) =>
-        settle(() => ({ mechanism: 'aes-256-gcm', wrapped: sealGcm(masterKey, dek, aad) })),
+        settle(() => {
+          const wrapped = sealGcm(masterKey, dek, aad);
+          if (options.reopen === true) {
+            checkReopened(dek, reopen(masterKey, wrapped, aad));
+          }
+          return { mechanism: 'aes-256-gcm', wrapped };
+        }),
       );
     },
 
@@ -93,6 +104,15 @@ export function createFileProvider(options: { path: string }): MasterKeyProvider
       key = undefined;
     },
   };
+}
+
+/** Opens a wrapping that wrapMany has just made, for WrapManyOptions.reopen. */
+function reopen(masterKey: Buffer, wrapped: Buffer, aad: Buffer): Buffer {
+  try {
+    return openGcm(masterKey, wrapped, aad);
+  } catch (error) {
+    throw reopenFailed(error instanceof Error ? error.message : String(error));
+  }
 }
 
 /** Runs one item of a batch and captures its error, so one bad item does not fail the batch. */

@@ -2,7 +2,13 @@
  * The main thread's side of the batch calls: packs the items of wrapMany and unwrapMany into
  * worker messages and turns the replies into one BatchResult per item.
  */
-import type { BatchResult, UnwrapRequest, WrapRequest, WrappedKey } from '../types.js';
+import type {
+  BatchResult,
+  UnwrapRequest,
+  WrapManyOptions,
+  WrapRequest,
+  WrappedKey,
+} from '../types.js';
 import { StrongroomError } from '../../errors.js';
 import { isWrapMechanism } from './mechanisms.js';
 import { asBuffer, packBytes, unpackBytes, type BatchErrors } from './protocol.js';
@@ -20,9 +26,13 @@ const MAX_ITEMS_PER_MESSAGE = 1_000;
 export async function wrapManyInWorker(
   client: WorkerClient,
   requests: readonly WrapRequest[],
+  options: WrapManyOptions,
 ): Promise<Array<BatchResult<WrappedKey>>> {
   checkDekLengths(requests);
-  const parts = await Promise.all(slices(requests).map((slice) => wrapSlice(client, slice)));
+  const reopen = options.reopen === true;
+  const parts = await Promise.all(
+    slices(requests).map((slice) => wrapSlice(client, slice, reopen)),
+  );
   return parts.flat();
 }
 
@@ -49,6 +59,7 @@ export async function unwrapManyInWorker(
 async function wrapSlice(
   client: WorkerClient,
   requests: readonly WrapRequest[],
+  reopen: boolean,
 ): Promise<Array<BatchResult<WrappedKey>>> {
   // The worker receives one copy of the DEKs that it zeroes after use. The caller keeps and
   // zeroes its own DEKs.
@@ -61,7 +72,7 @@ async function wrapSlice(
     requests.map((request) => request.aad),
     transfer,
   );
-  const result = await client.call('wrapMany', { deks: deks.bytes, aads }, transfer);
+  const result = await client.call('wrapMany', { deks: deks.bytes, aads, reopen }, transfer);
 
   const wrapped = unpackBytes(result.wrapped);
   return settleEach(result.errors, (index) => ({

@@ -33,7 +33,7 @@ export async function handleWrapMany(
       dek: deks.subarray(index * DEK_BYTES, (index + 1) * DEK_BYTES),
       aad,
     }));
-    const outcomes = await wrapDeks(connection, threads, items, log);
+    const outcomes = await wrapDeks(connection, threads, items, params.reopen, log);
     const first = outcomes.find((outcome) => outcome.ok);
     return {
       mechanism: first?.ok === true ? first.value.mechanism : 'aes-256-gcm',

@@ -26,10 +26,14 @@ interface ChunkBase {
   aads: PackedBytes;
 }
 
-/** Wraps DEKs, which `deks` contains as 32-byte values one after another. */
+/**
+ * Wraps DEKs, which `deks` contains as 32-byte values one after another. With `reopen`, each new
+ * wrapping is opened again before it counts (WrapManyOptions.reopen).
+ */
 export interface WrapChunk extends ChunkBase {
   kind: 'wrap';
   deks: Uint8Array;
+  reopen: boolean;
 }
 
 export interface UnwrapChunk extends ChunkBase {

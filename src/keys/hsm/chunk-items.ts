@@ -5,16 +5,24 @@
 import type { PKCS11 } from 'pkcs11js';
 import type { WrapMechanism } from '../types.js';
 import { serializeItemError, type ItemError } from './batch-thread-protocol.js';
-import { unwrapInSession, wrapInSession, type SessionKey } from './dek-operations.js';
+import {
+  unwrapInSession,
+  wrapAndReopenInSession,
+  wrapInSession,
+  type SessionKey,
+} from './dek-operations.js';
 import type { HsmLog } from './hsm-log.js';
 import { isConnectionLost } from './pkcs11-failures.js';
 import { asBuffer, unpackBytes, type PackedBytes } from './protocol.js';
 
 const DEK_BYTES = 32;
 
-/** The items of a chunk: DEKs to wrap, 32 bytes each one after another, or wrapped DEKs to open. */
+/**
+ * The items of a chunk: DEKs to wrap, 32 bytes each one after another, or wrapped DEKs to open.
+ * With `reopen`, each new wrapping is opened again before it counts (WrapManyOptions.reopen).
+ */
 export type ChunkItems =
-  | { kind: 'wrap'; deks: Uint8Array; aads: PackedBytes }
+  | { kind: 'wrap'; deks: Uint8Array; aads: PackedBytes; reopen: boolean }
   | { kind: 'unwrap'; mechanisms: WrapMechanism[]; wrapped: PackedBytes; aads: PackedBytes };
 
 /**
@@ -74,10 +82,11 @@ function itemRunner(
   log: HsmLog,
 ): (index: number) => Promise<Buffer> {
   if (items.kind === 'wrap') {
+    const wrap = items.reopen ? wrapAndReopenInSession : wrapInSession;
     return async (index) => {
       const dek = asBuffer(items.deks.subarray(index * DEK_BYTES, (index + 1) * DEK_BYTES));
       const aad = aads[index] as Buffer;
-      const { wrapped } = await wrapInSession(pkcs11, session, key, dek, aad, log, 'blocking');
+      const { wrapped } = await wrap(pkcs11, session, key, dek, aad, log, 'blocking');
       return wrapped;
     };
   }

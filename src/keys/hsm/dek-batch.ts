@@ -4,7 +4,13 @@ import type { StrongroomError } from '../../errors.js';
 import type { WrapMechanism } from '../types.js';
 import { rebuildItemError, type ChunkFields, type ItemError } from './batch-thread-protocol.js';
 import type { BatchThreads } from './batch-threads.js';
-import { unwrapFailure, unwrapInSession, wrapFailure, wrapInSession } from './dek-operations.js';
+import {
+  unwrapFailure,
+  unwrapInSession,
+  wrapAndReopenInSession,
+  wrapFailure,
+  wrapInSession,
+} from './dek-operations.js';
 import type { HsmLog } from './hsm-log.js';
 import { isConnectionLost } from './pkcs11-failures.js';
 import { packBytes, unpackBytes } from './protocol.js';
@@ -34,13 +40,18 @@ interface BatchStep<I, R> {
   ) => Promise<R>;
 }
 
-/** Wraps each DEK of a batch, spread over the connection's sessions and the batch threads. */
+/**
+ * Wraps each DEK of a batch, spread over the connection's sessions and the batch threads. With
+ * `reopen`, each new wrapping is opened again before it counts (WrapManyOptions.reopen).
+ */
 export function wrapDeks(
   connection: TokenConnection,
   threads: BatchThreads,
   items: ReadonlyArray<{ dek: Buffer; aad: Buffer }>,
+  reopen: boolean,
   log: HsmLog,
 ): Promise<Array<ItemOutcome<{ mechanism: WrapMechanism; wrapped: Buffer }>>> {
+  const wrapOne = reopen ? wrapAndReopenInSession : wrapInSession;
   return runBatch(connection, threads, 'wrapMany', items, {
     chunk: (chunkItems, session, established, transfer) => ({
       kind: 'wrap',
@@ -53,11 +64,12 @@ export function wrapDeks(
         chunkItems.map((item) => item.aad),
         transfer,
       ),
+      reopen,
     }),
     value: (wrapped, established) => ({ mechanism: established.mechanism, wrapped }),
     failure: (error) => wrapFailure(error),
     inWorker: (pkcs11, session, established, item) =>
-      wrapInSession(pkcs11, session, established, item.dek, item.aad, log),
+      wrapOne(pkcs11, session, established, item.dek, item.aad, log),
   });
 }
 

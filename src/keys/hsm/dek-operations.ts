@@ -1,5 +1,6 @@
 import type { PKCS11 } from 'pkcs11js';
 import { isStrongroomError, StrongroomError } from '../../errors.js';
+import { checkReopened, reopenFailed } from '../reopen-check.js';
 import type { WrapMechanism } from '../types.js';
 import type { CallMode } from './call-mode.js';
 import { unwrapWithEcbKeyWrap, wrapWithEcbKeyWrap } from './ecb-key-wrap.js';
@@ -98,6 +99,43 @@ export async function unwrapInSession(
   return mechanism === 'aes-256-gcm'
     ? unwrapWithGcm(pkcs11, session, masterKey, wrapped, aad, mode)
     : unwrapWithKeyWrap(pkcs11, session, masterKey, mechanism, wrapped, aad, log, mode);
+}
+
+/**
+ * Wraps one DEK like wrapInSession, then opens the new wrapping again in the same session and
+ * returns it only when it opens to the DEK (WrapManyOptions.reopen). A lost connection is thrown
+ * as it is, and every other failure of the second step as SR_DEK_MIGRATION_VERIFY_FAILED.
+ */
+export async function wrapAndReopenInSession(
+  pkcs11: PKCS11,
+  session: Buffer,
+  key: SessionKey,
+  dek: Buffer,
+  aad: Buffer,
+  log: HsmLog,
+  mode: CallMode = 'async',
+): Promise<{ mechanism: WrapMechanism; wrapped: Buffer }> {
+  const result = await wrapInSession(pkcs11, session, key, dek, aad, log, mode);
+  let opened: Buffer;
+  try {
+    opened = await unwrapInSession(
+      pkcs11,
+      session,
+      key,
+      result.mechanism,
+      result.wrapped,
+      aad,
+      log,
+      mode,
+    );
+  } catch (error) {
+    if (isConnectionLost(error)) {
+      throw error;
+    }
+    throw reopenFailed(describeFailure(error));
+  }
+  checkReopened(dek, opened);
+  return result;
 }
 
 /** Turns an error of a wrap into the StrongroomError that the caller receives. */

@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import type { GcmParams, Mechanism, PKCS11 } from 'pkcs11js';
+import { GCM_IV_BYTES, newGcmIv as drawGcmIv } from '../../crypto/gcm-iv.js';
 import { decryptCall, encryptCall, type CallMode } from './call-mode.js';
 
-/** A random 96-bit IV per encryption makes a repeat negligible for the number of DEKs one master key wraps. */
-export const GCM_IV_BYTES = 12;
+export { GCM_IV_BYTES };
 export const GCM_TAG_BYTES = 16;
 
 /**
@@ -13,7 +12,7 @@ export const GCM_TAG_BYTES = 16;
  * mode, and return it in the mechanism parameters) belongs here.
  */
 export function newGcmIv(): Buffer {
-  return randomBytes(GCM_IV_BYTES);
+  return drawGcmIv();
 }
 
 /**
@@ -31,7 +30,10 @@ export function gcmMechanism(iv: Buffer, aad: Buffer): Mechanism {
   return { mechanism: pkcs11js.CKM_AES_GCM, parameter };
 }
 
-/** Encrypts with AES-GCM on the token and returns ciphertext || tag. */
+/**
+ * Encrypts with AES-GCM on the token and returns ciphertext || tag, written into `output` when
+ * given (at least as long as the plaintext and a tag).
+ */
 export async function gcmEncrypt(
   pkcs11: PKCS11,
   session: Buffer,
@@ -40,9 +42,9 @@ export async function gcmEncrypt(
   plaintext: Buffer,
   aad: Buffer,
   mode: CallMode = 'async',
+  output: Buffer = Buffer.alloc(plaintext.length + GCM_TAG_BYTES),
 ): Promise<Buffer> {
   pkcs11.C_EncryptInit(session, gcmMechanism(iv, aad), key);
-  const output = Buffer.alloc(plaintext.length + GCM_TAG_BYTES);
   return encryptCall(pkcs11, mode, session, plaintext, output);
 }
 
@@ -72,9 +74,12 @@ export async function wrapWithGcm(
   aad: Buffer,
   mode: CallMode = 'async',
 ): Promise<Buffer> {
+  const wrapped = Buffer.alloc(GCM_IV_BYTES + dek.length + GCM_TAG_BYTES);
   const iv = newGcmIv();
-  const sealed = await gcmEncrypt(pkcs11, session, masterKey, iv, dek, aad, mode);
-  return Buffer.concat([iv, sealed]);
+  iv.copy(wrapped);
+  const body = wrapped.subarray(GCM_IV_BYTES);
+  const sealed = await gcmEncrypt(pkcs11, session, masterKey, iv, dek, aad, mode, body);
+  return wrapped.subarray(0, GCM_IV_BYTES + sealed.length);
 }
 
 /**

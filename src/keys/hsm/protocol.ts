@@ -38,10 +38,11 @@ export interface WorkerCalls {
   };
   /**
    * Several wraps in one message. `deks` contains the 32-byte DEKs one after another. A result
-   * carries the wrapped bytes of each DEK, or the error of that DEK alone.
+   * carries the wrapped bytes of each DEK, or the error of that DEK alone. `reopen` is
+   * WrapManyOptions.reopen.
    */
   wrapMany: {
-    params: { deks: Uint8Array; aads: PackedBytes };
+    params: { deks: Uint8Array; aads: PackedBytes; reopen: boolean };
     result: { mechanism: WrapMechanism; wrapped: PackedBytes; errors: BatchErrors };
   };
   /** Several unwraps in one message. A failed item gets an empty DEK and its error. */

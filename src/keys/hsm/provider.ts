@@ -7,6 +7,7 @@ import type {
   MasterKeyRef,
   ProviderStatus,
   UnwrapRequest,
+  WrapManyOptions,
   WrapRequest,
   WrappedKey,
 } from '../types.js';
@@ -134,13 +135,16 @@ export class HsmProvider implements MasterKeyProvider {
    * Wraps the DEKs spread over the batch processes when there are any, and otherwise in one worker
    * message per 1,000, spread over the pool's sessions.
    */
-  async wrapMany(requests: readonly WrapRequest[]): Promise<BatchResult<WrappedKey>[]> {
+  async wrapMany(
+    requests: readonly WrapRequest[],
+    options: WrapManyOptions = {},
+  ): Promise<BatchResult<WrappedKey>[]> {
     const client = this.requireClient();
     if (this.processes === undefined) {
-      return wrapManyInWorker(client, requests);
+      return wrapManyInWorker(client, requests, options);
     }
     checkDekLengths(requests);
-    return wrapManyInProcesses(this.processes, requests, this.requireOpened().mechanism);
+    return wrapManyInProcesses(this.processes, requests, this.requireOpened().mechanism, options);
   }
 
   /** Unwraps the DEKs like wrapMany spreads them. */

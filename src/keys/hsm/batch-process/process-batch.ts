@@ -6,6 +6,7 @@ import { StrongroomError } from '../../../errors.js';
 import type {
   BatchResult,
   UnwrapRequest,
+  WrapManyOptions,
   WrapMechanism,
   WrapRequest,
   WrappedKey,
@@ -18,11 +19,15 @@ import { isWrapMechanism } from '../mechanisms.js';
 import { asBuffer, packBytes } from '../protocol.js';
 import type { BatchProcesses } from './batch-processes.js';
 
-/** Wraps each DEK under the master key with `mechanism`, the one that the provider opened with. */
+/**
+ * Wraps each DEK under the master key with `mechanism`, the one that the provider opened with.
+ * With `options.reopen`, each process opens its new wrappings again before it replies.
+ */
 export async function wrapManyInProcesses(
   processes: BatchProcesses,
   requests: readonly WrapRequest[],
   mechanism: WrapMechanism,
+  options: WrapManyOptions,
 ): Promise<Array<BatchResult<WrappedKey>>> {
   return runShares(processes, requests, {
     items: (share) => ({
@@ -35,8 +40,10 @@ export async function wrapManyInProcesses(
         share.map((request) => request.aad),
         [],
       ),
+      reopen: options.reopen === true,
     }),
-    value: (wrapped) => ({ mechanism, wrapped: ownCopy(wrapped) }),
+    // Wrapped bytes are no secret, so they stay views of the reply, which frames.ts copied out.
+    value: (wrapped) => ({ mechanism, wrapped }),
     failure: (error) => wrapFailure(error),
   });
 }
@@ -67,7 +74,11 @@ export async function unwrapManyInProcesses(
         ),
       }),
       // Each DEK gets memory of its own, as unwrap() returns it, and the received copy is zeroed.
-      value: (dek) => ownCopy(dek),
+      value: (dek) => {
+        const copy = ownCopy(dek);
+        dek.fill(0);
+        return copy;
+      },
       failure: (error, request) =>
         unwrapFailure(error, request.key.mechanism as WrapMechanism, log),
     },
@@ -88,6 +99,7 @@ export async function unwrapManyInProcesses(
 
 interface ShareSteps<I, R> {
   items: (share: readonly I[]) => ChunkItems;
+  /** Turns the bytes of a reply into the item's value, and zeroes them if they are secret. */
   value: (bytes: Buffer) => R;
   failure: (error: unknown, item: I) => StrongroomError;
 }
@@ -107,12 +119,10 @@ async function runShares<I, R>(
     try {
       const reply = await processes.run(items);
       reply.errors.forEach((error, position) => {
-        const value = reply.values[position] as Buffer;
         results[first + position] =
           error === null
-            ? { ok: true, value: steps.value(value) }
+            ? { ok: true, value: steps.value(reply.values[position] as Buffer) }
             : { ok: false, error: steps.failure(rebuildItemError(error), share[position] as I) };
-        value.fill(0);
       });
       if (reply.stop !== null) {
         throw rebuildItemError(reply.stop);

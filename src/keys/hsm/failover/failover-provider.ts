@@ -7,6 +7,7 @@ import type {
   MasterKeyRef,
   ProviderStatus,
   UnwrapRequest,
+  WrapManyOptions,
   WrapRequest,
   WrappedKey,
 } from '../../types.js';
@@ -77,8 +78,11 @@ export class FailoverHsmProvider implements MasterKeyProvider {
   }
 
   /** Wraps the DEKs on the active member, and runs the whole batch again on the next one if it fails. */
-  wrapMany(requests: readonly WrapRequest[]): Promise<BatchResult<WrappedKey>[]> {
-    return this.runBatch(requests.length, (provider) => provider.wrapMany(requests));
+  wrapMany(
+    requests: readonly WrapRequest[],
+    options: WrapManyOptions = {},
+  ): Promise<BatchResult<WrappedKey>[]> {
+    return this.runBatch(requests.length, (provider) => provider.wrapMany(requests, options));
   }
 
   /** Unwraps the DEKs on the active member, and runs the whole batch again on the next one if it fails. */

@@ -36,8 +36,9 @@ export interface PassSettings {
  * Moves every row not under the target, page by page in id order. DEKs created during that pass
  * with ids below its page would stay on the source, so unless the run was stopped or is a dry run,
  * it then sweeps the rows still under the source from the start. The sweeps end when one finds no
- * row or after MAX_SWEEPS. Returns true when the signal stopped the run. Throws
- * SR_DEK_MIGRATION_LOCK_LOST before writing a page when the run no longer holds the lock.
+ * row or after MAX_SWEEPS. Returns true when the signal stopped the run. Checks the lock beside
+ * each page write and throws SR_DEK_MIGRATION_LOCK_LOST once the run no longer holds it. The page
+ * written meanwhile stays valid, because each of its rows is a compare-and-swap.
  */
 export async function rewrapAll(
   options: MigrationOptions,
@@ -110,7 +111,9 @@ export async function rewrapAll(
       select: (record) => !state.failedIds.has(record.id),
       prepare: (records) => preparePage(records, context),
       consume: async (prepared) => {
-        await lock.check();
+        // The check runs beside the write instead of before it, which saves a round trip per page.
+        const lockHeld = lock.check();
+        lockHeld.catch(() => undefined);
         const page = await writePageOrFail(prepared);
         for (const id of prepared.failedIds) {
           state.failedIds.add(id);
@@ -119,6 +122,7 @@ export async function rewrapAll(
         if (sweeping) {
           state.total += handled(page);
         }
+        await lockHeld;
         await settings.onPage();
       },
       depth: settings.depth,

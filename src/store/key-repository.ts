@@ -174,6 +174,12 @@ export class KyselyKeyRepository implements KeyRepository {
     if (rows.length === 0) {
       return changed;
     }
+    if (this.#dialect === 'postgres') {
+      // PostgreSQL receives the whole page as arrays in one UPDATE. A single statement is atomic,
+      // so it needs no transaction around it, which saves two round trips per page.
+      const result = await rewrapStatement(this.#dialect, expected, next, rows).execute(this.#db);
+      return new Set(result.rows.map((row) => row.id));
+    }
 
     const write = () =>
       this.#db.transaction().execute(async (transaction) => {
@@ -187,7 +193,7 @@ export class KyselyKeyRepository implements KeyRepository {
           }
         }
       });
-    await (this.#dialect === 'sqlite' ? this.#withoutDiskWait(write) : write());
+    await this.#withoutDiskWait(write);
     return changed;
   }
 

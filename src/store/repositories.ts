@@ -230,11 +230,12 @@ export interface KeyRepository {
    */
   analyzeDeks(): Promise<void>;
   /**
-   * Replaces the wrapped keys of several DEKs in one transaction. Each row changes only while it
-   * is still wrapped by `expected`, as with rewrapDek, and every row is then under `next`. Returns
-   * the ids of the rows that changed: a row missing from the result was deleted or moved by another
-   * process and is left as it is. On SQLite the commit does not wait for the disk (see the
-   * implementation): a power cut may undo the last pages, never part of one.
+   * Replaces the wrapped keys of several DEKs in one transaction, which on PostgreSQL is a single
+   * UPDATE. Each row changes only while it is still wrapped by `expected`, as with rewrapDek, and
+   * every row is then under `next`. Returns the ids of the rows that changed: a row missing from the
+   * result was deleted or moved by another process and is left as it is. On SQLite the commit does
+   * not wait for the disk (see the implementation): a power cut may undo the last pages, never part
+   * of one.
    */
   rewrapDeks(
     expected: MasterKeyRef,

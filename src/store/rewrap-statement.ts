@@ -3,7 +3,10 @@ import { sql } from 'kysely';
 import type { MasterKeyRef } from '../keys/types.js';
 import type { RewrappedRow, Store } from './repositories.js';
 
-/** Rows per UPDATE of rewrapDeks: 3 parameters each, far below both dialects' parameter limits. */
+/**
+ * Rows per UPDATE of rewrapDeks on SQLite: 3 parameters each, far below its parameter limit.
+ * PostgreSQL receives any number of rows in one UPDATE, as three arrays.
+ */
 export const ROWS_PER_REWRAP_STATEMENT = 500;
 
 /**
@@ -14,8 +17,10 @@ export const ROWS_PER_REWRAP_STATEMENT = 500;
  * The statement must look each VALUES row up by its id. On SQLite, the unary + on the key columns
  * keeps those terms from using an index, which is SQLite's documented way to steer its planner.
  * Without it, SQLite reads every row still under `expected` once per statement, so a migration
- * takes time quadratic in the number of DEKs. PostgreSQL looks the rows up by id when its
- * statistics are fresh (see analyzeDeks).
+ * takes time quadratic in the number of DEKs. PostgreSQL hashes every row under `expected` for
+ * each statement unless the statement bounds the ids. A page is a run of ids in the database's
+ * order, so the bounds are the smallest and largest id of the page, which PostgreSQL computes
+ * itself with its own collation. Its index on the key columns and the id then finds the page's rows.
  */
 export function rewrapStatement(
   dialect: Store['dialect'],
@@ -24,6 +29,11 @@ export function rewrapStatement(
   rows: readonly RewrappedRow[],
 ) {
   const noIndex = sql.raw(dialect === 'sqlite' ? '+' : '');
+  const idRange =
+    dialect === 'postgres'
+      ? sql`and deks.id >= (select min(moved_id) from moved)
+      and deks.id <= (select max(moved_id) from moved)`
+      : sql``;
   return sql<{ id: string }>`
     with moved (moved_id, moved_mechanism, moved_wrapped) as (${movedRows(dialect, rows)})
     update deks
@@ -35,6 +45,7 @@ export function rewrapStatement(
       and ${noIndex}deks.provider = ${expected.provider}
       and ${noIndex}deks.key_id = ${expected.keyId}
       and ${noIndex}deks.kcv = ${expected.kcv}
+      ${idRange}
     returning deks.id as id`;
 }
 

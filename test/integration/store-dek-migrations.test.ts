@@ -1,6 +1,11 @@
+import { sql } from 'kysely';
+import pino from 'pino';
 import { beforeEach, expect, it } from 'vitest';
 
 import type { MasterKeyRef } from '../../src/keys/types.js';
+import { connect } from '../../src/store/connect.js';
+import { rewrapStatement } from '../../src/store/rewrap-statement.js';
+import { parseDatabaseUrl } from '../../src/store/url.js';
 import type {
   DekRecord,
   MigrationLockHolder,
@@ -214,6 +219,44 @@ describeEachDialect('key repository for migrations', (context) => {
 
     expect(steps.join('\n')).toContain('deks_provider_key_id_kcv_id_idx');
     expect(steps.join('\n')).not.toContain('TEMP B-TREE');
+  });
+
+  it('PostgreSQL page rewrap uses the index', async () => {
+    if (context.dialect !== 'postgres') {
+      return;
+    }
+    const url = await context.createDatabase();
+    await context.openStore({ url });
+    await context.runSql(
+      url,
+      `insert into deks (id, provider, key_id, kcv, mechanism, wrapped, created_at, updated_at)
+       select 'dek-' || lpad(n::text, 5, '0'), '${FILE_KEY.provider}', '${FILE_KEY.keyId}',
+         '${FILE_KEY.kcv}', 'aes-256-gcm', '\\x00', 'now', 'now'
+       from generate_series(1, 5000) n`,
+    );
+    await context.runSql(url, 'analyze deks');
+    const page = Array.from({ length: 500 }, (_, index) => ({
+      id: `dek-${String(2001 + index).padStart(5, '0')}`,
+      mechanism: 'aes-256-gcm' as const,
+      wrapped: Buffer.from('new'),
+    }));
+    const db = connect(parseDatabaseUrl(url, context.baseDir), {
+      logger: pino({ level: 'silent' }),
+      poolSize: 1,
+    });
+
+    try {
+      const statement = rewrapStatement('postgres', FILE_KEY, HSM_KEY, page);
+      const plan = await sql<{ 'QUERY PLAN': string }>`explain ${statement}`.execute(db);
+      const text = plan.rows.map((row) => row['QUERY PLAN']).join('\n');
+
+      // A plan that reads every row under the source key for each page makes a migration
+      // quadratic in the number of DEKs.
+      expect(text).toMatch(/Index Scan using \w+ on deks/);
+      expect(text).not.toContain('Seq Scan on deks');
+    } finally {
+      await db.destroy();
+    }
   });
 
   it('ids with SQL text are plain values', async () => {

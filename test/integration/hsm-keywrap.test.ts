@@ -174,6 +174,22 @@ describe.skipIf(!available).each(variants)(
         expect(countSessionKeys(fixture)).toBe(0);
       });
     });
+
+    it('reopens batch wrappings and leaves no session keys', async () => {
+      await withProvider(async (provider) => {
+        const items = Array.from({ length: 40 }, (_, index) => ({
+          dek: randomBytes(32),
+          aad: Buffer.from(`dek:${index}`),
+        }));
+
+        const wrapped = await provider.wrapMany(items, { reopen: true });
+
+        expect(wrapped.map((result) => result.ok && result.value.mechanism)).toEqual(
+          items.map(() => mechanism),
+        );
+        expect(countSessionKeys(fixture)).toBe(0);
+      });
+    });
   },
 );
 

@@ -11,6 +11,7 @@ import {
   wrapInSession,
   type SessionKey,
 } from './dek-operations.js';
+import { wrapWithGcmBlocking } from './gcm-blocking.js';
 import type { HsmLog } from './hsm-log.js';
 import { isConnectionLost } from './pkcs11-failures.js';
 import { asBuffer, unpackBytes, type PackedBytes } from './protocol.js';
@@ -59,7 +60,8 @@ export async function runChunkItems(
       break;
     }
     try {
-      outcome.values.push(await runItem(index));
+      const value = runItem(index);
+      outcome.values.push(value instanceof Promise ? await value : value);
       outcome.errors.push(null);
     } catch (error) {
       if (isConnectionLost(error)) {
@@ -80,12 +82,26 @@ function itemRunner(
   items: ChunkItems,
   aads: Buffer[],
   log: HsmLog,
-): (index: number) => Promise<Buffer> {
+): (index: number) => Buffer | Promise<Buffer> {
+  const dekAt = (deks: Uint8Array, index: number): Buffer =>
+    asBuffer(deks.subarray(index * DEK_BYTES, (index + 1) * DEK_BYTES));
+  if (items.kind === 'wrap' && key.keyWrap !== 'ecb-rfc3394' && key.mechanism === 'aes-256-gcm') {
+    // The common case runs without a promise per item.
+    return (index) =>
+      wrapWithGcmBlocking(
+        pkcs11,
+        session,
+        key.masterKey,
+        dekAt(items.deks, index),
+        aads[index] as Buffer,
+        items.reopen,
+      );
+  }
   if (items.kind === 'wrap') {
     const wrap = items.reopen ? wrapAndReopenInSession : wrapInSession;
     return async (index) => {
-      const dek = asBuffer(items.deks.subarray(index * DEK_BYTES, (index + 1) * DEK_BYTES));
       const aad = aads[index] as Buffer;
+      const dek = dekAt(items.deks, index);
       const { wrapped } = await wrap(pkcs11, session, key, dek, aad, log, 'blocking');
       return wrapped;
     };

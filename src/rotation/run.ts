@@ -47,6 +47,9 @@ export async function runDekMigration(options: MigrationOptions): Promise<Migrat
   }
 
   const lock = await acquireMigrationLock(store, logger);
+  // ANALYZE runs on a connection of its own while the run proves the keys. It changes only the
+  // planner's statistics, and it never rejects.
+  const statistics = dryRun ? Promise.resolve() : refreshStatistics(options);
   const startedAt = new Date();
   const runId = randomUUID();
   let journalled = false;
@@ -95,9 +98,7 @@ export async function runDekMigration(options: MigrationOptions): Promise<Migrat
       'DEK migration started',
     );
 
-    if (!dryRun) {
-      await refreshStatistics(options);
-    }
+    await statistics;
     let savedAt = Date.now();
     const interrupted = await rewrapAll(options, lock, state, {
       batchSize,
@@ -171,6 +172,7 @@ export async function runDekMigration(options: MigrationOptions): Promise<Migrat
     }
     throw error;
   } finally {
+    await statistics;
     await lock.release().catch((releaseError: unknown) => {
       // A lock whose connection was ended is already gone on the server, and the error that ended
       // the run is the one to report.

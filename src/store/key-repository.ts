@@ -127,9 +127,11 @@ export class KyselyKeyRepository implements KeyRepository {
     afterId: string | undefined,
     limit: number,
   ): Promise<DekRecord[]> {
+    // Every row names `ref`, so its key columns are not read back, which saves parsing three
+    // strings per row in the verify pass.
     const rows = await this.#db
       .selectFrom('deks')
-      .select(DEK_COLUMNS)
+      .select(['id', 'mechanism', 'wrapped'])
       .where('provider', '=', ref.provider)
       .where('key_id', '=', ref.keyId)
       .where('kcv', '=', ref.kcv)
@@ -137,7 +139,13 @@ export class KyselyKeyRepository implements KeyRepository {
       .orderBy('id')
       .limit(limit)
       .execute();
-    return rows.map(toDekRecord);
+    const shared = { ...ref };
+    return rows.map((row) => ({
+      id: row.id,
+      ref: shared,
+      mechanism: row.mechanism as WrapMechanism,
+      wrapped: row.wrapped,
+    }));
   }
 
   async rewrapDek(id: string, expected: MasterKeyRef, next: RewrappedDek): Promise<boolean> {

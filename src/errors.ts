@@ -120,7 +120,8 @@ export const errorRegistry = {
   },
   SR_DEK_MIGRATION_VERIFY_FAILED: {
     status: 500,
-    summary: 'The target key opened a newly wrapped DEK to other bytes, so the DEK was not moved.',
+    summary:
+      'The target key did not open a newly wrapped DEK to the same bytes, so the DEK was not moved.',
   },
   SR_DEK_MIGRATION_INCOMPLETE: {
     status: 500,

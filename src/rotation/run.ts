@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { StrongroomError } from '../errors.js';
 import { describeKey } from '../keys/keyring.js';
 import type { MasterKeyRef } from '../keys/types.js';
-import type { MigrationCounts, MigrationRunOutcome } from '../store/repositories.js';
+import type { DekCount, MigrationCounts, MigrationRunOutcome } from '../store/repositories.js';
 import { acquireMigrationLock } from './lock.js';
 import { rewrapAll, type RewrapState } from './passes.js';
 import { prepareTargetKey, proveSourceKey } from './preflight.js';
@@ -47,9 +47,6 @@ export async function runDekMigration(options: MigrationOptions): Promise<Migrat
   }
 
   const lock = await acquireMigrationLock(store, logger);
-  // ANALYZE runs on a connection of its own while the run proves the keys. It changes only the
-  // planner's statistics, and it never rejects.
-  const statistics = dryRun ? Promise.resolve() : refreshStatistics(options);
   const startedAt = new Date();
   const runId = randomUUID();
   let journalled = false;
@@ -98,7 +95,6 @@ export async function runDekMigration(options: MigrationOptions): Promise<Migrat
       'DEK migration started',
     );
 
-    await statistics;
     let savedAt = Date.now();
     const interrupted = await rewrapAll(options, lock, state, {
       batchSize,
@@ -115,9 +111,20 @@ export async function runDekMigration(options: MigrationOptions): Promise<Migrat
     // Rows moved after the lock was lost stay valid, but without the lock another run may have
     // started, so the run ends here instead of reporting a result.
     await lock.check();
+    // One count of the DEKs per key runs beside the verify pass. It gives the pass its total once
+    // it arrives, and the summary the DEKs left under the source.
+    const keyCounts = store.keys.countDeksByKey();
+    keyCounts.catch(() => undefined);
     let verify: VerifyResult = { verified: 0, failed: 0 };
     if (!interrupted) {
-      verifyProgress = { phase: 'verify', verifyTotal: await countUnder(options, targetRef) };
+      const progress = { phase: 'verify' as const, verifyTotal: 0 };
+      verifyProgress = progress;
+      keyCounts.then(
+        (entries) => {
+          progress.verifyTotal = countOf(entries, targetRef);
+        },
+        () => undefined,
+      );
       report();
       verify = await verifyTargetDeks(target, store.keys, {
         batchSize: Math.max(batchSize, VERIFY_PAGE_ROWS),
@@ -127,7 +134,7 @@ export async function runDekMigration(options: MigrationOptions): Promise<Migrat
         onPage: report,
       });
     }
-    const remaining = await countUnder(options, sourceRef);
+    const remaining = countOf(await keyCounts, sourceRef);
 
     const outcome: MigrationRunOutcome = interrupted
       ? 'interrupted'
@@ -172,7 +179,6 @@ export async function runDekMigration(options: MigrationOptions): Promise<Migrat
     }
     throw error;
   } finally {
-    await statistics;
     await lock.release().catch((releaseError: unknown) => {
       // A lock whose connection was ended is already gone on the server, and the error that ended
       // the run is the one to report.
@@ -205,20 +211,7 @@ async function countNotUnder(options: MigrationOptions, targetRef: MasterKeyRef)
     .reduce((sum, entry) => sum + entry.count, 0);
 }
 
-/** Runs KeyRepository.analyzeDeks. Its failure only costs speed, so it is logged, not raised. */
-async function refreshStatistics(options: MigrationOptions): Promise<void> {
-  try {
-    await options.store.keys.analyzeDeks();
-  } catch (error) {
-    options.logger.warn(
-      { err: error },
-      'updating the database statistics of the deks table failed; the migration may run slower',
-    );
-  }
-}
-
-async function countUnder(options: MigrationOptions, ref: MasterKeyRef): Promise<number> {
-  const counts = await options.store.keys.countDeksByKey();
+function countOf(counts: readonly DekCount[], ref: MasterKeyRef): number {
   return counts.find((entry) => sameKey(entry.ref, ref))?.count ?? 0;
 }
 

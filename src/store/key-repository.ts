@@ -167,12 +167,6 @@ export class KyselyKeyRepository implements KeyRepository {
     return result.numUpdatedRows === 1n;
   }
 
-  async analyzeDeks(): Promise<void> {
-    if (this.#dialect === 'postgres') {
-      await sql`analyze deks`.execute(this.#db);
-    }
-  }
-
   async rewrapDeks(
     expected: MasterKeyRef,
     next: MasterKeyRef,

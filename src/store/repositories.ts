@@ -223,13 +223,6 @@ export interface KeyRepository {
    */
   rewrapDek(id: string, expected: MasterKeyRef, next: RewrappedDek): Promise<boolean>;
   /**
-   * Updates PostgreSQL's planner statistics of the deks table, so that rewrapDeks looks its rows up
-   * by id even when the statistics predate most DEKs, as after a bulk import. Without fresh
-   * statistics PostgreSQL may read every row under the old key for each page. Does nothing on
-   * SQLite, whose statement names its plan.
-   */
-  analyzeDeks(): Promise<void>;
-  /**
    * Replaces the wrapped keys of several DEKs in one transaction, which on PostgreSQL is a single
    * UPDATE. Each row changes only while it is still wrapped by `expected`, as with rewrapDek, and
    * every row is then under `next`. Returns the ids of the rows that changed: a row missing from the

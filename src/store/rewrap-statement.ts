@@ -20,7 +20,8 @@ export const ROWS_PER_REWRAP_STATEMENT = 500;
  * takes time quadratic in the number of DEKs. PostgreSQL hashes every row under `expected` for
  * each statement unless the statement bounds the ids. A page is a run of ids in the database's
  * order, so the bounds are the smallest and largest id of the page, which PostgreSQL computes
- * itself with its own collation. Its index on the key columns and the id then finds the page's rows.
+ * itself with its own collation. Its index on the key columns and the id then finds the page's
+ * rows, even when the planner's statistics predate most rows, so a run needs no ANALYZE first.
  */
 export function rewrapStatement(
   dialect: Store['dialect'],

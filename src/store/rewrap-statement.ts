@@ -51,16 +51,28 @@ export function rewrapStatement(
 }
 
 /**
- * Returns the rows to move as a query. PostgreSQL receives three array parameters and unnests
- * them, which keeps the statement text the same for every page and spares building and parsing
- * three parameters per row. SQLite has no arrays, so it receives a VALUES list.
+ * Returns the rows to move as a query. PostgreSQL receives arrays and unnests them, which keeps the
+ * statement text the same for every page and spares building and parsing three parameters per
+ * row. The wrapped bytes travel as one binary parameter that the statement cuts by offset, because
+ * a bytea[] parameter is hex text that the client writes and the server reads. SQLite has no
+ * arrays, so it receives a VALUES list.
  */
 function movedRows(dialect: Store['dialect'], rows: readonly RewrappedRow[]) {
   if (dialect === 'postgres') {
     const ids = rows.map((row) => row.id);
     const mechanisms = rows.map((row) => row.mechanism);
-    const wrapped = rows.map((row) => row.wrapped);
-    return sql`select * from unnest(${ids}::text[], ${mechanisms}::text[], ${wrapped}::bytea[])`;
+    const lengths = rows.map((row) => row.wrapped.length);
+    // substring() counts from 1.
+    const starts: number[] = [];
+    let start = 1;
+    for (const length of lengths) {
+      starts.push(start);
+      start += length;
+    }
+    const bytes = Buffer.concat(rows.map((row) => row.wrapped));
+    return sql`select page.id, page.mechanism, substring(${bytes}::bytea from page.start for page.length)
+      from unnest(${ids}::text[], ${mechanisms}::text[], ${starts}::int[], ${lengths}::int[])
+        as page(id, mechanism, start, length)`;
   }
   return sql`values ${sql.join(
     rows.map((row) => sql`(${row.id}, ${row.mechanism}, cast(${row.wrapped} as blob))`),

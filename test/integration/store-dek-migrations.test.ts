@@ -168,15 +168,18 @@ describeEachDialect('key repository for migrations', (context) => {
       await store.keys.insertDek(dek(id, FILE_KEY));
     }
 
+    // Lengths of 0 to 3 copies, so that a row cut from its neighbour's bytes shows.
+    const bytesOf = (id: string, index: number) => Buffer.from(`new ${id};`.repeat(index % 4));
     const changed = await store.keys.rewrapDeks(
       FILE_KEY,
       HSM_KEY,
-      ids.map((id) => ({ id, mechanism: 'aes-256-gcm', wrapped: Buffer.from(`new ${id}`) })),
+      ids.map((id, index) => ({ id, mechanism: 'aes-256-gcm', wrapped: bytesOf(id, index) })),
     );
 
     expect(changed.size).toBe(1200);
     expect(await store.keys.countDeksByKey()).toEqual([{ ref: HSM_KEY, count: 1200 }]);
-    expect((await store.keys.findDek('dek-1199'))?.wrapped).toEqual(Buffer.from('new dek-1199'));
+    const stored = await store.keys.listDeksUnder(HSM_KEY, undefined, 2000);
+    expect(stored.map((record) => record.wrapped)).toEqual(ids.map(bytesOf));
   });
 
   it('page rewrap of no rows changes nothing', async () => {

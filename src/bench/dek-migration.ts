@@ -189,9 +189,9 @@ const DESCRIPTION = [
     'checks its token files on each use of a key. In a trial, two threads with a session each ' +
     'reached 1.2 to 1.5 times the raw rate of one thread, and two processes reached 2 times. With ' +
     'two batch processes the run is bound by CPU time: the processes, the main thread and the ' +
-    'PostgreSQL server share the 2 CPUs, which is why PostgreSQL, whose server needs CPU time of ' +
-    'its own for each page, stays below SQLite. A network or PCIe HSM computes on its own hardware ' +
-    'and leaves those CPUs to the rest of the run.',
+    'PostgreSQL server share the 2 CPUs. PostgreSQL stays below SQLite because its server needs ' +
+    'CPU time of its own for each page. A network or PCIe HSM computes on its own hardware and ' +
+    'leaves those CPUs to the rest of the run.',
   'Earlier changes that the ratio rests on. The deks table of SQLite is stored in id order ' +
     '(WITHOUT ROWID), so a page writes a few table pages instead of one per DEK. SQLite keeps ' +
     'prepared statements, and a page commit on SQLite does not wait for the disk. The verify pass ' +

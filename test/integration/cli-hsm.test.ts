@@ -81,6 +81,11 @@ describe.runIf(hsmReady)('hsm verify and keygen on SoftHSM', () => {
     return home;
   }
 
+  /** Runs `hsm keygen` on `home` with `flags`, confirmed with --yes. */
+  function runKeygen(home: string, ...flags: string[]): Promise<CliResult> {
+    return hsmCli(['hsm', 'keygen', '--home', home, ...flags, '--yes']);
+  }
+
   function hsmCli(args: string[], pin = fixture.userPin): Promise<CliResult> {
     return runCli(args, {
       env: {
@@ -243,16 +248,7 @@ describe.runIf(hsmReady)('hsm verify and keygen on SoftHSM', () => {
 
   it('keygen makes a key that verify accepts', async () => {
     const home = await makeHome('generated-key');
-    const keygen = await hsmCli([
-      'hsm',
-      'keygen',
-      '--home',
-      home,
-      '--label',
-      'generated-key',
-      '--yes',
-      '--json',
-    ]);
+    const keygen = await runKeygen(home, '--label', 'generated-key', '--json');
     // stderr may hold SoftHSM's warning about an earlier wrong PIN, but no error.
     expect(keygen.stderr).not.toContain('strongroom: SR_');
     expect(keygen.stderr).toContain(
@@ -276,15 +272,7 @@ describe.runIf(hsmReady)('hsm verify and keygen on SoftHSM', () => {
       `Create it with 'strongroom hsm keygen --audit --label "generated-key-audit"'`,
     );
 
-    const auditKeygen = await hsmCli([
-      'hsm',
-      'keygen',
-      '--home',
-      home,
-      '--audit',
-      '--yes',
-      '--json',
-    ]);
+    const auditKeygen = await runKeygen(home, '--audit', '--json');
     expect(auditKeygen.stderr).not.toContain('strongroom: SR_');
     expect(auditKeygen.code).toBe(0);
     expect(JSON.parse(auditKeygen.stdout)).toMatchObject({
@@ -319,15 +307,7 @@ describe.runIf(hsmReady)('hsm verify and keygen on SoftHSM', () => {
 
   it('keygen rejects a label in use', async () => {
     const home = await makeHome('usable-key');
-    const result = await hsmCli([
-      'hsm',
-      'keygen',
-      '--home',
-      home,
-      '--label',
-      'usable-key',
-      '--yes',
-    ]);
+    const result = await runKeygen(home, '--label', 'usable-key');
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(
       "strongroom: SR_HSM_KEY_LABEL_IN_USE: 1 object(s) on the token 'pam' are labelled 'usable-key' already.",
@@ -337,7 +317,7 @@ describe.runIf(hsmReady)('hsm verify and keygen on SoftHSM', () => {
   it('keygen needs --label or --audit', async () => {
     const home = await makeHome('usable-key');
 
-    const result = await hsmCli(['hsm', 'keygen', '--home', home, '--yes']);
+    const result = await runKeygen(home);
 
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('--label is missing');
@@ -347,16 +327,7 @@ describe.runIf(hsmReady)('hsm verify and keygen on SoftHSM', () => {
   it('keygen --audit rejects the master key label', async () => {
     const home = await makeHome('usable-key');
 
-    const result = await hsmCli([
-      'hsm',
-      'keygen',
-      '--home',
-      home,
-      '--audit',
-      '--label',
-      'usable-key',
-      '--yes',
-    ]);
+    const result = await runKeygen(home, '--audit', '--label', 'usable-key');
 
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(
@@ -367,26 +338,8 @@ describe.runIf(hsmReady)('hsm verify and keygen on SoftHSM', () => {
   it('keygen --audit names the renewal label', async () => {
     const home = await makeHome('current-key');
 
-    const renewal = await hsmCli([
-      'hsm',
-      'keygen',
-      '--home',
-      home,
-      '--audit',
-      '--label',
-      'next-key-audit',
-      '--yes',
-    ]);
-    const other = await hsmCli([
-      'hsm',
-      'keygen',
-      '--home',
-      home,
-      '--audit',
-      '--label',
-      'checkpoints',
-      '--yes',
-    ]);
+    const renewal = await runKeygen(home, '--audit', '--label', 'next-key-audit');
+    const other = await runKeygen(home, '--audit', '--label', 'checkpoints');
 
     expect(renewal.code).toBe(0);
     expect(renewal.stdout).toContain(
@@ -411,7 +364,7 @@ describe.runIf(hsmReady)('hsm verify and keygen on SoftHSM', () => {
 
   it('keygen rejects a label with blanks', async () => {
     const home = await makeHome('usable-key');
-    const result = await hsmCli(['hsm', 'keygen', '--home', home, '--label', 'spaced ', '--yes']);
+    const result = await runKeygen(home, '--label', 'spaced ');
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('strongroom: SR_CONFIG_VALUE_INVALID: ');
   });
@@ -420,20 +373,11 @@ describe.runIf(hsmReady)('hsm verify and keygen on SoftHSM', () => {
     const home = await makeHome('audited-key');
     await createDatabase(home);
 
-    const keygen = await hsmCli([
-      'hsm',
-      'keygen',
-      '--home',
-      home,
-      '--label',
-      'audited-key',
-      '--yes',
-      '--json',
-    ]);
+    const keygen = await runKeygen(home, '--label', 'audited-key', '--json');
     expect(keygen.stderr).not.toContain('strongroom: ');
     expect(keygen.code).toBe(0);
     const key = JSON.parse(keygen.stdout) as { id: string; kcv: string; slotId: number };
-    const auditKeygen = await hsmCli(['hsm', 'keygen', '--home', home, '--audit', '--yes']);
+    const auditKeygen = await runKeygen(home, '--audit');
     expect(auditKeygen.stderr).not.toContain('strongroom: ');
     expect(auditKeygen.code).toBe(0);
 
@@ -480,15 +424,7 @@ describe.runIf(hsmReady)('hsm verify and keygen on SoftHSM', () => {
     );
     database.close();
 
-    const keygen = await hsmCli([
-      'hsm',
-      'keygen',
-      '--home',
-      home,
-      '--label',
-      'unaudited-key',
-      '--yes',
-    ]);
+    const keygen = await runKeygen(home, '--label', 'unaudited-key');
 
     expect(keygen.code).toBe(1);
     expect(keygen.stderr).toContain(
@@ -508,15 +444,7 @@ describe.runIf(hsmReady)('hsm verify and keygen on SoftHSM', () => {
       `postgres://strongroom@127.0.0.1:${port}/strongroom`,
     );
 
-    const keygen = await hsmCli([
-      'hsm',
-      'keygen',
-      '--home',
-      home,
-      '--label',
-      'blocked-key',
-      '--yes',
-    ]);
+    const keygen = await runKeygen(home, '--label', 'blocked-key');
 
     expect(keygen.code).toBe(1);
     expect(keygen.stderr).toContain('strongroom: SR_DB_UNREACHABLE: ');

@@ -9,6 +9,7 @@ import { parseDatabaseUrl } from '../../src/store/url.js';
 import type {
   DekRecord,
   MigrationLockHolder,
+  MigrationRunOutcome,
   MigrationRunRecord,
   Store,
 } from '../../src/store/index.js';
@@ -315,14 +316,7 @@ describeEachDialect('DEK migration journal', (context) => {
   it('saves the counts of a running run', async () => {
     await store.dekMigrations.insertRun(runRecord('run-1', '2026-03-01T10:00:00.000Z'));
     await store.dekMigrations.insertRun(runRecord('run-2', '2026-03-02T10:00:00.000Z'));
-    await store.dekMigrations.finishRun('run-2', {
-      migrated: 5,
-      skipped: 0,
-      unknown: 0,
-      failed: 0,
-      outcome: 'completed',
-      finishedAt: '2026-03-02T10:05:00.000Z',
-    });
+    await finishWithFive(store, 'run-2', 'completed', '2026-03-02T10:05:00.000Z');
     const counts = { migrated: 300, skipped: 1, unknown: 2, failed: 3 };
 
     await store.dekMigrations.updateRunCounts('run-1', counts);
@@ -338,14 +332,7 @@ describeEachDialect('DEK migration journal', (context) => {
     await store.dekMigrations.insertRun(runRecord('run-1', '2026-03-01T10:00:00.000Z'));
     await store.dekMigrations.insertRun(runRecord('run-2', '2026-03-02T10:00:00.000Z'));
     await store.dekMigrations.insertRun(runRecord('run-3', '2026-03-03T10:00:00.000Z'));
-    await store.dekMigrations.finishRun('run-3', {
-      migrated: 5,
-      skipped: 0,
-      unknown: 0,
-      failed: 0,
-      outcome: 'interrupted',
-      finishedAt: '2026-03-03T10:05:00.000Z',
-    });
+    await finishWithFive(store, 'run-3', 'interrupted', '2026-03-03T10:05:00.000Z');
 
     const abandoned = await store.dekMigrations.abandonRunningRuns('2026-03-04T00:00:00.000Z');
 
@@ -480,6 +467,23 @@ function rewrapped(ref: MasterKeyRef): {
   wrapped: Buffer;
 } {
   return { ref, mechanism: 'aes-key-wrap-pad', wrapped: Buffer.from('new wrapping') };
+}
+
+/** Finishes the run `id` with 5 DEKs migrated and no other rows. */
+async function finishWithFive(
+  store: Store,
+  id: string,
+  outcome: MigrationRunOutcome,
+  finishedAt: string,
+): Promise<void> {
+  await store.dekMigrations.finishRun(id, {
+    migrated: 5,
+    skipped: 0,
+    unknown: 0,
+    failed: 0,
+    outcome,
+    finishedAt,
+  });
 }
 
 function runRecord(id: string, startedAt: string): MigrationRunRecord {

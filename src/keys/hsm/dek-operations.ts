@@ -129,13 +129,18 @@ export async function wrapAndReopenInSession(
       mode,
     );
   } catch (error) {
-    if (isConnectionLost(error)) {
-      throw error;
-    }
-    throw reopenFailed(describeFailure(error));
+    throw reopenFailure(error);
   }
   checkReopened(dek, opened);
   return result;
+}
+
+/**
+ * Returns the error to throw when a new wrapping failed to open again: a lost connection as it
+ * is, so that the caller reconnects, and any other failure as SR_DEK_MIGRATION_VERIFY_FAILED.
+ */
+export function reopenFailure(error: unknown): unknown {
+  return isConnectionLost(error) ? error : reopenFailed(describeFailure(error));
 }
 
 /** Turns an error of a wrap into the StrongroomError that the caller receives. */

@@ -5,9 +5,9 @@
  * encryption and the decryption that reopens it.
  */
 import type { Mechanism, PKCS11 } from 'pkcs11js';
-import { checkReopened, reopenFailed } from '../reopen-check.js';
+import { checkReopened } from '../reopen-check.js';
+import { reopenFailure } from './dek-operations.js';
 import { GCM_IV_BYTES, GCM_TAG_BYTES, gcmMechanism, newGcmIv } from './gcm.js';
-import { describeFailure, isConnectionLost } from './pkcs11-failures.js';
 
 /**
  * Wraps a DEK under the master key and returns IV || ciphertext || tag. With `reopen`, it then
@@ -50,10 +50,7 @@ function reopenSealed(
       pkcs11.C_DecryptInit(session, mechanism, masterKey);
       opened = pkcs11.C_Decrypt(session, sealed, output);
     } catch (error) {
-      if (isConnectionLost(error)) {
-        throw error;
-      }
-      throw reopenFailed(describeFailure(error));
+      throw reopenFailure(error);
     }
     checkReopened(dek, opened);
   } finally {

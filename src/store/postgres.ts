@@ -11,6 +11,9 @@ export const DEFAULT_POOL_SIZE = 10;
 /** How long opening one connection may take before it fails, in milliseconds. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
+/** How long closing a store waits for its connections to close, in milliseconds. */
+const CLOSE_WAIT_MS = 2_000;
+
 /** Creates a bounded pg pool for the location and a Kysely dialect on it. */
 export function openPostgresDialect(
   location: PostgresLocation,
@@ -43,7 +46,10 @@ export function openPostgresDialect(
   // A connection that is checked out (a transaction, or the migration lock's session) gets no
   // pool listener, so its 'error' event would end the process. This listener only logs it: the
   // query in flight still fails with the error, and its caller decides what to do.
+  const open = new Set<pg.PoolClient>();
   pool.on('connect', (client) => {
+    open.add(client);
+    client.once('end', () => open.delete(client));
     client.on('error', (error) => {
       logger.warn(
         {
@@ -57,7 +63,36 @@ export function openPostgresDialect(
     });
   });
 
-  return new PostgresDialect({ pool });
+  return new PostgresDialect({
+    pool: {
+      connect: () => pool.connect(),
+      end: () => endPool(pool, open),
+    },
+  });
+}
+
+/**
+ * Ends the pool and waits until each of its connections has closed, for at most
+ * CLOSE_WAIT_MS. pg's Pool.end() returns once it has asked the connections to end. A server that
+ * ended them meanwhile, for example by dropping the database, would still make them report a
+ * failed connection after the store was closed. The bound keeps an unresponsive server from
+ * holding up the close.
+ */
+async function endPool(pool: pg.Pool, open: Set<pg.PoolClient>): Promise<void> {
+  await pool.end();
+  if (open.size === 0) {
+    return;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, CLOSE_WAIT_MS);
+    timer.unref();
+  });
+  const closed = Promise.all(
+    [...open].map((client) => new Promise<void>((resolve) => client.once('end', resolve))),
+  );
+  await Promise.race([closed, bound]);
+  clearTimeout(timer);
 }
 
 /**

@@ -1,14 +1,13 @@
 import { hostname } from 'node:os';
 
 import { InvalidArgumentError, type Command } from 'commander';
-import pino from 'pino';
 
 import { exportAuditEvents, type ExportFormat } from '../../audit/export/run.js';
 import { openFileSink, openSocketSink, type ExportSink } from '../../audit/export/sinks.js';
 import { FACILITIES } from '../../audit/export/syslog.js';
 import { resolveHome } from '../../config/home.js';
 import { loadConfig } from '../../config/load.js';
-import { createLogger } from '../../logging.js';
+import { createCliLogger } from '../logger.js';
 import { openStore } from '../../store/index.js';
 import { EXIT, runCommand } from '../output.js';
 
@@ -64,7 +63,7 @@ export function registerAuditExport(audit: Command): void {
 
 async function runExport(flags: ExportFlags): Promise<void> {
   const config = await loadConfig(resolveHome(flags.home));
-  const logger = createLogger('warn', pino.destination(2));
+  const logger = createCliLogger();
   const store = await openStore(config.databaseUrl, { baseDir: config.layout.home, logger });
   try {
     const sink: ExportSink =

@@ -1,7 +1,6 @@
 import { resolve } from 'node:path';
 
 import type { Command } from 'commander';
-import pino from 'pino';
 
 import { openCheckpointKeys, openRetiredKeysOfKeyring } from '../../audit/chain/keys.js';
 import type { ChainReport } from '../../audit/chain/report.js';
@@ -10,7 +9,7 @@ import { resolveHome } from '../../config/home.js';
 import { loadConfig } from '../../config/load.js';
 import { openFileCheckpointKey } from '../../keys/file/checkpoint-key.js';
 import { openKeyring } from '../../keys/open-keyring.js';
-import { createLogger } from '../../logging.js';
+import { createCliLogger } from '../logger.js';
 import { openStore } from '../../store/index.js';
 import { EXIT, runCommand } from '../output.js';
 import { registerAuditExport } from './audit-export.js';
@@ -48,7 +47,7 @@ export function registerAudit(program: Command): void {
 
 async function verify(flags: VerifyFlags): Promise<void> {
   const config = await loadConfig(resolveHome(flags.home));
-  const logger = createLogger('warn', pino.destination(2));
+  const logger = createCliLogger();
   const store = await openStore(config.databaseUrl, { baseDir: config.layout.home, logger });
   try {
     const keyring = await openKeyring(config, store.keys, logger);

@@ -4,7 +4,6 @@ import { dirname, join, resolve } from 'node:path';
 import { confirm } from '@inquirer/prompts';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
-import pino from 'pino';
 
 import { createAuditLog } from '../../audit/index.js';
 import { resolveHome } from '../../config/home.js';
@@ -13,7 +12,7 @@ import { StrongroomError } from '../../errors.js';
 import { createKeyFile } from '../../keys/file/key-file.js';
 import { describeKey } from '../../keys/keyring.js';
 import type { ProviderKind } from '../../keys/types.js';
-import { createLogger } from '../../logging.js';
+import { createCliLogger } from '../logger.js';
 import {
   incompleteRunError,
   openMigrationProviders,
@@ -126,7 +125,7 @@ async function status(flags: StatusFlags): Promise<void> {
   const config = await loadConfig(resolveHome(flags.home));
   const store = await openStore(config.databaseUrl, {
     baseDir: config.layout.home,
-    logger: createLogger('warn', pino.destination(2)),
+    logger: createCliLogger(),
   });
   try {
     const counts = await store.keys.countDeksByKey();
@@ -157,7 +156,7 @@ async function migrate(flags: MigrateFlags): Promise<void> {
   }
 
   const config = await loadConfig(resolveHome(flags.home));
-  const logger = createLogger('warn', pino.destination(2));
+  const logger = createCliLogger();
   const providers = await openMigrationProviders(config, to, logger);
   await executeRun(config, logger, flags, {
     providers,
@@ -182,7 +181,7 @@ async function renew(flags: RenewFlags): Promise<void> {
   }
 
   const config = await loadConfig(resolveHome(flags.home));
-  const logger = createLogger('warn', pino.destination(2));
+  const logger = createCliLogger();
   let target: RenewTarget;
   let settings: Record<string, string>;
   let targetCheckpointKey: CheckpointKeySource;

@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
-import pino from 'pino';
 import { resolveHome } from '../../config/home.js';
 import { runDoctor } from '../../doctor/run.js';
 import type { CheckResult } from '../../doctor/types.js';
-import { createLogger } from '../../logging.js';
+import { createCliLogger } from '../logger.js';
 import { EXIT, runCommand } from '../output.js';
 
 interface DoctorFlags {
@@ -29,7 +28,7 @@ export function registerDoctor(program: Command): void {
     .action(async (flags: DoctorFlags) => {
       await runCommand(flags.json === true, async () => {
         const home = resolveHome(flags.home);
-        const logger = createLogger('warn', pino.destination(2));
+        const logger = createCliLogger();
         const checks = await runDoctor(home, process.env, logger);
         const ok = !checks.some((check) => check.status === 'failed');
 

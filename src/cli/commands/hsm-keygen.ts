@@ -1,8 +1,7 @@
 import { confirm } from '@inquirer/prompts';
-import pino from 'pino';
 import { StrongroomError } from '../../errors.js';
 import { runTokenTool } from '../../keys/hsm/index.js';
-import { createLogger } from '../../logging.js';
+import { createCliLogger } from '../logger.js';
 import { EXIT } from '../output.js';
 import { generateAudited } from './hsm-keygen-audit.js';
 import { readHsmSettings, type HsmFlags } from './hsm.js';
@@ -39,7 +38,7 @@ export async function keygen(flags: KeygenFlags): Promise<void> {
     return;
   }
 
-  const logger = createLogger('warn', pino.destination(2));
+  const logger = createCliLogger();
   const key = await generateAudited(
     config,
     logger,
@@ -95,7 +94,7 @@ async function keygenAudit(flags: KeygenFlags): Promise<void> {
     process.exitCode = EXIT.usage;
     return;
   }
-  const logger = createLogger('warn', pino.destination(2));
+  const logger = createCliLogger();
   const key = await generateAudited(
     config,
     logger,

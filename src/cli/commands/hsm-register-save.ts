@@ -1,11 +1,9 @@
 import { readFile } from 'node:fs/promises';
 
-import pino from 'pino';
-
 import type { HsmConfig, StrongroomConfig } from '../../config/load.js';
 import { setProperty, writeFileAtomic } from '../../config/properties-editor.js';
 import { sealPin } from '../../keys/pin-seal.js';
-import { createLogger } from '../../logging.js';
+import { createCliLogger } from '../logger.js';
 import { openCliAudit } from '../cli-audit.js';
 
 /** Changes of one registration to security.properties. */
@@ -33,7 +31,7 @@ export async function saveRegistration(
   const path = config.layout.securityProperties;
   const properties =
     change.pin === undefined ? [ALIAS_PROPERTY] : [ALIAS_PROPERTY, ...PIN_PROPERTIES];
-  const logger = createLogger('warn', pino.destination(2));
+  const logger = createCliLogger();
   const audit = await openCliAudit(
     config,
     logger,

@@ -1,12 +1,11 @@
 import type { Command } from 'commander';
 import { confirm, input, password, select } from '@inquirer/prompts';
-import pino from 'pino';
 import { resolveHome } from '../../config/home.js';
 import { loadConfig, type HsmConfig, type StrongroomConfig } from '../../config/load.js';
 import { StrongroomError } from '../../errors.js';
 import { createHsmProvider } from '../../keys/hsm/index.js';
 import { resolveHsmPin } from '../../keys/hsm-pin.js';
-import { createLogger } from '../../logging.js';
+import { createCliLogger } from '../logger.js';
 import { EXIT, readStdin, runCommand } from '../output.js';
 import { saveRegistration, type Registration } from './hsm-register-save.js';
 
@@ -169,7 +168,7 @@ async function proveAgainstHsm(
     keyLabel: alias,
     pin: pin ?? (await resolveHsmPin(hsm)),
     poolSize: 1,
-    logger: createLogger(config.logLevel === 'debug' ? 'debug' : 'warn', pino.destination(2)),
+    logger: createCliLogger(config.logLevel === 'debug' ? 'debug' : 'warn'),
   });
   try {
     await provider.open();

@@ -1,11 +1,10 @@
 import type { Command } from 'commander';
-import pino from 'pino';
 import { resolveHome } from '../../config/home.js';
 import { loadConfig, type HsmConfig, type StrongroomConfig } from '../../config/load.js';
 import { StrongroomError } from '../../errors.js';
 import { resolveHsmPin } from '../../keys/hsm-pin.js';
 import { runTokenTool, type TokenInspection, type TokenObject } from '../../keys/hsm/index.js';
-import { createLogger } from '../../logging.js';
+import { createCliLogger } from '../logger.js';
 import { keygen, type KeygenFlags } from './hsm-keygen.js';
 import { registerHsmRegister } from './hsm-register.js';
 import { verifyGroup } from './hsm-verify-group.js';
@@ -54,7 +53,7 @@ export function registerHsm(program: Command): void {
 
 async function verify(flags: HsmFlags): Promise<void> {
   const { hsm, pin } = await readHsmSettings(flags.home);
-  const logger = createLogger('warn', pino.destination(2));
+  const logger = createCliLogger();
   if (hsm.failover !== undefined) {
     await verifyGroup(hsm, pin, flags.json === true, logger);
     return;

@@ -3,13 +3,12 @@ import { userInfo } from 'node:os';
 
 import { confirm } from '@inquirer/prompts';
 import type { Command } from 'commander';
-import pino from 'pino';
 
 import { createAuditLog } from '../../audit/index.js';
 import { resolveHome } from '../../config/home.js';
 import { loadConfig } from '../../config/load.js';
 import { openKeyring } from '../../keys/open-keyring.js';
-import { createLogger } from '../../logging.js';
+import { createCliLogger } from '../logger.js';
 import { openStore } from '../../store/index.js';
 import { createVaultImporter, type ImportReport } from '../../vault/import/importer.js';
 import { EXIT, printError, runCommand } from '../output.js';
@@ -58,7 +57,7 @@ export function registerImport(program: Command): void {
 async function importFile(file: string, flags: ImportFlags): Promise<ImportReport> {
   const text = await readFile(file, 'utf8');
   const config = await loadConfig(resolveHome(flags.home));
-  const logger = createLogger('warn', pino.destination(2));
+  const logger = createCliLogger();
   const store = await openStore(config.databaseUrl, { baseDir: config.layout.home, logger });
   try {
     const keyring = await openKeyring(config, store.keys, logger);

@@ -28,7 +28,7 @@ export const errorRegistry = {
   },
   SR_KEYFILE_INVALID: {
     status: 500,
-    summary: 'The master key file does not contain a 32-byte key.',
+    summary: 'The master key file is not a regular file, or does not contain a 32-byte key.',
   },
   SR_KEYFILE_EXISTS: { status: 500, summary: 'A master key file already exists at the path.' },
 
@@ -126,6 +126,11 @@ export const errorRegistry = {
   SR_DEK_MIGRATION_INCOMPLETE: {
     status: 500,
     summary: 'A DEK migration ended with DEKs that failed or that the target key cannot open.',
+  },
+  SR_DEK_MIGRATION_KEYS_REMAIN: {
+    status: 409,
+    summary:
+      'DEKs remain under master keys other than the source and the target, so the provider settings were not changed.',
   },
 
   // The database.

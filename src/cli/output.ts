@@ -7,6 +7,8 @@ export const EXIT = {
   failed: 1,
   /** The command line itself is wrong. */
   usage: 2,
+  /** The administrator pressed Ctrl-C at a prompt: 128 + SIGINT, as shells report it. */
+  cancelled: 130,
 } as const;
 
 /**
@@ -30,14 +32,27 @@ export function printError(error: unknown, json: boolean): void {
   }
 }
 
-/** Runs a command body and turns its outcome into an exit code. */
+/**
+ * Runs a command body and turns its outcome into an exit code. Ctrl-C at a prompt, which
+ * @inquirer/prompts raises as an ExitPromptError, ends the command as cancelled.
+ */
 export async function runCommand(json: boolean, body: () => Promise<void>): Promise<void> {
   try {
     await body();
   } catch (error) {
+    if (isPromptExit(error)) {
+      process.stderr.write('\nCancelled at the prompt.\n');
+      process.exitCode = EXIT.cancelled;
+      return;
+    }
     printError(error, json);
     process.exitCode = EXIT.failed;
   }
+}
+
+/** Tells whether an error is Ctrl-C at a prompt of @inquirer/prompts. */
+export function isPromptExit(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ExitPromptError';
 }
 
 /** Reads all of standard input as UTF-8, without its final line break. */

@@ -20,6 +20,14 @@ export async function checkSecretFileMode(name: string, path: string): Promise<C
   if (info === undefined) {
     return { name, status: 'failed', message: `${path} does not exist.` };
   }
+  if (!info.isFile()) {
+    return {
+      name,
+      status: 'failed',
+      message: `${path} is ${info.isDirectory() ? 'a directory' : 'not a regular file'}.`,
+      fix: 'Point the setting at the file itself.',
+    };
+  }
 
   const mode = info.mode & 0o777;
   const octal = mode.toString(8).padStart(4, '0');

@@ -28,7 +28,7 @@ export async function readHsmPin(env: NodeJS.ProcessEnv = process.env): Promise<
 
   throw new StrongroomError(
     'SR_HSM_PIN_MISSING',
-    'No HSM PIN was supplied. Set STRONGROOM_HSM_PIN_FILE to a file that contains the user PIN (mode 0600), or STRONGROOM_HSM_PIN.',
+    "No HSM PIN was supplied. Set STRONGROOM_HSM_PIN_FILE to a file that contains the user PIN (mode 0600), or STRONGROOM_HSM_PIN, or save the PIN sealed with 'strongroom hsm register' once the master key exists.",
   );
 }
 

@@ -10,9 +10,13 @@ export function incompleteRunError(summary: MigrationSummary): StrongroomError {
     summary.outcome === 'interrupted'
       ? `was interrupted after moving ${summary.migrated} DEKs`
       : `left ${summary.failed} DEKs that failed to move and ${summary.verifyFailed} DEKs under the target key that do not open`;
+  const next =
+    summary.failed + summary.verifyFailed > 0
+      ? 'Check the log for the DEK ids and errors, then run the command again to resume.'
+      : 'Run the command again to resume.';
   return new StrongroomError(
     'SR_DEK_MIGRATION_INCOMPLETE',
-    `The DEK migration run ${summary.runId} ${reason}. Moved DEKs stay moved. Check the log for the DEK ids and errors, then run the command again to resume.`,
+    `The DEK migration run ${summary.runId} ${reason}. Moved DEKs stay moved. ${next}`,
     {
       details: {
         runId: summary.runId,

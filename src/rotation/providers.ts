@@ -65,11 +65,14 @@ export type RenewTarget = { kind: 'file'; keyFile: string } | { kind: 'hsm'; key
  * other one. An HSM target uses the configured module, slot and PIN with the given key label.
  * A running service opens the new key when it first meets a DEK under it (see createKeyFinder), as
  * long as a new key file lies beside the configured one and a new HSM key is on the same token.
+ * `prepareTarget` runs once the source key is open and before the target opens, so that a new key
+ * file is created only when the source works.
  */
 export async function openRenewProviders(
   config: StrongroomConfig,
   target: RenewTarget,
   logger: Logger,
+  prepareTarget: () => Promise<void> = async () => undefined,
 ): Promise<MigrationProviders> {
   if (target.kind === 'hsm' && config.hsm === undefined) {
     throw new StrongroomError(
@@ -87,6 +90,7 @@ export async function openRenewProviders(
     const source = await buildProvider(config.activeProvider, config, logger, 'migration');
     opened.push(source);
     await source.open();
+    await prepareTarget();
     const renewed = await buildProvider(target.kind, targetConfig, logger, 'migration');
     opened.push(renewed);
     await renewed.open();

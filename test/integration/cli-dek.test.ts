@@ -1,12 +1,14 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { freePort, runCli, startServe } from '../support/cli.js';
-import { startOnTerminal } from '../support/terminal.js';
+import { KEYS, startOnTerminal } from '../support/terminal.js';
 import { describeEachDialect } from '../support/databases.js';
 import { hsmEnvironment, initHomeBesideHsm } from '../support/homes.js';
 import { createSoftHsmFixture, softHsmAvailable, type SoftHsmFixture } from '../support/softhsm.js';
@@ -173,6 +175,83 @@ describe.runIf(softHsmAvailable())('dek commands', () => {
       }
     });
 
+    it('menu runs a dry run and status', async () => {
+      const cli = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
+      const terminal = startOnTerminal([process.execPath, cli, 'dek', '--home', home], env);
+      try {
+        await terminal.expect('Choose an action');
+        terminal.type(KEYS.down);
+        terminal.type(KEYS.enter);
+        await terminal.expect('Run it now, or try it first?');
+        terminal.type(KEYS.enter);
+        const run = await terminal.expect('Dry run completed');
+        expect(run).toContain('Target: HSM key');
+
+        await terminal.expect('Choose an action');
+        terminal.type(KEYS.enter);
+        const status = await terminal.expect('Latest migration runs:');
+        expect(status).toMatch(new RegExp(`${DEKS}\\s+file key`));
+
+        await terminal.expect('Choose an action');
+        terminal.type(KEYS.up);
+        terminal.type(KEYS.enter);
+        expect(await terminal.exited).toBe(0);
+      } finally {
+        terminal.kill();
+      }
+      expect(await keyProvider()).toBe('file');
+    });
+
+    it('menu needs a terminal', async () => {
+      const menu = await runCli(['dek', '--home', home], { env });
+      const status = await runCli(['dek', '--home', home, 'status', '--json'], { env });
+
+      expect(menu.code).toBe(2);
+      expect(menu.stderr).toContain(
+        'SR_CLI_USAGE_INVALID: strongroom dek needs an action when it does not run on a terminal',
+      );
+      expect(status.code).toBe(0);
+      expect(JSON.parse(status.stdout)).toMatchObject({ activeProvider: 'file' });
+    });
+
+    it('Ctrl-C at the prompt cancels', async () => {
+      const cli = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
+      const terminal = startOnTerminal(
+        [process.execPath, cli, 'dek', 'migrate', '--to', 'hsm', '--home', home],
+        env,
+      );
+      try {
+        await terminal.expect('Re-wrap the DEKs now?');
+        terminal.type(KEYS.ctrlC);
+        await terminal.expect('Cancelled at the prompt.');
+
+        expect(await terminal.exited).toBe(130);
+        expect(terminal.output()).not.toContain('SR_INTERNAL');
+      } finally {
+        terminal.kill();
+      }
+      const status = await runCli(['dek', 'status', '--home', home, '--json'], { env });
+      const counts = (JSON.parse(status.stdout) as { counts: { ref: { provider: string } }[] })
+        .counts;
+      expect(counts.map((entry) => entry.ref.provider)).toEqual(['file']);
+    });
+
+    it('status survives a closed standard output', async () => {
+      const cli = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
+      const child = spawn(process.execPath, [cli, 'dek', 'status', '--home', home], {
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      // The reader goes away before the command writes, as `| head -0` would.
+      child.stdout.destroy();
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+
+      expect(stderr).toBe('');
+      expect(code).toBe(0);
+    });
+
     it('round trip to HSM and back', async () => {
       const forward = await runCli(
         ['dek', 'migrate', '--to', 'hsm', '--home', home, '--yes', '--set-provider', '--json'],
@@ -301,6 +380,46 @@ describe.runIf(softHsmAvailable())('dek commands', () => {
       const status = await runCli(['dek', 'status', '--home', home, '--json'], { env });
       const counts = (JSON.parse(status.stdout) as { counts: { ref: { keyId: string } }[] }).counts;
       expect(counts.map((entry) => entry.ref.keyId)).toEqual([RENEWED_LABEL]);
+    });
+
+    it('renew keeps settings while other keys hold DEKs', async () => {
+      // Every DEK is under the renewed HSM key now, which is neither the source (the configured
+      // file key) nor the target of this renewal.
+      const keyFile = await property('strongroom.keyFile');
+      const newKeyFile = join(context.baseDir, `unused-${randomBytes(4).toString('hex')}.key`);
+
+      const result = await runCli(
+        ['dek', 'renew', '--home', home, '--key-file', newKeyFile, '--yes', '--set-provider'],
+        { env },
+      );
+
+      expect(result.code).toBe(1);
+      expect(result.stdout).toContain(`unknown   ${DEKS} (under neither key; left untouched)`);
+      expect(result.stderr).toContain(
+        `SR_DEK_MIGRATION_KEYS_REMAIN: ${DEKS} DEKs are under master keys other than the source and the target:`,
+      );
+      expect(result.stderr).toContain(`HSM key '${RENEWED_LABEL}'`);
+      expect(await property('strongroom.keyFile')).toBe(keyFile);
+      expect(await keyProvider()).toBe('file');
+    });
+
+    it('renew creates no key file when the source fails', async () => {
+      const keyFile = (await property('strongroom.keyFile')) as string;
+      const newKeyFile = join(context.baseDir, `never-${randomBytes(4).toString('hex')}.key`);
+      await chmod(keyFile, 0o644);
+      try {
+        const result = await runCli(
+          ['dek', 'renew', '--home', home, '--key-file', newKeyFile, '--yes'],
+          { env },
+        );
+
+        expect(result.code).toBe(1);
+        expect(result.stderr).toContain('SR_KEYFILE_PERMISSIONS');
+        expect(result.stderr).not.toContain('Created the new master key file');
+        expect(existsSync(newKeyFile)).toBe(false);
+      } finally {
+        await chmod(keyFile, 0o600);
+      }
     });
   });
 });

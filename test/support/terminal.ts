@@ -1,7 +1,12 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 
 /** Keys as a terminal sends them. */
-export const KEYS = { enter: '\r', down: '\u001b[B', up: '\u001b[A' } as const;
+export const KEYS = {
+  enter: '\r',
+  down: '\u001b[B',
+  up: '\u001b[A',
+  ctrlC: '\u0003',
+} as const;
 
 /** A program running on a pseudo-terminal, with what it has printed so far. */
 export interface TerminalSession {

@@ -1,4 +1,4 @@
-import { chmod, mkdtemp, readFile, rm, writeFile, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -70,6 +70,17 @@ describe('master key file', () => {
     const error = await caught(readKeyFile(path));
     expect(error.code).toBe('SR_KEYFILE_INVALID');
     expect(error.message).not.toContain('secret-looking');
+  });
+
+  it.each(['700', '755'])('rejects a directory with mode %s', async (octal) => {
+    const path = join(dir, 'keys');
+    await mkdir(path, { mode: Number.parseInt(octal, 8) });
+    await chmod(path, Number.parseInt(octal, 8));
+    const error = await caught(readKeyFile(path));
+    expect(error.code).toBe('SR_KEYFILE_INVALID');
+    expect(error.message).toBe(
+      `Master key file ${path} is a directory. Set strongroom.keyFile in security.properties to the path of the key file itself.`,
+    );
   });
 
   it('reports a missing file with the fix', async () => {

@@ -48,4 +48,14 @@ describe('incomplete run error', () => {
       /^The DEK migration run run-1 was interrupted after moving 10 DEKs\./,
     );
   });
+
+  it('clean interrupted run skips the log hint', () => {
+    const error = incompleteRunError(
+      summary({ outcome: 'interrupted', failed: 0, verifyFailed: 0 }),
+    );
+
+    expect(error.message).toBe(
+      'The DEK migration run run-1 was interrupted after moving 10 DEKs. Moved DEKs stay moved. Run the command again to resume.',
+    );
+  });
 });

@@ -25,16 +25,19 @@ export function formatCounts(
     .join('');
 }
 
-/** Formats the journal rows for `dek status`. */
+/**
+ * Formats the journal rows for `dek status`. A running migration saves its counts every 2 s, so
+ * the counts of an abandoned run, whose process was killed, are a lower bound.
+ */
 export function formatRuns(runs: MigrationRunRecord[]): string {
   if (runs.length === 0) {
     return '  (no runs)\n';
   }
   return runs
-    .map(
-      (run) =>
-        `  ${run.startedAt}  ${run.command} ${run.source.provider} -> ${run.target.provider}  ${run.outcome}  migrated ${run.migrated}, skipped ${run.skipped}, unknown ${run.unknown}, failed ${run.failed}  (host ${run.host}, pid ${run.pid})\n`,
-    )
+    .map((run) => {
+      const saved = run.outcome === 'abandoned' ? ' as last saved; the run may have done more' : '';
+      return `  ${run.startedAt}  ${run.command} ${run.source.provider} -> ${run.target.provider}  ${run.outcome}  migrated ${run.migrated}, skipped ${run.skipped}, unknown ${run.unknown}, failed ${run.failed}${saved}  (host ${run.host}, pid ${run.pid})\n`;
+    })
     .join('');
 }
 
@@ -55,7 +58,8 @@ export function formatSummary(summary: MigrationSummary): string {
   return `${lines.join('\n')}\n`;
 }
 
-function sameRef(left: MasterKeyRef, right: MasterKeyRef): boolean {
+/** Tells whether two references name the same master key. */
+export function sameRef(left: MasterKeyRef, right: MasterKeyRef): boolean {
   return left.provider === right.provider && left.keyId === right.keyId && left.kcv === right.kcv;
 }
 

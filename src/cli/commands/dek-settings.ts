@@ -6,7 +6,11 @@ import type { AuditLog } from '../../audit/types.js';
 import type { StrongroomConfig } from '../../config/load.js';
 import { parseProperties } from '../../config/properties.js';
 import { setProperty, writeFileAtomic } from '../../config/properties-editor.js';
+import { StrongroomError } from '../../errors.js';
+import type { MasterKeyRef } from '../../keys/types.js';
+import type { DekCount } from '../../store/index.js';
 import { cliActor } from '../cli-audit.js';
+import { formatCounts, sameRef } from './dek-report.js';
 
 /** The audit log of the run and the reason to record with the settings change. */
 export interface SettingsAudit {
@@ -74,4 +78,44 @@ export async function offerSettings(
     throw error;
   }
   process.stderr.write(`Set ${lines} in ${path}. Restart the service to use it.\n`);
+}
+
+/**
+ * Returns the DEK counts under keys other than the run's source and target. The settings that
+ * point the service at the target may drop such a key from security.properties, because a renewal
+ * replaces strongroom.keyFile or hsm.keystore.alias, and the service then cannot open those DEKs.
+ */
+export function countsUnderOtherKeys(
+  counts: DekCount[],
+  keys: { source: MasterKeyRef; target: MasterKeyRef },
+): DekCount[] {
+  return counts.filter(
+    (entry) => !sameRef(entry.ref, keys.source) && !sameRef(entry.ref, keys.target),
+  );
+}
+
+/**
+ * Leaves security.properties unchanged because DEKs remain under `others`. Throws
+ * SR_DEK_MIGRATION_KEYS_REMAIN when --set-provider requested the change, and otherwise prints the
+ * same explanation.
+ */
+export function keepSettings(
+  others: DekCount[],
+  settings: Record<string, string>,
+  flags: { setProvider?: boolean },
+): void {
+  const total = others.reduce((sum, entry) => sum + entry.count, 0);
+  const lines = Object.entries(settings)
+    .map(([key, value]) => `${key} = ${value}`)
+    .join(', ');
+  const message =
+    `${total} DEKs are under master keys other than the source and the target:\n${formatCounts(others)}` +
+    `security.properties was left unchanged, because ${lines} could stop the service from opening them. ` +
+    `Move those DEKs to the target first: run 'strongroom dek migrate' or 'strongroom dek renew' with their key configured as the source. Then run this command again with --set-provider.`;
+  if (flags.setProvider === true) {
+    throw new StrongroomError('SR_DEK_MIGRATION_KEYS_REMAIN', message, {
+      details: { dekCount: total, keys: others.length },
+    });
+  }
+  process.stderr.write(`${message}\n`);
 }

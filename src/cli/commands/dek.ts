@@ -32,11 +32,14 @@ import {
   type CheckpointKeySource,
   type RolloverStep,
 } from './dek-rollover.js';
+import { runDekMenu } from './dek-menu.js';
 import { formatCounts, formatRuns, writeRunResult } from './dek-report.js';
-import { offerSettings } from './dek-settings.js';
+import { countsUnderOtherKeys, keepSettings, offerSettings } from './dek-settings.js';
 
 const HOME_HELP = 'home folder (default: $STRONGROOM_HOME or the current directory)';
 const RECENT_RUNS = 5;
+/** DEKs per page, the default of --batch-size. */
+const DEFAULT_BATCH_SIZE = '500';
 
 interface StatusFlags {
   home?: string;
@@ -62,7 +65,21 @@ interface RenewFlags extends RunFlags {
 }
 
 export function registerDek(program: Command): void {
-  const dek = program.command('dek').description('inspect and migrate the DEKs of the vault');
+  const dek = program
+    .command('dek')
+    .description(
+      'inspect and migrate the DEKs of the vault; without an action on a terminal, a menu',
+    )
+    .option('--home <dir>', HOME_HELP)
+    .enablePositionalOptions()
+    .action(async (flags: { home?: string }) => {
+      await runCommand(false, () => menu(flags));
+    });
+  // `dek --home DIR status` passes the folder to the action too.
+  const withHome = <T extends { home?: string }>(flags: T): T => ({
+    ...flags,
+    home: flags.home ?? (dek.opts() as { home?: string }).home,
+  });
 
   dek
     .command('status')
@@ -70,7 +87,7 @@ export function registerDek(program: Command): void {
     .option('--home <dir>', HOME_HELP)
     .option('--json', 'print the result as JSON')
     .action(async (flags: StatusFlags) => {
-      await runCommand(flags.json === true, () => status(flags));
+      await runCommand(flags.json === true, () => status(withHome(flags)));
     });
 
   dek
@@ -89,11 +106,11 @@ export function registerDek(program: Command): void {
     .option(
       '--batch-size <rows>',
       'DEKs per page: per batch call to each key provider and per write transaction',
-      '500',
+      DEFAULT_BATCH_SIZE,
     )
     .option('--json', 'print the summary as JSON')
     .action(async (flags: MigrateFlags) => {
-      await runCommand(flags.json === true, () => migrate(flags));
+      await runCommand(flags.json === true, () => migrate(withHome(flags)));
     });
 
   dek
@@ -113,12 +130,38 @@ export function registerDek(program: Command): void {
     .option(
       '--batch-size <rows>',
       'DEKs per page: per batch call to each key provider and per write transaction',
-      '500',
+      DEFAULT_BATCH_SIZE,
     )
     .option('--json', 'print the summary as JSON')
     .action(async (flags: RenewFlags) => {
-      await runCommand(flags.json === true, () => renew(flags));
+      await runCommand(flags.json === true, () => renew(withHome(flags)));
     });
+}
+
+/** Runs the menu on a terminal, and otherwise explains that scripts name an action. */
+async function menu(flags: { home?: string }): Promise<void> {
+  if (!process.stdin.isTTY || !process.stdout.isTTY) {
+    printError(
+      new StrongroomError(
+        'SR_CLI_USAGE_INVALID',
+        "strongroom dek needs an action when it does not run on a terminal: status, migrate --to hsm|file, or renew. Run 'strongroom dek --help' for their flags.",
+      ),
+      false,
+    );
+    process.exitCode = EXIT.usage;
+    return;
+  }
+  const home = resolveHome(flags.home);
+  await runDekMenu(home, async (action) => {
+    const common = { home, batchSize: DEFAULT_BATCH_SIZE };
+    if (action.kind === 'status') {
+      await status({ home });
+    } else if (action.kind === 'migrate') {
+      await migrate({ ...common, to: action.to, dryRun: action.dryRun });
+    } else {
+      await renew({ ...common, ...action.target, dryRun: action.dryRun });
+    }
+  });
 }
 
 async function status(flags: StatusFlags): Promise<void> {
@@ -185,6 +228,7 @@ async function renew(flags: RenewFlags): Promise<void> {
   let target: RenewTarget;
   let settings: Record<string, string>;
   let targetCheckpointKey: CheckpointKeySource;
+  let prepareTarget = async (): Promise<void> => undefined;
   if (flags.hsmKeyLabel !== undefined) {
     target = { kind: 'hsm', keyLabel: flags.hsmKeyLabel };
     targetCheckpointKey = {
@@ -204,17 +248,19 @@ async function renew(flags: RenewFlags): Promise<void> {
       return;
     }
     if (!existsSync(keyFile)) {
-      await createKeyFile(keyFile);
-      process.stderr.write(
-        `Created the new master key file ${keyFile}. Back it up; pass --key-file ${keyFile} to resume an interrupted renewal.\n`,
-      );
+      prepareTarget = async () => {
+        await createKeyFile(keyFile);
+        process.stderr.write(
+          `Created the new master key file ${keyFile}. Back it up; pass --key-file ${keyFile} to resume an interrupted renewal.\n`,
+        );
+      };
     }
     target = { kind: 'file', keyFile };
     targetCheckpointKey = { kind: 'file', keyFile };
     settings = { 'kron.crypto.keyProvider': 'file', 'strongroom.keyFile': keyFile };
   }
 
-  const providers = await openRenewProviders(config, target, logger);
+  const providers = await openRenewProviders(config, target, logger, prepareTarget);
   await executeRun(config, logger, flags, {
     providers,
     command: 'renew',
@@ -342,6 +388,11 @@ async function executeRun(
       throw rollover.error;
     }
     if (!dryRun) {
+      const others = countsUnderOtherKeys(await store.keys.countDeksByKey(), { source, target });
+      if (others.length > 0) {
+        keepSettings(others, run.settings, flags);
+        return;
+      }
       await offerSettings(config, run.settings, flags, {
         audit,
         reason: `strongroom dek ${run.command}`,

@@ -18,6 +18,13 @@ export async function readKeyFile(path: string): Promise<Buffer> {
     }
     throw error;
   });
+  if (!info.isFile()) {
+    throw new StrongroomError(
+      'SR_KEYFILE_INVALID',
+      `Master key file ${path} is ${info.isDirectory() ? 'a directory' : 'not a regular file'}. Set strongroom.keyFile in security.properties to the path of the key file itself.`,
+      { details: { path } },
+    );
+  }
 
   const mode = info.mode & 0o777;
   if ((mode & 0o077) !== 0) {

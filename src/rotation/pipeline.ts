@@ -18,19 +18,32 @@ export interface PagePass<P> {
   stopped: () => boolean;
 }
 
+/** A page whose provider work was started, and whether that work has ended. */
+interface PageInFlight<P> {
+  prepared: Promise<P>;
+  settled: boolean;
+}
+
 /**
  * Runs a pass with the provider work of up to `depth` pages in flight. While one page is consumed,
- * for example written to the database, the HSM already works on the next ones. Paging by the last
- * id read ends even while rows change, because each page starts strictly after the previous one.
- * When consume() throws, the pass ends with that error and the pages still in flight are dropped.
+ * for example written to the database, the HSM already works on the next ones. Reading stops early
+ * when the oldest page is ready, so that the first write does not wait until `depth` pages were
+ * read. Paging by the last id read ends even while rows change, because each page starts strictly
+ * after the previous one. When consume() throws, the pass ends with that error and the pages still
+ * in flight are dropped.
  */
 export async function runPagePass<P>(pass: PagePass<P>): Promise<void> {
-  const queue: Array<Promise<P>> = [];
+  const queue: Array<PageInFlight<P>> = [];
   let after: string | undefined;
   let exhausted = false;
 
   for (;;) {
-    while (!exhausted && queue.length < pass.depth && !pass.stopped()) {
+    while (
+      !exhausted &&
+      queue.length < pass.depth &&
+      queue[0]?.settled !== true &&
+      !pass.stopped()
+    ) {
       const page = await pass.read(after);
       if (page.length === 0) {
         exhausted = true;
@@ -40,10 +53,7 @@ export async function runPagePass<P>(pass: PagePass<P>): Promise<void> {
 
       const records = pass.select === undefined ? page : page.filter(pass.select);
       if (records.length > 0) {
-        const prepared = pass.prepare(records);
-        // A page dropped after a failed consume() must not surface as an unhandled rejection.
-        prepared.catch(() => undefined);
-        queue.push(prepared);
+        queue.push(start(pass, records));
       }
     }
 
@@ -51,6 +61,16 @@ export async function runPagePass<P>(pass: PagePass<P>): Promise<void> {
     if (next === undefined) {
       return;
     }
-    await pass.consume(await next);
+    await pass.consume(await next.prepared);
   }
+}
+
+function start<P>(pass: PagePass<P>, records: DekRecord[]): PageInFlight<P> {
+  const page: PageInFlight<P> = { prepared: pass.prepare(records), settled: false };
+  const settle = (): void => {
+    page.settled = true;
+  };
+  // A page dropped after a failed consume() must not surface as an unhandled rejection.
+  page.prepared.then(settle, settle);
+  return page;
 }

@@ -28,6 +28,11 @@ program
   // Options of a command that has subcommands, such as `dek --home DIR`, are read before the
   // subcommand only, so that the subcommand's own options of the same name keep working.
   .enablePositionalOptions()
+  // Commander's own errors, such as an unknown option, carry the usage code like every other one.
+  .configureOutput({
+    outputError: (message, write) =>
+      write(`strongroom: SR_CLI_USAGE_INVALID: ${message.replace(/^error: /, '')}`),
+  })
   .exitOverride((error) => {
     process.exit(error.exitCode === 0 ? EXIT.ok : EXIT.usage);
   });

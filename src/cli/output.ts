@@ -1,4 +1,4 @@
-import { isStrongroomError } from '../errors.js';
+import { isStrongroomError, StrongroomError } from '../errors.js';
 
 /** Exit codes shared by every command. */
 export const EXIT = {
@@ -30,6 +30,16 @@ export function printError(error: unknown, json: boolean): void {
   ) {
     process.stderr.write(`${error.stack ?? ''}\n`);
   }
+}
+
+/** The usage error of a command that needs a confirmation while standard input is no terminal. */
+export const CONFIRMATION_NEEDS_YES =
+  'Standard input is not a terminal, so the command cannot ask for confirmation. Pass --yes to run it.';
+
+/** Prints an SR_CLI_USAGE_INVALID error about the command line and sets the usage exit code. */
+export function usageError(message: string, json: boolean): void {
+  printError(new StrongroomError('SR_CLI_USAGE_INVALID', message), json);
+  process.exitCode = EXIT.usage;
 }
 
 /**

@@ -355,7 +355,9 @@ describe.runIf(hsmReady)('hsm verify and keygen on SoftHSM', () => {
     const home = await makeHome('unconfirmed-key');
     const result = await hsmCli(['hsm', 'keygen', '--home', home, '--label', 'unconfirmed-key']);
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('Add --yes to generate the key.');
+    expect(result.stderr).toContain(
+      'strongroom: SR_CLI_USAGE_INVALID: hsm keygen changes the token and standard input is not a terminal. Add --yes to generate the key.',
+    );
 
     const verify = await hsmCli(['hsm', 'verify', '--home', home, '--json']);
     const output = JSON.parse(verify.stdout) as VerifyJson;

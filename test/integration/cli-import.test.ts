@@ -122,7 +122,9 @@ describeEachDialect('strongroom import', (context) => {
     const result = await runCli(['import', file, '--home', home]);
 
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/Pass --yes to run it/);
+    expect(result.stderr).toBe(
+      'strongroom: SR_CLI_USAGE_INVALID: Standard input is not a terminal, so the command cannot ask for confirmation. Pass --yes to run it.\n',
+    );
   });
 
   it('names a missing file', async () => {

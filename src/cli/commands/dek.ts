@@ -8,7 +8,6 @@ import type { Logger } from 'pino';
 import { createAuditLog } from '../../audit/index.js';
 import { resolveHome } from '../../config/home.js';
 import { loadConfig, type StrongroomConfig } from '../../config/load.js';
-import { StrongroomError } from '../../errors.js';
 import { createKeyFile } from '../../keys/file/key-file.js';
 import { describeKey } from '../../keys/keyring.js';
 import type { ProviderKind } from '../../keys/types.js';
@@ -22,7 +21,7 @@ import {
   type RenewTarget,
 } from '../../rotation/index.js';
 import { openStore, type Store } from '../../store/index.js';
-import { EXIT, printError, runCommand } from '../output.js';
+import { CONFIRMATION_NEEDS_YES, runCommand, usageError } from '../output.js';
 import { cliActor } from '../cli-audit.js';
 import { createProgress } from './dek-progress.js';
 import {
@@ -141,14 +140,10 @@ export function registerDek(program: Command): void {
 /** Runs the menu on a terminal, and otherwise explains that scripts name an action. */
 async function menu(flags: { home?: string }): Promise<void> {
   if (!process.stdin.isTTY || !process.stdout.isTTY) {
-    printError(
-      new StrongroomError(
-        'SR_CLI_USAGE_INVALID',
-        "strongroom dek needs an action when it does not run on a terminal: status, migrate --to hsm|file, or renew. Run 'strongroom dek --help' for their flags.",
-      ),
+    usageError(
+      "strongroom dek needs an action when it does not run on a terminal: status, migrate --to hsm|file, or renew. Run 'strongroom dek --help' for their flags.",
       false,
     );
-    process.exitCode = EXIT.usage;
     return;
   }
   const home = resolveHome(flags.home);
@@ -190,7 +185,7 @@ async function status(flags: StatusFlags): Promise<void> {
 async function migrate(flags: MigrateFlags): Promise<void> {
   const to = parseProvider(flags.to);
   if (to === undefined) {
-    usageError(`--to is '${flags.to}', expected hsm or file.`, flags);
+    usageError(`--to is '${flags.to}', expected hsm or file.`, flags.json === true);
     return;
   }
   const batchSize = checkRunFlags(flags);
@@ -215,7 +210,7 @@ async function migrate(flags: MigrateFlags): Promise<void> {
 
 async function renew(flags: RenewFlags): Promise<void> {
   if (flags.hsmKeyLabel !== undefined && flags.keyFile !== undefined) {
-    usageError('Pass --hsm-key-label or --key-file, not both.', flags);
+    usageError('Pass --hsm-key-label or --key-file, not both.', flags.json === true);
     return;
   }
   const batchSize = checkRunFlags(flags);
@@ -243,7 +238,7 @@ async function renew(flags: RenewFlags): Promise<void> {
     if (!existsSync(keyFile) && flags.dryRun === true) {
       usageError(
         `Key file ${keyFile} does not exist, and a dry run creates none. Pass --key-file with an existing key file, or run without --dry-run.`,
-        flags,
+        flags.json === true,
       );
       return;
     }
@@ -277,22 +272,17 @@ async function renew(flags: RenewFlags): Promise<void> {
 function checkRunFlags(flags: RunFlags): number | undefined {
   const batchSize = Number(flags.batchSize);
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
-    usageError(`--batch-size is '${flags.batchSize}', expected an integer from 1 to 10000.`, flags);
-    return undefined;
-  }
-  if (flags.dryRun !== true && flags.yes !== true && !process.stdin.isTTY) {
     usageError(
-      'Standard input is not a terminal, so the command cannot ask for confirmation. Pass --yes to run it.',
-      flags,
+      `--batch-size is '${flags.batchSize}', expected an integer from 1 to 10000.`,
+      flags.json === true,
     );
     return undefined;
   }
+  if (flags.dryRun !== true && flags.yes !== true && !process.stdin.isTTY) {
+    usageError(CONFIRMATION_NEEDS_YES, flags.json === true);
+    return undefined;
+  }
   return batchSize;
-}
-
-function usageError(message: string, flags: RunFlags): void {
-  printError(new StrongroomError('SR_CLI_USAGE_INVALID', message), flags.json === true);
-  process.exitCode = EXIT.usage;
 }
 
 /**

@@ -2,7 +2,7 @@ import { confirm } from '@inquirer/prompts';
 import { StrongroomError } from '../../errors.js';
 import { runTokenTool } from '../../keys/hsm/index.js';
 import { createCliLogger } from '../logger.js';
-import { EXIT } from '../output.js';
+import { EXIT, usageError } from '../output.js';
 import { generateAudited } from './hsm-keygen-audit.js';
 import { readHsmSettings, type HsmFlags } from './hsm.js';
 
@@ -143,8 +143,9 @@ function checkLabel(label: string): void {
 /** Asks for confirmation on a terminal. Without one, --yes is required, because no one can reply. */
 async function confirmKeygen(keyDescription: string, library: string): Promise<boolean> {
   if (process.stdin.isTTY !== true) {
-    process.stderr.write(
-      'strongroom: hsm keygen changes the token and standard input is not a terminal. Add --yes to generate the key.\n',
+    usageError(
+      'hsm keygen changes the token and standard input is not a terminal. Add --yes to generate the key.',
+      false,
     );
     return false;
   }

@@ -11,7 +11,7 @@ import { openKeyring } from '../../keys/open-keyring.js';
 import { createCliLogger } from '../logger.js';
 import { openStore } from '../../store/index.js';
 import { createVaultImporter, type ImportReport } from '../../vault/import/importer.js';
-import { EXIT, printError, runCommand } from '../output.js';
+import { CONFIRMATION_NEEDS_YES, EXIT, runCommand, usageError } from '../output.js';
 
 interface ImportFlags {
   home?: string;
@@ -34,13 +34,7 @@ export function registerImport(program: Command): void {
     .action(async (file: string, flags: ImportFlags) => {
       await runCommand(flags.json === true, async () => {
         if (flags.yes !== true && !process.stdin.isTTY) {
-          printError(
-            new Error(
-              'Standard input is not a terminal, so the command cannot ask for confirmation. Pass --yes to run it.',
-            ),
-            flags.json === true,
-          );
-          process.exitCode = EXIT.usage;
+          usageError(CONFIRMATION_NEEDS_YES, flags.json === true);
           return;
         }
         const report = await importFile(file, flags);

@@ -403,6 +403,18 @@ describe.runIf(softHsmAvailable())('dek commands', () => {
       expect(await keyProvider()).toBe('file');
     });
 
+    it('renew names a missing key label flag', async () => {
+      const result = await runCli(
+        ['dek', 'renew', '--home', home, '--hsm-key-label', 'no-such-key', '--yes'],
+        { env },
+      );
+
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(
+        "SR_HSM_KEY_NOT_FOUND: --hsm-key-label 'no-such-key': no secret key has this label on the token. Pass the label that 'strongroom hsm verify' lists, or generate the key with 'strongroom hsm keygen --label no-such-key'.",
+      );
+    });
+
     it('renew creates no key file when the source fails', async () => {
       const keyFile = (await property('strongroom.keyFile')) as string;
       const newKeyFile = join(context.baseDir, `never-${randomBytes(4).toString('hex')}.key`);

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { createAuditLog } from '../../audit/index.js';
 import { resolveHome } from '../../config/home.js';
 import { loadConfig, type StrongroomConfig } from '../../config/load.js';
+import { isStrongroomError, StrongroomError } from '../../errors.js';
 import { createKeyFile } from '../../keys/file/key-file.js';
 import { describeKey } from '../../keys/keyring.js';
 import type { ProviderKind } from '../../keys/types.js';
@@ -255,7 +256,11 @@ async function renew(flags: RenewFlags): Promise<void> {
     settings = { 'kron.crypto.keyProvider': 'file', 'strongroom.keyFile': keyFile };
   }
 
-  const providers = await openRenewProviders(config, target, logger, prepareTarget);
+  const providers = await openRenewProviders(config, target, logger, prepareTarget).catch(
+    (error: unknown) => {
+      throw renewLabelError(error, flags.hsmKeyLabel);
+    },
+  );
   await executeRun(config, logger, flags, {
     providers,
     command: 'renew',
@@ -266,6 +271,28 @@ async function renew(flags: RenewFlags): Promise<void> {
       target: targetCheckpointKey,
     },
   });
+}
+
+/**
+ * Names --hsm-key-label in the error of a new HSM key that was not found, whose message would
+ * otherwise point at hsm.keystore.alias. Other errors are returned as they are.
+ */
+function renewLabelError(error: unknown, label: string | undefined): unknown {
+  if (
+    label === undefined ||
+    !isStrongroomError(error) ||
+    !['SR_HSM_KEY_NOT_FOUND', 'SR_HSM_KEY_ALIAS_BLANK'].includes(error.code) ||
+    error.details['keyLabel'] !== label
+  ) {
+    return error;
+  }
+  const blank =
+    error.code === 'SR_HSM_KEY_ALIAS_BLANK' ? ', and the label starts or ends with a blank' : '';
+  return new StrongroomError(
+    error.code,
+    `--hsm-key-label '${label}': no secret key has this label on the token${blank}. Pass the label that 'strongroom hsm verify' lists, or generate the key with 'strongroom hsm keygen --label ${label.trim()}'.`,
+    { details: error.details },
+  );
 }
 
 /** Returns the batch size, or undefined after printing a usage error. */

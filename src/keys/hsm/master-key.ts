@@ -55,7 +55,8 @@ export function findMasterKey(pkcs11: PKCS11, session: Buffer, label: string): B
   throw new StrongroomError(
     'SR_HSM_KEY_NOT_FOUND',
     `no secret key is labelled '${label}' on the token. Set hsm.keystore.alias to the label that ` +
-      `pkcs11-tool --list-objects --login shows for the AES-256 master key, or generate the key with that label.`,
+      `'strongroom hsm verify' lists for the AES-256 master key, or generate the key with ` +
+      `'strongroom hsm keygen --label ${label}'.`,
     { details: { keyLabel: label } },
   );
 }

@@ -403,6 +403,23 @@ describe.runIf(softHsmAvailable())('dek commands', () => {
       expect(await keyProvider()).toBe('file');
     });
 
+    it('renew to the key in use is rejected', async () => {
+      const keyFile = (await property('strongroom.keyFile')) as string;
+
+      const result = await runCli(
+        ['dek', 'renew', '--home', home, '--key-file', keyFile, '--yes'],
+        {
+          env,
+        },
+      );
+
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(
+        'SR_DEK_MIGRATION_SOURCE_INVALID: dek renew needs a new key, but the target is the key in use, file key',
+      );
+      expect(result.stderr).not.toContain('WARNING');
+    });
+
     it('renew names a missing key label flag', async () => {
       const result = await runCli(
         ['dek', 'renew', '--home', home, '--hsm-key-label', 'no-such-key', '--yes'],

@@ -33,7 +33,7 @@ import {
   type RolloverStep,
 } from './dek-rollover.js';
 import { runDekMenu } from './dek-menu.js';
-import { formatCounts, formatRuns, writeRunResult } from './dek-report.js';
+import { formatCounts, formatRuns, sameRef, writeRunResult } from './dek-report.js';
 import { countsUnderOtherKeys, keepSettings, offerSettings } from './dek-settings.js';
 
 const HOME_HELP = 'home folder (default: $STRONGROOM_HOME or the current directory)';
@@ -345,6 +345,12 @@ async function executeRun(
     const audit = createAuditLog(store, logger);
     const source = providers.source.ref();
     const target = providers.target.ref();
+    if (run.command === 'renew' && sameRef(source, target)) {
+      throw new StrongroomError(
+        'SR_DEK_MIGRATION_SOURCE_INVALID',
+        `dek renew needs a new key, but the target is the key in use, ${describeKey(target)}. Pass --hsm-key-label with the label of another key, or --key-file with another key file, or neither for a new key file.`,
+      );
+    }
     const counts = await store.keys.countDeksByKey();
     process.stderr.write(
       [

@@ -1,40 +1,29 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
-import { confirm } from '@inquirer/prompts';
 import type { Command } from 'commander';
-import type { Logger } from 'pino';
 
-import { createAuditLog } from '../../audit/index.js';
 import { resolveHome } from '../../config/home.js';
-import { loadConfig, type StrongroomConfig } from '../../config/load.js';
+import { loadConfig } from '../../config/load.js';
 import { isStrongroomError, StrongroomError } from '../../errors.js';
 import { createKeyFile } from '../../keys/file/key-file.js';
-import { describeKey } from '../../keys/keyring.js';
 import type { ProviderKind } from '../../keys/types.js';
-import { createCliLogger } from '../logger.js';
 import {
-  incompleteRunError,
   openMigrationProviders,
   openRenewProviders,
-  runDekMigration,
-  type MigrationProviders,
   type RenewTarget,
 } from '../../rotation/index.js';
-import { openStore, type Store } from '../../store/index.js';
+import { openStore } from '../../store/index.js';
+import { createCliLogger } from '../logger.js';
 import { CONFIRMATION_NEEDS_YES, runCommand, usageError } from '../output.js';
-import { cliActor } from '../cli-audit.js';
-import { createProgress } from './dek-progress.js';
+import { runDekMenu } from './dek-menu.js';
+import { formatCounts, formatRuns } from './dek-report.js';
 import {
   configuredCheckpointKey,
   renewedAuditKeyLabel,
-  runRolloverStep,
   type CheckpointKeySource,
-  type RolloverStep,
 } from './dek-rollover.js';
-import { runDekMenu } from './dek-menu.js';
-import { formatCounts, formatRuns, sameRef, writeRunResult } from './dek-report.js';
-import { countsUnderOtherKeys, keepSettings, offerSettings } from './dek-settings.js';
+import { executeRun, type RunFlags } from './dek-run.js';
 
 const HOME_HELP = 'home folder (default: $STRONGROOM_HOME or the current directory)';
 const RECENT_RUNS = 5;
@@ -43,15 +32,6 @@ const DEFAULT_BATCH_SIZE = '500';
 
 interface StatusFlags {
   home?: string;
-  json?: boolean;
-}
-
-interface RunFlags {
-  home?: string;
-  dryRun?: boolean;
-  yes?: boolean;
-  setProvider?: boolean;
-  batchSize: string;
   json?: boolean;
 }
 
@@ -310,123 +290,6 @@ function checkRunFlags(flags: RunFlags): number | undefined {
     return undefined;
   }
   return batchSize;
-}
-
-/**
- * Runs a migration or renewal between open providers: warning and preflight, confirmation,
- * progress, summary, the audit key rollover from the source's checkpoint key to the target's,
- * and the offer to write `settings` into security.properties. Closes the providers.
- */
-async function executeRun(
-  config: StrongroomConfig,
-  logger: Logger,
-  flags: RunFlags,
-  run: {
-    providers: MigrationProviders;
-    command: 'migrate' | 'renew';
-    batchSize: number;
-    settings: Record<string, string>;
-    checkpointKeys: { source: CheckpointKeySource; target: CheckpointKeySource };
-  },
-): Promise<void> {
-  const { providers } = run;
-  const dryRun = flags.dryRun === true;
-  const controller = new AbortController();
-  const interrupt = (): void => {
-    process.stderr.write(
-      '\nStopping after the pages in flight are written. Run the command again to resume.\n',
-    );
-    controller.abort();
-  };
-  let store: Store | undefined;
-
-  try {
-    store = await openStore(config.databaseUrl, { baseDir: config.layout.home, logger });
-    const audit = createAuditLog(store, logger);
-    const source = providers.source.ref();
-    const target = providers.target.ref();
-    if (run.command === 'renew' && sameRef(source, target)) {
-      throw new StrongroomError(
-        'SR_DEK_MIGRATION_SOURCE_INVALID',
-        `dek renew needs a new key, but the target is the key in use, ${describeKey(target)}. Pass --hsm-key-label with the label of another key, or --key-file with another key file, or neither for a new key file.`,
-      );
-    }
-    const counts = await store.keys.countDeksByKey();
-    process.stderr.write(
-      [
-        'WARNING: this re-wraps every DEK of the vault under another master key. Back up the database first.',
-        'Keep the source key until the run has finished and the service runs on the target key.',
-        `Source: ${describeKey(source)}`,
-        `Target: ${describeKey(target)}`,
-        `DEKs per master key:\n${formatCounts(counts, { source, target })}`,
-      ].join('\n'),
-    );
-
-    if (!dryRun && flags.yes !== true) {
-      const proceed = await confirm({ message: 'Re-wrap the DEKs now?', default: false });
-      if (!proceed) {
-        process.stderr.write('Cancelled. Nothing was changed.\n');
-        return;
-      }
-    }
-
-    const progress = createProgress(process.stderr);
-    process.on('SIGINT', interrupt);
-    process.on('SIGTERM', interrupt);
-    const summary = await runDekMigration({
-      store,
-      source: providers.source,
-      target: providers.target,
-      command: run.command,
-      audit,
-      actor: cliActor(),
-      logger,
-      dryRun,
-      batchSize: run.batchSize,
-      signal: controller.signal,
-      onProgress: (state) => progress.update(state),
-    }).finally(() => progress.finish());
-
-    // The rollover needs both checkpoint keys, so it runs now, before the settings move the
-    // service to the target key and the administrator may retire the source key.
-    const rollover: RolloverStep =
-      summary.outcome === 'completed' && !dryRun
-        ? await runRolloverStep({
-            config,
-            store,
-            audit,
-            actor: cliActor(),
-            command: run.command,
-            source: { provider: providers.source, checkpointKey: run.checkpointKeys.source },
-            target: { provider: providers.target, checkpointKey: run.checkpointKeys.target },
-            logger,
-          })
-        : { result: undefined, error: undefined };
-
-    writeRunResult(summary, rollover.result, flags.json === true);
-    if (summary.outcome !== 'completed') {
-      throw incompleteRunError(summary);
-    }
-    if (rollover.error !== undefined) {
-      throw rollover.error;
-    }
-    if (!dryRun) {
-      const others = countsUnderOtherKeys(await store.keys.countDeksByKey(), { source, target });
-      if (others.length > 0) {
-        keepSettings(others, run.settings, flags);
-        return;
-      }
-      await offerSettings(config, run.settings, flags, {
-        audit,
-        reason: `strongroom dek ${run.command}`,
-      });
-    }
-  } finally {
-    process.off('SIGINT', interrupt);
-    process.off('SIGTERM', interrupt);
-    await providers.close();
-    await store?.close();
-  }
 }
 
 function parseProvider(value: string): ProviderKind | undefined {

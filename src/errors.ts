@@ -127,6 +127,11 @@ export const errorRegistry = {
     status: 500,
     summary: 'A DEK migration ended with DEKs that failed or that the target key cannot open.',
   },
+  SR_DEK_RENEW_SOURCE_EMPTY: {
+    status: 409,
+    summary:
+      'No DEK is under the key in use while other keys hold DEKs, so a renewal would move nothing.',
+  },
   SR_DEK_MIGRATION_KEYS_REMAIN: {
     status: 409,
     summary:

@@ -12,10 +12,15 @@ export async function checkPresent(name: string, path: string, fix: string): Pro
 }
 
 /**
- * Checks that a secret file (the key file, security.properties) has mode 0600 or stricter and
- * belongs to the user that runs Strongroom, because the service refuses a key file others can read.
+ * Checks that a secret file (the key file, security.properties) is a regular file with mode 0600 or
+ * stricter that belongs to the user that runs Strongroom, because the service refuses a key file
+ * others can read. `setting` names the property that points at the file, for the fix.
  */
-export async function checkSecretFileMode(name: string, path: string): Promise<CheckResult> {
+export async function checkSecretFileMode(
+  name: string,
+  path: string,
+  setting?: string,
+): Promise<CheckResult> {
   const info = await stat(path).catch(() => undefined);
   if (info === undefined) {
     return { name, status: 'failed', message: `${path} does not exist.` };
@@ -25,7 +30,10 @@ export async function checkSecretFileMode(name: string, path: string): Promise<C
       name,
       status: 'failed',
       message: `${path} is ${info.isDirectory() ? 'a directory' : 'not a regular file'}.`,
-      fix: 'Point the setting at the file itself.',
+      fix:
+        setting === undefined
+          ? `Replace ${path} with the file itself.`
+          : `Set ${setting} to the path of the file itself.`,
     };
   }
 

@@ -74,7 +74,7 @@ async function checkKeyFile(
     return undefined;
   }
 
-  const mode = await checkSecretFileMode('key file mode', config.keyFile);
+  const mode = await checkSecretFileMode('key file mode', config.keyFile, 'strongroom.keyFile');
   results.push(mode);
   if (mode.status === 'failed') {
     return undefined;

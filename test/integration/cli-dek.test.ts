@@ -382,27 +382,6 @@ describe.runIf(softHsmAvailable())('dek commands', () => {
       expect(counts.map((entry) => entry.ref.keyId)).toEqual([RENEWED_LABEL]);
     });
 
-    it('renew keeps settings while other keys hold DEKs', async () => {
-      // Every DEK is under the renewed HSM key now, which is neither the source (the configured
-      // file key) nor the target of this renewal.
-      const keyFile = await property('strongroom.keyFile');
-      const newKeyFile = join(context.baseDir, `unused-${randomBytes(4).toString('hex')}.key`);
-
-      const result = await runCli(
-        ['dek', 'renew', '--home', home, '--key-file', newKeyFile, '--yes', '--set-provider'],
-        { env },
-      );
-
-      expect(result.code).toBe(1);
-      expect(result.stdout).toContain(`unknown   ${DEKS} (under neither key; left untouched)`);
-      expect(result.stderr).toContain(
-        `SR_DEK_MIGRATION_KEYS_REMAIN: ${DEKS} DEKs are under master keys other than the source and the target:`,
-      );
-      expect(result.stderr).toContain(`HSM key '${RENEWED_LABEL}'`);
-      expect(await property('strongroom.keyFile')).toBe(keyFile);
-      expect(await keyProvider()).toBe('file');
-    });
-
     it('renew to the key in use is rejected', async () => {
       const keyFile = (await property('strongroom.keyFile')) as string;
 

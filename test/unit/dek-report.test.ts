@@ -29,6 +29,12 @@ describe('run journal lines', () => {
     );
   });
 
+  it('give running counts as a lower bound', () => {
+    expect(formatRuns([run('running')])).toContain(
+      'running  migrated 1200, skipped 0, unknown 0, failed 0 as last saved; the run may have done more',
+    );
+  });
+
   it('give completed counts as they are', () => {
     expect(formatRuns([run('completed')])).toBe(
       '  2026-12-05T10:00:00.000Z  migrate file -> hsm  completed  migrated 1200, skipped 0, unknown 0, failed 0  (host vault1, pid 4242)\n',

@@ -21,11 +21,11 @@ describe('secret file mode check', () => {
     const path = join(dir, 'keys');
     await mkdir(path, { mode: 0o700 });
 
-    const result = await checkSecretFileMode('key file mode', path);
+    const result = await checkSecretFileMode('key file mode', path, 'strongroom.keyFile');
 
     expect(result.status).toBe('failed');
     expect(result.message).toBe(`${path} is a directory.`);
-    expect(result.fix).toBe('Point the setting at the file itself.');
+    expect(result.fix).toBe('Set strongroom.keyFile to the path of the file itself.');
   });
 
   it('passes a file with mode 0600', async () => {

@@ -66,11 +66,11 @@ async function askAction(choice: Exclude<Choice, 'quit'>): Promise<DekMenuAction
         message:
           'New key file (empty: a new file beside the current one; an existing file resumes):',
       });
-      return {
-        kind: 'renew',
-        target: keyFile.trim() === '' ? {} : { keyFile: keyFile.trim() },
-        dryRun: await askDryRun(),
-      };
+      // A dry run needs a key file that exists, so a new one is only ever made by a real run.
+      if (keyFile.trim() === '') {
+        return { kind: 'renew', target: {}, dryRun: false };
+      }
+      return { kind: 'renew', target: { keyFile: keyFile.trim() }, dryRun: await askDryRun() };
     }
     case 'renew-hsm': {
       const hsmKeyLabel = await input({

@@ -48,19 +48,24 @@ function createBar(stream: NodeJS.WriteStream): ProgressReporter {
         bar = new cliProgress.SingleBar(
           {
             stream,
-            format: `${phase === 'rewrap' ? 're-wrap' : 'verify '} [{bar}] {value}/{total} DEKs | {rate} DEKs/s | ETA {eta_formatted} | failed {failed}`,
+            format: `${phase === 'rewrap' ? 're-wrap' : 'verify '} [{bar}] {value}/{total} DEKs | {rate} DEKs/s | ETA {eta_text} | failed {failed}`,
             barsize: 30,
             hideCursor: true,
             etaBuffer: 50,
           },
           cliProgress.Presets.legacy,
         );
-        bar.start(Math.max(total, done), 0, { rate: 0, failed: 0 });
+        bar.start(Math.max(total, done), 0, { rate: 0, failed: 0, eta_text: '?' });
       }
 
       const seconds = Math.max(0.001, (Date.now() - phaseStart) / 1000);
+      const rate = done / seconds;
       bar?.setTotal(Math.max(total, done));
-      bar?.update(done, { rate: Math.round(done / seconds), failed });
+      bar?.update(done, {
+        rate: Math.round(rate),
+        failed,
+        eta_text: formatEta(total - done, rate),
+      });
     },
     finish() {
       bar?.stop();
@@ -104,4 +109,19 @@ function createLogLines(stream: NodeJS.WriteStream): ProgressReporter {
       }
     },
   };
+}
+
+/**
+ * Formats the time left for `left` DEKs at `rate` DEKs per second. cli-progress's own ETA showed
+ * a broken value for a phase with nothing to do, such as the verify pass of a dry run.
+ */
+export function formatEta(left: number, rate: number): string {
+  if (left <= 0) {
+    return '0s';
+  }
+  if (rate <= 0) {
+    return '?';
+  }
+  const seconds = Math.ceil(left / rate);
+  return seconds < 60 ? `${seconds}s` : `${Math.floor(seconds / 60)}m${seconds % 60}s`;
 }

@@ -26,8 +26,8 @@ export function formatCounts(
 }
 
 /**
- * Formats the journal rows for `dek status`. A running migration saves its counts every 2 s, so
- * the counts of an abandoned run, whose process was killed, are a lower bound.
+ * Formats the journal rows for `dek status`. A running migration saves its counts every 0.5 s, so
+ * the counts of a run that is still running, or was killed and then abandoned, are a lower bound.
  */
 export function formatRuns(runs: MigrationRunRecord[]): string {
   if (runs.length === 0) {
@@ -35,7 +35,10 @@ export function formatRuns(runs: MigrationRunRecord[]): string {
   }
   return runs
     .map((run) => {
-      const saved = run.outcome === 'abandoned' ? ' as last saved; the run may have done more' : '';
+      const saved =
+        run.outcome === 'abandoned' || run.outcome === 'running'
+          ? ' as last saved; the run may have done more'
+          : '';
       return `  ${run.startedAt}  ${run.command} ${run.source.provider} -> ${run.target.provider}  ${run.outcome}  migrated ${run.migrated}, skipped ${run.skipped}, unknown ${run.unknown}, failed ${run.failed}${saved}  (host ${run.host}, pid ${run.pid})\n`;
     })
     .join('');

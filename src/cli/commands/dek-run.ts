@@ -11,7 +11,8 @@ import {
   runDekMigration,
   type MigrationProviders,
 } from '../../rotation/index.js';
-import { openStore, type Store } from '../../store/index.js';
+import type { MasterKeyRef } from '../../keys/types.js';
+import { openStore, type DekCount, type Store } from '../../store/index.js';
 import { cliActor } from '../cli-audit.js';
 import { createProgress } from './dek-progress.js';
 import { formatCounts, sameRef, writeRunResult } from './dek-report.js';
@@ -43,6 +44,8 @@ export async function executeRun(
     batchSize: number;
     settings: Record<string, string>;
     checkpointKeys: { source: CheckpointKeySource; target: CheckpointKeySource };
+    /** Removes a target key that the command created, when the run ends before it used the key. */
+    discardTarget?: () => Promise<void>;
   },
 ): Promise<void> {
   const { providers } = run;
@@ -55,19 +58,17 @@ export async function executeRun(
     controller.abort();
   };
   let store: Store | undefined;
+  let targetUsed = false;
 
   try {
     store = await openStore(config.databaseUrl, { baseDir: config.layout.home, logger });
     const audit = createAuditLog(store, logger);
     const source = providers.source.ref();
     const target = providers.target.ref();
-    if (run.command === 'renew' && sameRef(source, target)) {
-      throw new StrongroomError(
-        'SR_DEK_MIGRATION_SOURCE_INVALID',
-        `dek renew needs a new key, but the target is the key in use, ${describeKey(target)}. Pass --hsm-key-label with the label of another key, or --key-file with another key file, or neither for a new key file.`,
-      );
-    }
     const counts = await store.keys.countDeksByKey();
+    if (run.command === 'renew') {
+      checkRenewal(counts, { source, target });
+    }
     process.stderr.write(
       [
         'WARNING: this re-wraps every DEK of the vault under another master key. Back up the database first.',
@@ -85,6 +86,8 @@ export async function executeRun(
         return;
       }
     }
+    // From here on the run may write under the target key.
+    targetUsed = !dryRun;
 
     const progress = createProgress(process.stderr);
     process.on('SIGINT', interrupt);
@@ -142,5 +145,36 @@ export async function executeRun(
     process.off('SIGTERM', interrupt);
     await providers.close();
     await store?.close();
+    if (!targetUsed) {
+      await run.discardTarget?.();
+    }
+  }
+}
+
+/**
+ * Rejects a renewal that could move nothing: to the key in use, or from a key in use that wraps no
+ * DEK while other keys wrap some. Either one would only add a key and an audit key rollover that
+ * no DEK needs.
+ */
+function checkRenewal(
+  counts: DekCount[],
+  keys: { source: MasterKeyRef; target: MasterKeyRef },
+): void {
+  const { source, target } = keys;
+  if (sameRef(source, target)) {
+    throw new StrongroomError(
+      'SR_DEK_MIGRATION_SOURCE_INVALID',
+      `dek renew needs a new key, but the target is the key in use, ${describeKey(target)}. Pass --hsm-key-label with the label of another key, or --key-file with another key file, or neither for a new key file.`,
+    );
+  }
+  const others = countsUnderOtherKeys(counts, keys);
+  if (others.length > 0 && !counts.some((entry) => sameRef(entry.ref, source))) {
+    const total = others.reduce((sum, entry) => sum + entry.count, 0);
+    throw new StrongroomError(
+      'SR_DEK_RENEW_SOURCE_EMPTY',
+      `No DEK is under the key in use, ${describeKey(source)}, which dek renew re-wraps, but ${total} DEKs are under other keys:\n${formatCounts(others)}` +
+        `Point kron.crypto.keyProvider and its key setting at the key that holds them, or move them to the key in use with 'strongroom dek migrate', then renew again.`,
+      { details: { dekCount: total } },
+    );
   }
 }

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 
 import type { Command } from 'commander';
@@ -11,6 +12,7 @@ import type { ProviderKind } from '../../keys/types.js';
 import {
   openMigrationProviders,
   openRenewProviders,
+  type MigrationProviders,
   type RenewTarget,
 } from '../../rotation/index.js';
 import { openStore } from '../../store/index.js';
@@ -204,7 +206,7 @@ async function renew(flags: RenewFlags): Promise<void> {
   let target: RenewTarget;
   let settings: Record<string, string>;
   let targetCheckpointKey: CheckpointKeySource;
-  let prepareTarget = async (): Promise<void> => undefined;
+  let newKeyFile: NewKeyFile | undefined;
   if (flags.hsmKeyLabel !== undefined) {
     target = { kind: 'hsm', keyLabel: flags.hsmKeyLabel };
     targetCheckpointKey = {
@@ -213,9 +215,7 @@ async function renew(flags: RenewFlags): Promise<void> {
     };
     settings = { 'kron.crypto.keyProvider': 'hsm', 'hsm.keystore.alias': flags.hsmKeyLabel };
   } else {
-    const keyFile = resolve(
-      flags.keyFile ?? join(dirname(config.keyFile), `master-${fileStamp(new Date())}.key`),
-    );
+    const keyFile = resolve(flags.keyFile ?? (await defaultNewKeyFile(config.keyFile)));
     if (!existsSync(keyFile) && flags.dryRun === true) {
       usageError(
         `Key file ${keyFile} does not exist, and a dry run creates none. Pass --key-file with an existing key file, or run without --dry-run.`,
@@ -224,23 +224,20 @@ async function renew(flags: RenewFlags): Promise<void> {
       return;
     }
     if (!existsSync(keyFile)) {
-      prepareTarget = async () => {
-        await createKeyFile(keyFile);
-        process.stderr.write(
-          `Created the new master key file ${keyFile}. Back it up; pass --key-file ${keyFile} to resume an interrupted renewal.\n`,
-        );
-      };
+      newKeyFile = createNewKeyFile(keyFile);
     }
     target = { kind: 'file', keyFile };
     targetCheckpointKey = { kind: 'file', keyFile };
     settings = { 'kron.crypto.keyProvider': 'file', 'strongroom.keyFile': keyFile };
   }
 
-  const providers = await openRenewProviders(config, target, logger, prepareTarget).catch(
-    (error: unknown) => {
-      throw renewLabelError(error, flags.hsmKeyLabel);
-    },
-  );
+  let providers: MigrationProviders;
+  try {
+    providers = await openRenewProviders(config, target, logger, newKeyFile?.create);
+  } catch (error) {
+    await newKeyFile?.discard();
+    throw renewLabelError(error, flags.hsmKeyLabel);
+  }
   await executeRun(config, logger, flags, {
     providers,
     command: 'renew',
@@ -250,7 +247,55 @@ async function renew(flags: RenewFlags): Promise<void> {
       source: configuredCheckpointKey(config, config.activeProvider),
       target: targetCheckpointKey,
     },
+    ...(newKeyFile === undefined ? {} : { discardTarget: newKeyFile.discard }),
   });
+}
+
+/** A key file that a renewal creates once the source key has opened. */
+interface NewKeyFile {
+  create(): Promise<void>;
+  /** Removes the file again if this command created it, for a run that never used the key. */
+  discard(): Promise<void>;
+}
+
+function createNewKeyFile(path: string): NewKeyFile {
+  let created = false;
+  return {
+    create: async () => {
+      await createKeyFile(path);
+      created = true;
+      process.stderr.write(
+        `Created the new master key file ${path}. Back it up; pass --key-file ${path} to resume an interrupted renewal.\n`,
+      );
+    },
+    discard: async () => {
+      if (!created) {
+        return;
+      }
+      created = false;
+      await rm(path, { force: true });
+      process.stderr.write(
+        `Removed the new master key file ${path}, because no DEK was wrapped under it.\n`,
+      );
+    },
+  };
+}
+
+/**
+ * Returns the path of a new key file beside the configured one, named by the current time. Throws
+ * SR_KEYFILE_INVALID when strongroom.keyFile names something other than a file, such as a
+ * directory.
+ */
+export async function defaultNewKeyFile(configured: string): Promise<string> {
+  const info = await stat(configured).catch(() => undefined);
+  if (info !== undefined && !info.isFile()) {
+    throw new StrongroomError(
+      'SR_KEYFILE_INVALID',
+      `strongroom.keyFile ${configured} is not a regular file, and dek renew puts the new key file beside it. Set strongroom.keyFile to the path of the key file itself, or pass --key-file.`,
+      { details: { path: configured } },
+    );
+  }
+  return join(dirname(configured), `master-${fileStamp(new Date())}.key`);
 }
 
 /**

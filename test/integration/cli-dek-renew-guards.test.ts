@@ -4,9 +4,10 @@ import { join } from 'node:path';
 
 import { beforeAll, expect, it } from 'vitest';
 
-import type { DekRecord, Store } from '../../src/store/repositories.js';
+import type { DekRecord } from '../../src/store/repositories.js';
 import { runCli } from '../support/cli.js';
 import { describeEachDialect } from '../support/databases.js';
+import { initFileHome } from '../support/homes.js';
 import { startOnTerminal } from '../support/terminal.js';
 
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
@@ -23,14 +24,10 @@ const STRANGER: DekRecord = {
 // Each test builds on the state that the one before it left.
 describeEachDialect('dek renew guards', (context) => {
   let home: string;
-  let databaseUrl: string;
 
   beforeAll(async () => {
-    home = join(context.baseDir, 'home');
-    databaseUrl =
-      context.dialect === 'sqlite' ? 'sqlite:data/strongroom.db' : await context.createDatabase();
-    const init = await runCli(['init', '--home', home, '--database-url', databaseUrl]);
-    expect(init.code, init.stderr).toBe(0);
+    const created = await initFileHome(context);
+    home = created.home;
 
     const csv = join(context.baseDir, 'accounts.csv');
     const rows = Array.from(
@@ -44,14 +41,13 @@ describeEachDialect('dek renew guards', (context) => {
     const imported = await runCli(['import', csv, '--home', home, '--yes']);
     expect(imported.code, imported.stderr).toBe(0);
 
-    const store = await openHomeStore();
+    const store = await created.openStore();
     await store.keys.insertDek(STRANGER);
   });
 
-  async function openHomeStore(): Promise<Store> {
-    const url =
-      context.dialect === 'sqlite' ? `sqlite:${join(home, 'data', 'strongroom.db')}` : databaseUrl;
-    return context.openStore({ url });
+  /** Runs `dek renew --yes` to `keyFile` with `flags`. */
+  function renewTo(keyFile: string, ...flags: string[]): ReturnType<typeof runCli> {
+    return runCli(['dek', 'renew', '--home', home, '--key-file', keyFile, '--yes', ...flags]);
   }
 
   async function securityProperties(): Promise<string> {
@@ -78,16 +74,7 @@ describeEachDialect('dek renew guards', (context) => {
     const before = await securityProperties();
     const newKeyFile = join(context.baseDir, 'renewed.key');
 
-    const result = await runCli([
-      'dek',
-      'renew',
-      '--home',
-      home,
-      '--key-file',
-      newKeyFile,
-      '--yes',
-      '--set-provider',
-    ]);
+    const result = await renewTo(newKeyFile, '--set-provider');
 
     expect(result.code).toBe(1);
     expect(result.stdout).toContain(`migrated  ${ACCOUNTS}\n`);
@@ -105,15 +92,7 @@ describeEachDialect('dek renew guards', (context) => {
     const before = await securityProperties();
     const newKeyFile = join(context.baseDir, 'never-used.key');
 
-    const result = await runCli([
-      'dek',
-      'renew',
-      '--home',
-      home,
-      '--key-file',
-      newKeyFile,
-      '--yes',
-    ]);
+    const result = await renewTo(newKeyFile);
 
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('SR_DEK_RENEW_SOURCE_EMPTY: No DEK is under the key in use');

@@ -3,9 +3,9 @@ import { join } from 'node:path';
 
 import { beforeAll, expect, it } from 'vitest';
 
-import type { Store } from '../../src/store/repositories.js';
 import { runCli } from '../support/cli.js';
 import { describeEachDialect } from '../support/databases.js';
+import { initFileHome, type FileHome } from '../support/homes.js';
 
 const HEADER = 'target_name,target_address,account_username,secret_type,secret';
 const SECRETS = ['cli-import-password-Kq41', 'cli-import-password-Zn07', 'cli-bad-row-secret-Uu55'];
@@ -20,26 +20,16 @@ interface Report {
 
 describeEachDialect('strongroom import', (context) => {
   let home: string;
-  let databaseUrl: string;
+  let openHomeStore: FileHome['openStore'];
 
   beforeAll(async () => {
-    home = join(context.baseDir, 'home');
-    databaseUrl =
-      context.dialect === 'sqlite' ? 'sqlite:data/strongroom.db' : await context.createDatabase();
-    const init = await runCli(['init', '--home', home, '--database-url', databaseUrl]);
-    expect(init.code, init.stderr).toBe(0);
+    ({ home, openStore: openHomeStore } = await initFileHome(context));
   });
 
   async function writeCsv(name: string, lines: string[]): Promise<string> {
     const file = join(context.baseDir, name);
     await writeFile(file, `${lines.join('\n')}\n`);
     return file;
-  }
-
-  async function openHomeStore(): Promise<Store> {
-    const url =
-      context.dialect === 'sqlite' ? `sqlite:${join(home, 'data', 'strongroom.db')}` : databaseUrl;
-    return context.openStore({ url });
   }
 
   it('imports a file', async () => {

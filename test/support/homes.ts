@@ -2,6 +2,7 @@ import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { expect } from 'vitest';
 import { runCli } from './cli.js';
+import type { DialectContext } from './databases.js';
 import type { SoftHsmFixture } from './softhsm.js';
 
 /**
@@ -58,4 +59,27 @@ export async function initHomeBesideHsm(options: {
     ...(options.securityLines ?? []),
   ];
   await appendFile(join(home, 'security', 'security.properties'), `${lines.join('\n')}\n`);
+}
+
+/** A home folder made by `strongroom init` with the file key, and the store it opens. */
+export interface FileHome {
+  home: string;
+  databaseUrl: string;
+  /** Opens the home's database, resolving a relative SQLite path against the home folder. */
+  openStore(): ReturnType<DialectContext['openStore']>;
+}
+
+/**
+ * Runs `strongroom init` in `<baseDir>/home` with the file key, on a SQLite file in the home or on
+ * a new PostgreSQL database.
+ */
+export async function initFileHome(context: DialectContext): Promise<FileHome> {
+  const home = join(context.baseDir, 'home');
+  const databaseUrl =
+    context.dialect === 'sqlite' ? 'sqlite:data/strongroom.db' : await context.createDatabase();
+  const init = await runCli(['init', '--home', home, '--database-url', databaseUrl]);
+  expect(init.code, init.stderr).toBe(0);
+  const storeUrl =
+    context.dialect === 'sqlite' ? `sqlite:${join(home, 'data', 'strongroom.db')}` : databaseUrl;
+  return { home, databaseUrl, openStore: () => context.openStore({ url: storeUrl }) };
 }

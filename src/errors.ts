@@ -130,7 +130,7 @@ export const errorRegistry = {
   SR_DEK_RENEW_SOURCE_EMPTY: {
     status: 409,
     summary:
-      'No DEK is under the key in use while other keys hold DEKs, so a renewal would move nothing.',
+      'No DEK is under the source key while other keys wrap DEKs, so a renewal would move nothing.',
   },
   SR_DEK_MIGRATION_KEYS_REMAIN: {
     status: 409,

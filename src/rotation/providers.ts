@@ -56,13 +56,20 @@ async function closeAll(providers: MasterKeyProvider[]): Promise<void> {
   }
 }
 
-/** The new key of `dek renew`: a file key at a path, or an HSM key by its label. */
+/** A key of `dek renew`: a file key at a path, or an HSM key by its label. */
 export type RenewTarget = { kind: 'file'; keyFile: string } | { kind: 'hsm'; keyLabel: string };
 
+/** Returns the settings of `config` with `key` as its file key or its HSM key label. */
+function configWithKey(config: StrongroomConfig, key: RenewTarget): StrongroomConfig {
+  return key.kind === 'file'
+    ? { ...config, keyFile: key.keyFile }
+    : { ...config, hsm: { ...(config.hsm as HsmConfig), keyLabel: key.keyLabel } };
+}
+
 /**
- * Opens the providers of `dek renew`: the source is the active provider that
+ * Opens the providers of `dek renew`: the source is `from`, or else the active provider that
  * kron.crypto.keyProvider names, and the target the new key on the same kind of provider or the
- * other one. An HSM target uses the configured module, slot and PIN with the given key label.
+ * other one. An HSM key uses the configured module, slot and PIN with the given key label.
  * A running service opens the new key when it first meets a DEK under it (see createKeyFinder), as
  * long as a new key file lies beside the configured one and a new HSM key is on the same token.
  * `prepareTarget` runs once the source key is open and before the target opens, so that a new key
@@ -73,25 +80,30 @@ export async function openRenewProviders(
   target: RenewTarget,
   logger: Logger,
   prepareTarget: () => Promise<void> = async () => undefined,
+  from?: RenewTarget,
 ): Promise<MigrationProviders> {
-  if (target.kind === 'hsm' && config.hsm === undefined) {
+  if ((target.kind === 'hsm' || from?.kind === 'hsm') && config.hsm === undefined) {
     throw new StrongroomError(
       'SR_CONFIG_KEY_MISSING',
-      `${config.layout.securityProperties}: renewing to an HSM key needs hsm.provider.configPath. Set it, check it with 'strongroom hsm verify', and run the renewal again.`,
+      `${config.layout.securityProperties}: renewing with an HSM key needs hsm.provider.configPath. Set it, check it with 'strongroom hsm verify', and run the renewal again.`,
     );
   }
 
-  const targetConfig: StrongroomConfig =
-    target.kind === 'file'
-      ? { ...config, keyFile: target.keyFile }
-      : { ...config, hsm: { ...(config.hsm as HsmConfig), keyLabel: target.keyLabel } };
   const opened: MasterKeyProvider[] = [];
   try {
-    const source = await buildProvider(config.activeProvider, config, logger, 'migration');
+    const source =
+      from === undefined
+        ? await buildProvider(config.activeProvider, config, logger, 'migration')
+        : await buildProvider(from.kind, configWithKey(config, from), logger, 'migration');
     opened.push(source);
     await source.open();
     await prepareTarget();
-    const renewed = await buildProvider(target.kind, targetConfig, logger, 'migration');
+    const renewed = await buildProvider(
+      target.kind,
+      configWithKey(config, target),
+      logger,
+      'migration',
+    );
     opened.push(renewed);
     await renewed.open();
     return { source, target: renewed, close: () => closeAll(opened) };

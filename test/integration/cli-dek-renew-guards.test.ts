@@ -95,10 +95,40 @@ describeEachDialect('dek renew guards', (context) => {
     const result = await renewTo(newKeyFile);
 
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain('SR_DEK_RENEW_SOURCE_EMPTY: No DEK is under the key in use');
+    expect(result.stderr).toContain('SR_DEK_RENEW_SOURCE_EMPTY: No DEK is under the source key');
     expect(result.stderr).toContain(`Removed the new master key file ${newKeyFile}`);
     expect(result.stderr).not.toContain('WARNING');
     expect(existsSync(newKeyFile)).toBe(false);
     expect(await securityProperties()).toBe(before);
+  });
+
+  it('renew from a named key file moves its DEKs', async () => {
+    // As after a switch to a new key: the DEKs are under renewed.key, and the key in use is the
+    // configured one, which the renewal names as its target.
+    const keyFile = /^strongroom\.keyFile\s*=\s*(\S+)$/m.exec(await securityProperties())?.[1];
+
+    const result = await runCli([
+      'dek',
+      'renew',
+      '--home',
+      home,
+      '--from-key-file',
+      join(context.baseDir, 'renewed.key'),
+      '--key-file',
+      keyFile ?? '',
+      '--yes',
+      '--json',
+    ]);
+
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      outcome: 'completed',
+      migrated: ACCOUNTS,
+      unknown: 1,
+      verified: ACCOUNTS,
+    });
+    const status = await runCli(['dek', 'status', '--home', home, '--json']);
+    const counts = (JSON.parse(status.stdout) as { counts: { count: number }[] }).counts;
+    expect(counts.map((entry) => entry.count).sort()).toEqual([1, ACCOUNTS]);
   });
 });

@@ -152,8 +152,8 @@ export async function executeRun(
 }
 
 /**
- * Rejects a renewal that could move nothing: to the key in use, or from a key in use that wraps no
- * DEK while other keys wrap some. Either one would only add a key and an audit key rollover that
+ * Rejects a renewal that could move nothing: to its own source key, or from a source key that wraps
+ * no DEK while other keys wrap some. Either one would only add a key and an audit key rollover that
  * no DEK needs.
  */
 function checkRenewal(
@@ -164,7 +164,7 @@ function checkRenewal(
   if (sameRef(source, target)) {
     throw new StrongroomError(
       'SR_DEK_MIGRATION_SOURCE_INVALID',
-      `dek renew needs a new key, but the target is the key in use, ${describeKey(target)}. Pass --hsm-key-label with the label of another key, or --key-file with another key file, or neither for a new key file.`,
+      `dek renew needs a new key, but the target is the source key, ${describeKey(target)}. Pass --hsm-key-label with the label of another key, or --key-file with another key file, or neither for a new key file.`,
     );
   }
   const others = countsUnderOtherKeys(counts, keys);
@@ -172,8 +172,8 @@ function checkRenewal(
     const total = others.reduce((sum, entry) => sum + entry.count, 0);
     throw new StrongroomError(
       'SR_DEK_RENEW_SOURCE_EMPTY',
-      `No DEK is under the key in use, ${describeKey(source)}, which dek renew re-wraps, but ${total} DEKs are under other keys:\n${formatCounts(others)}` +
-        `Point kron.crypto.keyProvider and its key setting at the key that holds them, or move them to the key in use with 'strongroom dek migrate', then renew again.`,
+      `No DEK is under the source key, ${describeKey(source)}, but ${total} DEKs are under other keys:\n${formatCounts(others)}` +
+        `To move the DEKs of one of them, name it with --from-key-file or --from-hsm-key-label. To renew the key in use, first point kron.crypto.keyProvider and its key setting at the key that wraps them.`,
       { details: { dekCount: total } },
     );
   }

@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 
 import { resolveHome } from '../../config/home.js';
-import { loadConfig } from '../../config/load.js';
+import { loadConfig, type StrongroomConfig } from '../../config/load.js';
 import { isStrongroomError, StrongroomError } from '../../errors.js';
 import { createKeyFile } from '../../keys/file/key-file.js';
 import type { ProviderKind } from '../../keys/types.js';
@@ -44,6 +44,8 @@ interface MigrateFlags extends RunFlags {
 interface RenewFlags extends RunFlags {
   hsmKeyLabel?: string;
   keyFile?: string;
+  fromKeyFile?: string;
+  fromHsmKeyLabel?: string;
 }
 
 export function registerDek(program: Command): void {
@@ -105,6 +107,14 @@ export function registerDek(program: Command): void {
     .option(
       '--key-file <path>',
       'new key file to use; created when missing. Pass the file of an interrupted renewal to resume it',
+    )
+    .option(
+      '--from-key-file <path>',
+      'move the DEKs of this key file instead of the key in use, such as those that a service created under the old key before it was switched to the new one',
+    )
+    .option(
+      '--from-hsm-key-label <label>',
+      'move the DEKs of this HSM key instead of the key in use',
     )
     .option('--dry-run', 'unwrap and wrap every DEK but write nothing')
     .option('--yes', 'do not ask for confirmation; required when standard input is not a terminal')
@@ -196,6 +206,10 @@ async function renew(flags: RenewFlags): Promise<void> {
     usageError('Pass --hsm-key-label or --key-file, not both.', flags.json === true);
     return;
   }
+  if (flags.fromHsmKeyLabel !== undefined && flags.fromKeyFile !== undefined) {
+    usageError('Pass --from-hsm-key-label or --from-key-file, not both.', flags.json === true);
+    return;
+  }
   const batchSize = checkRunFlags(flags);
   if (batchSize === undefined) {
     return;
@@ -206,6 +220,7 @@ async function renew(flags: RenewFlags): Promise<void> {
   let target: RenewTarget;
   let settings: Record<string, string>;
   let targetCheckpointKey: CheckpointKeySource;
+  const from = renewalSource(config, flags);
   let newKeyFile: NewKeyFile | undefined;
   if (flags.hsmKeyLabel !== undefined) {
     target = { kind: 'hsm', keyLabel: flags.hsmKeyLabel };
@@ -233,7 +248,7 @@ async function renew(flags: RenewFlags): Promise<void> {
 
   let providers: MigrationProviders;
   try {
-    providers = await openRenewProviders(config, target, logger, newKeyFile?.create);
+    providers = await openRenewProviders(config, target, logger, newKeyFile?.create, from?.key);
   } catch (error) {
     await newKeyFile?.discard();
     throw renewLabelError(error, flags.hsmKeyLabel);
@@ -244,11 +259,32 @@ async function renew(flags: RenewFlags): Promise<void> {
     batchSize,
     settings,
     checkpointKeys: {
-      source: configuredCheckpointKey(config, config.activeProvider),
+      source: from?.checkpointKey ?? configuredCheckpointKey(config, config.activeProvider),
       target: targetCheckpointKey,
     },
     ...(newKeyFile === undefined ? {} : { discardTarget: newKeyFile.discard }),
   });
+}
+
+/**
+ * Returns the key that --from-key-file or --from-hsm-key-label names, with its audit checkpoint
+ * key, or undefined when the renewal moves the DEKs of the key in use.
+ */
+function renewalSource(
+  config: StrongroomConfig,
+  flags: RenewFlags,
+): { key: RenewTarget; checkpointKey: CheckpointKeySource } | undefined {
+  if (flags.fromKeyFile !== undefined) {
+    const keyFile = resolve(flags.fromKeyFile);
+    return { key: { kind: 'file', keyFile }, checkpointKey: { kind: 'file', keyFile } };
+  }
+  if (flags.fromHsmKeyLabel !== undefined) {
+    return {
+      key: { kind: 'hsm', keyLabel: flags.fromHsmKeyLabel },
+      checkpointKey: { kind: 'hsm', keyLabel: renewedAuditKeyLabel(config, flags.fromHsmKeyLabel) },
+    };
+  }
+  return undefined;
 }
 
 /** A key file that a renewal creates once the source key has opened. */

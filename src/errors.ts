@@ -127,6 +127,10 @@ export const errorRegistry = {
     status: 500,
     summary: 'A DEK migration ended with DEKs that failed or that the target key cannot open.',
   },
+  SR_DEK_RENEW_SAME_KEY: {
+    status: 409,
+    summary: "A renewal's target is its own source key.",
+  },
   SR_DEK_RENEW_SOURCE_EMPTY: {
     status: 409,
     summary:

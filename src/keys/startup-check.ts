@@ -33,9 +33,18 @@ export function checkStoredKeys(
     .filter((entry) => !sameKey(entry.ref, active))
     .map((entry) =>
       entry.ref.provider === active.provider
-        ? `${entry.count} DEKs are wrapped by ${describeKey(entry.ref)}, not by the active key, so a renewal is under way. Run 'strongroom dek renew' to that key again to finish it, and make it the active key.`
+        ? `${entry.count} DEKs are wrapped by ${describeKey(entry.ref)}, not by the active key, so a renewal is under way. ` +
+          `If that key is the new one, run 'strongroom dek renew' to it again and make it the active key. ` +
+          `If it is the old one, move its DEKs to the active key with ${renewFromOldKey(entry.ref, active)}.`
         : `${entry.count} DEKs are still wrapped by ${describeKey(entry.ref)}; run 'strongroom dek migrate --to ${active.provider}' to finish moving them to the active key.`,
     );
+}
+
+/** Returns the command that moves the DEKs of an old key to the active key of the same provider. */
+function renewFromOldKey(old: MasterKeyRef, active: MasterKeyRef): string {
+  return old.provider === 'hsm'
+    ? `'strongroom dek renew --from-hsm-key-label ${old.keyId} --hsm-key-label ${active.keyId}'`
+    : `'strongroom dek renew --from-key-file OLD.key --key-file ACTIVE.key', naming the old key file and the one in strongroom.keyFile`;
 }
 
 function sameKey(left: MasterKeyRef, right: MasterKeyRef): boolean {

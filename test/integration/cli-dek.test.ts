@@ -394,7 +394,7 @@ describe.runIf(softHsmAvailable())('dek commands', () => {
 
       expect(result.code).toBe(1);
       expect(result.stderr).toContain(
-        'SR_DEK_MIGRATION_SOURCE_INVALID: dek renew needs a new key, but the target is the source key, file key',
+        'SR_DEK_RENEW_SAME_KEY: dek renew needs a new key, but the target is the source key, file key',
       );
       expect(result.stderr).not.toContain('WARNING');
     });

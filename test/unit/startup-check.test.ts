@@ -73,7 +73,27 @@ describe('start-up key check', () => {
     );
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toContain("6 DEKs are wrapped by file key 'fedcba9876543210'");
-    expect(warnings[0]).toContain("'strongroom dek renew'");
+    expect(warnings[0]).toContain("run 'strongroom dek renew' to it again");
+    expect(warnings[0]).toContain(
+      "'strongroom dek renew --from-key-file OLD.key --key-file ACTIVE.key'",
+    );
+  });
+
+  it('names both HSM labels for a half-done renewal', () => {
+    const renewed: MasterKeyRef = { provider: 'hsm', keyId: 'pam-master-key-2027', kcv: 'dddddd' };
+    const warnings = checkStoredKeys(
+      [
+        { ref: hsmKey, count: 2 },
+        { ref: renewed, count: 8 },
+      ],
+      renewed,
+      [hsmKey, renewed],
+    );
+
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain(
+      "'strongroom dek renew --from-hsm-key-label pam-master-key --hsm-key-label pam-master-key-2027'",
+    );
   });
 
   it('refuses a half-done migration when the other key is not open', () => {

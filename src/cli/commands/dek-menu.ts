@@ -64,7 +64,7 @@ async function askAction(choice: Exclude<Choice, 'quit'>): Promise<DekMenuAction
     case 'renew-file': {
       const keyFile = await input({
         message:
-          'New key file (empty: a new file beside the current one; an existing file resumes):',
+          'New key file (empty: a new file beside the current one, real run only; an existing file resumes):',
       });
       // A dry run needs a key file that exists, so a new one is only ever made by a real run.
       if (keyFile.trim() === '') {

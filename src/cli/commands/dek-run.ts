@@ -163,7 +163,7 @@ function checkRenewal(
   const { source, target } = keys;
   if (sameRef(source, target)) {
     throw new StrongroomError(
-      'SR_DEK_MIGRATION_SOURCE_INVALID',
+      'SR_DEK_RENEW_SAME_KEY',
       `dek renew needs a new key, but the target is the source key, ${describeKey(target)}. Pass --hsm-key-label with the label of another key, or --key-file with another key file, or neither for a new key file.`,
     );
   }
@@ -173,7 +173,7 @@ function checkRenewal(
     throw new StrongroomError(
       'SR_DEK_RENEW_SOURCE_EMPTY',
       `No DEK is under the source key, ${describeKey(source)}, but ${total} DEKs are under other keys:\n${formatCounts(others)}` +
-        `To move the DEKs of one of them, name it with --from-key-file or --from-hsm-key-label. To renew the key in use, first point kron.crypto.keyProvider and its key setting at the key that wraps them.`,
+        `Name the key that wraps them with --from-key-file or --from-hsm-key-label, or leave both out to renew the key in use. If the configuration points at the wrong key, correct kron.crypto.keyProvider and its key setting first.`,
       { details: { dekCount: total } },
     );
   }

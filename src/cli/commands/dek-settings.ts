@@ -111,7 +111,7 @@ export function keepSettings(
   const message =
     `${total} DEKs are under master keys other than the source and the target:\n${formatCounts(others)}` +
     `security.properties was left unchanged, because ${lines} could stop the service from opening them. ` +
-    `Move those DEKs to the target first: run 'strongroom dek migrate' or 'strongroom dek renew' with their key configured as the source. Then run this command again with --set-provider.`;
+    `Move those DEKs to the target first, with 'strongroom dek renew --from-key-file FILE' or '--from-hsm-key-label LABEL' and the target's --key-file or --hsm-key-label. Then set ${lines} by hand.`;
   if (flags.setProvider === true) {
     throw new StrongroomError('SR_DEK_MIGRATION_KEYS_REMAIN', message, {
       details: { dekCount: total, keys: others.length },

@@ -1,13 +1,10 @@
 import { existsSync } from 'node:fs';
-import { rm, stat } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 
 import type { Command } from 'commander';
 
 import { resolveHome } from '../../config/home.js';
-import { loadConfig, type StrongroomConfig } from '../../config/load.js';
-import { isStrongroomError, StrongroomError } from '../../errors.js';
-import { createKeyFile } from '../../keys/file/key-file.js';
+import { loadConfig } from '../../config/load.js';
 import type { ProviderKind } from '../../keys/types.js';
 import {
   openMigrationProviders,
@@ -25,6 +22,14 @@ import {
   renewedAuditKeyLabel,
   type CheckpointKeySource,
 } from './dek-rollover.js';
+import {
+  createNewKeyFile,
+  defaultNewKeyFile,
+  renewalSource,
+  renewFlagError,
+  type NewKeyFile,
+  type RenewKeyFlags,
+} from './dek-renew-keys.js';
 import { executeRun, type RunFlags } from './dek-run.js';
 
 const HOME_HELP = 'home folder (default: $STRONGROOM_HOME or the current directory)';
@@ -41,12 +46,7 @@ interface MigrateFlags extends RunFlags {
   to: string;
 }
 
-interface RenewFlags extends RunFlags {
-  hsmKeyLabel?: string;
-  keyFile?: string;
-  fromKeyFile?: string;
-  fromHsmKeyLabel?: string;
-}
+type RenewFlags = RunFlags & RenewKeyFlags;
 
 export function registerDek(program: Command): void {
   const dek = program
@@ -233,7 +233,9 @@ async function renew(flags: RenewFlags): Promise<void> {
     const keyFile = resolve(flags.keyFile ?? (await defaultNewKeyFile(config.keyFile)));
     if (!existsSync(keyFile) && flags.dryRun === true) {
       usageError(
-        `Key file ${keyFile} does not exist, and a dry run creates none. Pass --key-file with an existing key file, or run without --dry-run.`,
+        flags.keyFile === undefined
+          ? 'A dry run creates no key file, so a dry run of a renewal to a file key needs --key-file with a key file that exists. Run without --dry-run to create a new one.'
+          : `Key file ${keyFile} does not exist, and a dry run creates none. Pass --key-file with an existing key file, or run without --dry-run.`,
         flags.json === true,
       );
       return;
@@ -251,7 +253,7 @@ async function renew(flags: RenewFlags): Promise<void> {
     providers = await openRenewProviders(config, target, logger, newKeyFile?.create, from?.key);
   } catch (error) {
     await newKeyFile?.discard();
-    throw renewLabelError(error, flags.hsmKeyLabel);
+    throw renewFlagError(error, flags);
   }
   await executeRun(config, logger, flags, {
     providers,
@@ -264,96 +266,6 @@ async function renew(flags: RenewFlags): Promise<void> {
     },
     ...(newKeyFile === undefined ? {} : { discardTarget: newKeyFile.discard }),
   });
-}
-
-/**
- * Returns the key that --from-key-file or --from-hsm-key-label names, with its audit checkpoint
- * key, or undefined when the renewal moves the DEKs of the key in use.
- */
-function renewalSource(
-  config: StrongroomConfig,
-  flags: RenewFlags,
-): { key: RenewTarget; checkpointKey: CheckpointKeySource } | undefined {
-  if (flags.fromKeyFile !== undefined) {
-    const keyFile = resolve(flags.fromKeyFile);
-    return { key: { kind: 'file', keyFile }, checkpointKey: { kind: 'file', keyFile } };
-  }
-  if (flags.fromHsmKeyLabel !== undefined) {
-    return {
-      key: { kind: 'hsm', keyLabel: flags.fromHsmKeyLabel },
-      checkpointKey: { kind: 'hsm', keyLabel: renewedAuditKeyLabel(config, flags.fromHsmKeyLabel) },
-    };
-  }
-  return undefined;
-}
-
-/** A key file that a renewal creates once the source key has opened. */
-interface NewKeyFile {
-  create(): Promise<void>;
-  /** Removes the file again if this command created it, for a run that never used the key. */
-  discard(): Promise<void>;
-}
-
-function createNewKeyFile(path: string): NewKeyFile {
-  let created = false;
-  return {
-    create: async () => {
-      await createKeyFile(path);
-      created = true;
-      process.stderr.write(
-        `Created the new master key file ${path}. Back it up; pass --key-file ${path} to resume an interrupted renewal.\n`,
-      );
-    },
-    discard: async () => {
-      if (!created) {
-        return;
-      }
-      created = false;
-      await rm(path, { force: true });
-      process.stderr.write(
-        `Removed the new master key file ${path}, because no DEK was wrapped under it.\n`,
-      );
-    },
-  };
-}
-
-/**
- * Returns the path of a new key file beside the configured one, named by the current time. Throws
- * SR_KEYFILE_INVALID when strongroom.keyFile names something other than a file, such as a
- * directory.
- */
-export async function defaultNewKeyFile(configured: string): Promise<string> {
-  const info = await stat(configured).catch(() => undefined);
-  if (info !== undefined && !info.isFile()) {
-    throw new StrongroomError(
-      'SR_KEYFILE_INVALID',
-      `strongroom.keyFile ${configured} is not a regular file, and dek renew puts the new key file beside it. Set strongroom.keyFile to the path of the key file itself, or pass --key-file.`,
-      { details: { path: configured } },
-    );
-  }
-  return join(dirname(configured), `master-${fileStamp(new Date())}.key`);
-}
-
-/**
- * Names --hsm-key-label in the error of a new HSM key that was not found, whose message would
- * otherwise point at hsm.keystore.alias. Other errors are returned as they are.
- */
-function renewLabelError(error: unknown, label: string | undefined): unknown {
-  if (
-    label === undefined ||
-    !isStrongroomError(error) ||
-    !['SR_HSM_KEY_NOT_FOUND', 'SR_HSM_KEY_ALIAS_BLANK'].includes(error.code) ||
-    error.details['keyLabel'] !== label
-  ) {
-    return error;
-  }
-  const blank =
-    error.code === 'SR_HSM_KEY_ALIAS_BLANK' ? ', and the label starts or ends with a blank' : '';
-  return new StrongroomError(
-    error.code,
-    `--hsm-key-label '${label}': no secret key has this label on the token${blank}. Pass the label that 'strongroom hsm verify' lists, or generate the key with 'strongroom hsm keygen --label ${label.trim()}'.`,
-    { details: error.details },
-  );
 }
 
 /** Returns the batch size, or undefined after printing a usage error. */
@@ -375,9 +287,4 @@ function checkRunFlags(flags: RunFlags): number | undefined {
 
 function parseProvider(value: string): ProviderKind | undefined {
   return value === 'hsm' || value === 'file' ? value : undefined;
-}
-
-/** Formats a time as YYYYMMDD-HHMMSS in UTC, for the name of a new key file. */
-function fileStamp(time: Date): string {
-  return time.toISOString().replace(/[-:]/g, '').replace('T', '-').replace(/\..*$/, '');
 }

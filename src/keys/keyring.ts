@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import { isStrongroomError, StrongroomError } from '../errors.js';
+import { sameKey } from './key-ref.js';
 import { canaryAssociatedData, dekAssociatedData } from '../crypto/associated-data.js';
 import { AES_256_KEY_BYTES } from '../crypto/aes-gcm.js';
 import type { DekRecord, KeyRepository } from '../store/repositories.js';
@@ -196,10 +197,6 @@ export class Keyring {
       opened?.fill(0);
     }
   }
-}
-
-function sameKey(left: MasterKeyRef, right: MasterKeyRef): boolean {
-  return left.provider === right.provider && left.keyId === right.keyId && left.kcv === right.kcv;
 }
 
 /** Names a master key for a message: "HSM key 'pam-master-key' (check value 1a2b3c)". */

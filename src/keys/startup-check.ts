@@ -1,5 +1,6 @@
 import { StrongroomError } from '../errors.js';
 import type { DekCount } from '../store/repositories.js';
+import { sameKey } from './key-ref.js';
 import { describeKey } from './keyring.js';
 import type { MasterKeyRef } from './types.js';
 
@@ -45,10 +46,6 @@ function renewFromOldKey(old: MasterKeyRef, active: MasterKeyRef): string {
   return old.provider === 'hsm'
     ? `'strongroom dek renew --from-hsm-key-label ${old.keyId} --hsm-key-label ${active.keyId}'`
     : `'strongroom dek renew --from-key-file OLD.key --key-file ACTIVE.key', naming the old key file and the one in strongroom.keyFile`;
-}
-
-function sameKey(left: MasterKeyRef, right: MasterKeyRef): boolean {
-  return left.provider === right.provider && left.keyId === right.keyId && left.kcv === right.kcv;
 }
 
 function mismatch(stored: DekCount, active: MasterKeyRef, allElsewhere: boolean): StrongroomError {

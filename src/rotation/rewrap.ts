@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 
 import { dekAssociatedData } from '../crypto/associated-data.js';
-import type { BatchResult, MasterKeyProvider, MasterKeyRef } from '../keys/types.js';
+import { sameKey } from '../keys/key-ref.js';
+import type { BatchResult, MasterKeyProvider } from '../keys/types.js';
 import type {
   DekRecord,
   KeyRepository,
@@ -151,10 +152,6 @@ export async function writePage(
     );
   }
   return counts;
-}
-
-export function sameKey(left: MasterKeyRef, right: MasterKeyRef): boolean {
-  return left.provider === right.provider && left.keyId === right.keyId && left.kcv === right.kcv;
 }
 
 /** Runs a batch call and, when it fails as a whole, gives each of its items that error. */

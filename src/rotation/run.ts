@@ -8,7 +8,7 @@ import type { DekCount, MigrationCounts, MigrationRunOutcome } from '../store/re
 import { acquireMigrationLock } from './lock.js';
 import { rewrapAll, type RewrapState } from './passes.js';
 import { prepareTargetKey, proveSourceKey } from './preflight.js';
-import { sameKey } from './rewrap.js';
+import { sameKey } from '../keys/key-ref.js';
 import type { MigrationOptions, MigrationProgress, MigrationSummary } from './types.js';
 import { VerifiedRows } from './verified-rows.js';
 import { verifyTargetDeks, type VerifyResult } from './verify.js';

@@ -60,6 +60,7 @@ describe('renew flag errors', () => {
     const error = new StrongroomError(
       'SR_KEYFILE_MISSING',
       `Master key file ${path} does not exist.`,
+      { details: { path } },
     );
 
     const named = renewFlagError(error, { fromKeyFile: path }) as StrongroomError;
@@ -74,6 +75,7 @@ describe('renew flag errors', () => {
     const error = new StrongroomError(
       'SR_KEYFILE_MISSING',
       'Master key file /elsewhere does not exist.',
+      { details: { path: '/elsewhere' } },
     );
 
     expect(renewFlagError(error, { fromKeyFile: join(dir, 'old.key') })).toBe(error);

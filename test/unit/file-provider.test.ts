@@ -87,6 +87,7 @@ describe('master key file', () => {
     const error = await caught(readKeyFile(join(dir, 'absent.key')));
     expect(error.code).toBe('SR_KEYFILE_MISSING');
     expect(error.message).toContain('Restore it from your key backup');
+    expect(error.details['path']).toBe(join(dir, 'absent.key'));
   });
 });
 

@@ -122,7 +122,7 @@ export function renewFlagError(error: unknown, flags: RenewKeyFlags): unknown {
         : error.code === 'SR_KEYFILE_INVALID'
           ? 'the path is not a key file with a 32-byte key'
           : undefined;
-    if (reason !== undefined && error.message.includes(path)) {
+    if (reason !== undefined && error.details['path'] === path) {
       return new StrongroomError(
         error.code,
         `--from-key-file ${path}: ${reason}. Pass the path of the old master key file.`,

@@ -1,5 +1,6 @@
 import type { RolloverResult } from '../../audit/chain/rollover.js';
 import { describeKey } from '../../keys/keyring.js';
+import { sameKey } from '../../keys/key-ref.js';
 import type { MasterKeyRef } from '../../keys/types.js';
 import type { MigrationSummary } from '../../rotation/index.js';
 import type { DekCount, MigrationRunRecord } from '../../store/index.js';
@@ -15,14 +16,19 @@ export function formatCounts(
   return counts
     .map((entry) => {
       const mark =
-        marks.source !== undefined && sameRef(entry.ref, marks.source)
+        marks.source !== undefined && sameKey(entry.ref, marks.source)
           ? '  <- source'
-          : marks.target !== undefined && sameRef(entry.ref, marks.target)
+          : marks.target !== undefined && sameKey(entry.ref, marks.target)
             ? '  <- target'
             : '';
       return `  ${String(entry.count).padStart(8)}  ${describeKey(entry.ref)}${mark}\n`;
     })
     .join('');
+}
+
+/** Returns the number of DEKs in `counts`, over all keys. */
+export function totalDeks(counts: DekCount[]): number {
+  return counts.reduce((sum, entry) => sum + entry.count, 0);
 }
 
 /**
@@ -59,11 +65,6 @@ export function formatSummary(summary: MigrationSummary): string {
     `  duration  ${seconds} s, ${summary.rowsPerSecond} DEKs/s`,
   ];
   return `${lines.join('\n')}\n`;
-}
-
-/** Tells whether two references name the same master key. */
-export function sameRef(left: MasterKeyRef, right: MasterKeyRef): boolean {
-  return left.provider === right.provider && left.keyId === right.keyId && left.kcv === right.kcv;
 }
 
 /** Formats the audit key rollover line that follows a run's summary. */

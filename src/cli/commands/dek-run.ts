@@ -11,11 +11,12 @@ import {
   runDekMigration,
   type MigrationProviders,
 } from '../../rotation/index.js';
+import { sameKey } from '../../keys/key-ref.js';
 import type { MasterKeyRef } from '../../keys/types.js';
 import { openStore, type DekCount, type Store } from '../../store/index.js';
 import { cliActor } from '../cli-audit.js';
 import { createProgress } from './dek-progress.js';
-import { formatCounts, sameRef, writeRunResult } from './dek-report.js';
+import { formatCounts, totalDeks, writeRunResult } from './dek-report.js';
 import { runRolloverStep, type CheckpointKeySource, type RolloverStep } from './dek-rollover.js';
 import { countsUnderOtherKeys, keepSettings, offerSettings } from './dek-settings.js';
 
@@ -161,15 +162,15 @@ function checkRenewal(
   keys: { source: MasterKeyRef; target: MasterKeyRef },
 ): void {
   const { source, target } = keys;
-  if (sameRef(source, target)) {
+  if (sameKey(source, target)) {
     throw new StrongroomError(
       'SR_DEK_RENEW_SAME_KEY',
       `dek renew needs a new key, but the target is the source key, ${describeKey(target)}. Pass --hsm-key-label with the label of another key, or --key-file with another key file, or neither for a new key file.`,
     );
   }
   const others = countsUnderOtherKeys(counts, keys);
-  if (others.length > 0 && !counts.some((entry) => sameRef(entry.ref, source))) {
-    const total = others.reduce((sum, entry) => sum + entry.count, 0);
+  if (others.length > 0 && !counts.some((entry) => sameKey(entry.ref, source))) {
+    const total = totalDeks(others);
     throw new StrongroomError(
       'SR_DEK_RENEW_SOURCE_EMPTY',
       `No DEK is under the source key, ${describeKey(source)}, but ${total} DEKs are under other keys:\n${formatCounts(others)}` +

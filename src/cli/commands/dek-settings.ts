@@ -7,10 +7,11 @@ import type { StrongroomConfig } from '../../config/load.js';
 import { parseProperties } from '../../config/properties.js';
 import { setProperty, writeFileAtomic } from '../../config/properties-editor.js';
 import { StrongroomError } from '../../errors.js';
+import { sameKey } from '../../keys/key-ref.js';
 import type { MasterKeyRef } from '../../keys/types.js';
 import type { DekCount } from '../../store/index.js';
 import { cliActor } from '../cli-audit.js';
-import { formatCounts, sameRef } from './dek-report.js';
+import { formatCounts, totalDeks } from './dek-report.js';
 
 /** The audit log of the run and the reason to record with the settings change. */
 export interface SettingsAudit {
@@ -90,7 +91,7 @@ export function countsUnderOtherKeys(
   keys: { source: MasterKeyRef; target: MasterKeyRef },
 ): DekCount[] {
   return counts.filter(
-    (entry) => !sameRef(entry.ref, keys.source) && !sameRef(entry.ref, keys.target),
+    (entry) => !sameKey(entry.ref, keys.source) && !sameKey(entry.ref, keys.target),
   );
 }
 
@@ -104,7 +105,7 @@ export function keepSettings(
   settings: Record<string, string>,
   flags: { setProvider?: boolean },
 ): void {
-  const total = others.reduce((sum, entry) => sum + entry.count, 0);
+  const total = totalDeks(others);
   const lines = Object.entries(settings)
     .map(([key, value]) => `${key} = ${value}`)
     .join(', ');

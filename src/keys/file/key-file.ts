@@ -14,6 +14,7 @@ export async function readKeyFile(path: string): Promise<Buffer> {
       throw new StrongroomError(
         'SR_KEYFILE_MISSING',
         `Master key file ${path} does not exist. Restore it from your key backup, or correct strongroom.keyFile in security.properties; a new home folder gets one from 'strongroom init'.`,
+        { details: { path } },
       );
     }
     throw error;

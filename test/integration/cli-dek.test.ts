@@ -19,6 +19,8 @@ import {
   workflowPasswords,
 } from '../support/workflow-people.js';
 
+/** The built command, for runs on a terminal or with streams of their own. */
+const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
 const KEY_LABEL = 'pam-master-key';
 const RENEWED_LABEL = 'pam-master-key-2027';
 const PASSWORDS = workflowPasswords();
@@ -155,9 +157,8 @@ describe.runIf(softHsmAvailable())('dek commands', () => {
     });
 
     it('terminal shows a progress bar', async () => {
-      const cli = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
       const terminal = startOnTerminal(
-        [process.execPath, cli, 'dek', 'migrate', '--to', 'hsm', '--home', home, '--dry-run'],
+        [process.execPath, CLI, 'dek', 'migrate', '--to', 'hsm', '--home', home, '--dry-run'],
         env,
       );
       try {
@@ -176,8 +177,7 @@ describe.runIf(softHsmAvailable())('dek commands', () => {
     });
 
     it('menu runs a dry run and status', async () => {
-      const cli = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
-      const terminal = startOnTerminal([process.execPath, cli, 'dek', '--home', home], env);
+      const terminal = startOnTerminal([process.execPath, CLI, 'dek', '--home', home], env);
       try {
         await terminal.expect('Choose an action');
         terminal.type(KEYS.down);
@@ -215,9 +215,8 @@ describe.runIf(softHsmAvailable())('dek commands', () => {
     });
 
     it('Ctrl-C at the prompt cancels', async () => {
-      const cli = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
       const terminal = startOnTerminal(
-        [process.execPath, cli, 'dek', 'migrate', '--to', 'hsm', '--home', home],
+        [process.execPath, CLI, 'dek', 'migrate', '--to', 'hsm', '--home', home],
         env,
       );
       try {
@@ -237,8 +236,7 @@ describe.runIf(softHsmAvailable())('dek commands', () => {
     });
 
     it('status survives a closed standard output', async () => {
-      const cli = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
-      const child = spawn(process.execPath, [cli, 'dek', 'status', '--home', home], {
+      const child = spawn(process.execPath, [CLI, 'dek', 'status', '--home', home], {
         env: { ...process.env, ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
